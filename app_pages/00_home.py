@@ -1,0 +1,3 @@
+from playground.ui.home import home_page
+
+home_page()

@@ -1,0 +1,114 @@
+"""The same engine, headless:
+
+    python -m playground labs [--json]
+    python -m playground train LAB [--set key=value ...] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _labs(args) -> int:
+    from playground import params, registry
+
+    out = []
+    for name in registry.LABS:
+        lab = registry.get(name)
+        out.append({"name": name, "title": lab.TITLE, "section": lab.SECTION,
+                    "presets": list(getattr(lab, "PRESETS", {})),
+                    "params": [{"name": s.name, "type": s.kind, "default": params.to_text(s, s.default),
+                                "lo": s.lo, "hi": s.hi, "choices": list(s.choices or []),
+                                "help": s.help, "group": s.group} for s in params.specs(lab.Config)]})
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for lab in out:
+        print(f"{lab['name']:<12} {lab['title']} ({lab['section']})")
+        for p in lab["params"]:
+            rng = (" | ".join(p["choices"]) if p["choices"] else
+                   f"{p['lo']:g}..{p['hi']:g}" if p["lo"] is not None and p["hi"] is not None else "")
+            print(f"    {p['name']:<16} {p['default']:<12} {rng:<40} {p['help']}")
+    return 0
+
+
+def _parse_sets(pairs: list[str]) -> tuple[dict, list[str]]:
+    raw, errors = {}, []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            errors.append(f"--set expects key=value, got {pair!r}")
+        else:
+            raw[key.strip()] = value
+    return raw, errors
+
+
+def _train(args) -> int:
+    from playground import registry
+
+    raw, errors = _parse_sets(args.set or [])
+    try:
+        lab = registry.get(args.lab)
+        errors += registry.parse_config(lab, raw)[1]
+    except registry.UnknownLab as e:
+        errors.append(str(e))
+    if errors:
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from playground.engine import device
+    from playground.engine.jobs import InvalidConfig, JobManager
+
+    manager = JobManager()
+    try:
+        run_id = manager.submit(args.lab, raw)
+    except InvalidConfig as e:
+        for m in e.messages:
+            print(f"error: {m}", file=sys.stderr)
+        return 2
+    print(f"run {run_id} on {device.describe()}", file=sys.stderr)
+    try:
+        while manager.wait(run_id, timeout=0.5) is None:
+            snap = manager.snapshot(run_id)
+            if snap.get("total_steps"):
+                eta = snap.get("eta_s")
+                print(f"\r  step {snap.get('step', 0)}/{snap['total_steps']}"
+                      f"  {100 * snap.get('progress', 0):5.1f}%"
+                      f"  {snap.get('samples_per_s', 0):,.0f} samples/s"
+                      + (f"  ETA {eta:.0f} s " if eta is not None else ""), end="", file=sys.stderr)
+    except KeyboardInterrupt:
+        manager.cancel(run_id)
+        manager.wait(run_id, timeout=10)
+    result = manager.wait(run_id)
+    print(file=sys.stderr)
+    print(f"{result.status}: {result.message}", file=sys.stderr)
+    summary = {k: v for k, v in result.as_dict().items() if k not in ("message", "steps")}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for k, v in sorted(result.metrics.items()):
+            print(f"  {k:<16} {v:.4f}")
+    return 0 if result.status == "completed" else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m playground", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("labs", help="list the labs and their parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_labs)
+    p = sub.add_parser("train", help="train one lab in the foreground")
+    p.add_argument("lab")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a parameter, e.g. --set hidden_sizes=8,8 (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.set_defaults(fn=_train)
+    args = ap.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+
+class DataUnavailable(RuntimeError):
+    """A dataset that cannot be loaded here (offline, missing files); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Data:
+    """A whole dataset as tensors: `train` and `test` are tuples (inputs, targets) of equal length.
+
+    The loop moves it to the device once and draws batches as index slices of a device randperm.
+    """
+    train: tuple[torch.Tensor, ...]
+    test: tuple[torch.Tensor, ...]
+    num_classes: int
+    input_shape: tuple[int, ...]
+    classes: tuple[str, ...] = ()
+    kind: str = "tabular"          # "2d" | "image" | "tabular"
+    name: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train[0].shape[0])
+
+    @property
+    def n_test(self) -> int:
+        return int(self.test[0].shape[0])
+
+    def to(self, device) -> "Data":
+        move = lambda ts: tuple(t.to(device, non_blocking=True) for t in ts)  # noqa: E731
+        return replace(self, train=move(self.train), test=move(self.test))
+
+
+def split(x: np.ndarray, y: np.ndarray, train_ratio: float, seed: int):
+    """Shuffle with `seed` and split into (x_train, y_train, x_test, y_test) tensors."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_train = min(max(1, int(round(len(x) * train_ratio))), len(x) - 1)
+    tr, te = order[:n_train], order[n_train:]
+    as_x = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    as_y = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
+    return as_x(x[tr]), as_y(y[tr]), as_x(x[te]), as_y(y[te])

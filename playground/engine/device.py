@@ -1,0 +1,84 @@
+"""Where training runs: cuda > mps > cpu unless the user asks otherwise, and the per-device
+speed policy (threads on CPU; TF32, bf16 autocast and channels_last on CUDA)."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_cpus() -> int:
+    """Cores this process may really use: affinity and the cgroup quota (hosted containers
+    report the host's cores in os.cpu_count(), and oversubscribed threads are slower)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            n = min(n, max(1, int(float(quota) / float(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+_configured = False
+
+
+def configure_torch() -> None:
+    global _configured
+    if _configured:
+        return
+    import torch
+
+    torch.set_num_threads(available_cpus())
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    _configured = True
+
+
+def _mps_ok(torch) -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def pick(requested: str = "auto"):
+    """The torch.device for a request; an unavailable accelerator is an error the user can fix."""
+    import torch
+
+    configure_torch()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_ok(torch) else torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if requested == "mps" and not _mps_ok(torch):
+        raise ValueError("device 'mps' was requested but Apple's MPS is not available; use 'auto' or 'cpu'")
+    if requested not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {requested!r}; pick one of {', '.join(DEVICE_CHOICES)}")
+    return torch.device(requested)
+
+
+def describe() -> str:
+    """One line for the Home page and the CLI."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    if _mps_ok(torch):
+        return "GPU: Apple MPS"
+    return f"no GPU found, training on CPU ({available_cpus()} threads)"
+
+
+def autocast(device):
+    """bf16 autocast on CUDA where the GPU supports it; plain fp32 elsewhere."""
+    import torch
+
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

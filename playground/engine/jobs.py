@@ -1,0 +1,170 @@
+"""The process-wide job manager: validates, queues and runs trainings in the background.
+
+A bounded pool: by default one running job per device, the rest queued in order. Jobs run on
+worker threads behind a small executor interface, so a process-based executor can replace it
+without touching labs or UI. Everything a job does is also written to the run store, which is
+what the UI reads; the in-memory snapshot is only a fast path.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from playground import registry
+from playground.engine import device as devices
+from playground.engine import loop
+from playground.engine.runs import RunStore
+
+
+class InvalidConfig(ValueError):
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+@dataclass
+class Job:
+    run_id: str
+    lab_name: str
+    cfg: object
+    pool: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    snapshot: dict = field(default_factory=dict)
+    result: loop.Result | None = None
+
+
+class ThreadExecutor:
+    """Runs a job on a daemon thread: fast to start (torch is already imported), and the run
+    keeps going if the browser tab that started it goes away."""
+
+    def start(self, name: str, target) -> None:
+        threading.Thread(target=target, name=f"train-{name}", daemon=True).start()
+
+
+class JobManager:
+    def __init__(self, store: RunStore | None = None, *, max_running_per_device: int = 1,
+                 max_queued: int = 32, executor=None):
+        self.store = store or RunStore()
+        self.max_running = max_running_per_device
+        self.max_queued = max_queued
+        self.executor = executor or ThreadExecutor()
+        self._lock = threading.Lock()
+        self._queued: deque[Job] = deque()
+        self._running: dict[str, Job] = {}
+        self._jobs: dict[str, Job] = {}
+        self.recovered = self.store.recover()
+
+    # -- submitting ---------------------------------------------------------------------------
+    def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None) -> str:
+        """Validate and queue a run; returns its id. Raises InvalidConfig with every message."""
+        try:
+            lab = registry.get(lab_name)
+        except registry.UnknownLab as e:
+            raise InvalidConfig([str(e)]) from None
+        if cfg is None:
+            cfg, errors = registry.parse_config(lab, raw or {})
+            if errors:
+                raise InvalidConfig(errors)
+        try:
+            pool = devices.pick(getattr(cfg, "device", "auto")).type
+        except ValueError as e:
+            raise InvalidConfig([str(e)]) from None
+        from playground.params import to_dict
+
+        with self._lock:
+            if len(self._queued) >= self.max_queued:
+                raise QueueFull(f"{len(self._queued)} runs are already waiting; try again when "
+                                "one has finished")
+            run_id = self.store.create(lab_name, to_dict(cfg))
+            job = Job(run_id, lab_name, cfg, pool)
+            self._jobs[run_id] = job
+            self._queued.append(job)
+            self._dispatch()
+        return run_id
+
+    def _dispatch(self) -> None:
+        """Start queued jobs while their device has a free slot (call with the lock held)."""
+        busy: dict[str, int] = {}
+        for j in self._running.values():
+            busy[j.pool] = busy.get(j.pool, 0) + 1
+        for job in list(self._queued):
+            if busy.get(job.pool, 0) < self.max_running:
+                self._queued.remove(job)
+                self._running[job.run_id] = job
+                busy[job.pool] = busy.get(job.pool, 0) + 1
+                self.executor.start(job.run_id, lambda job=job: self._work(job))
+
+    def _work(self, job: Job) -> None:
+        try:
+            lab = registry.get(job.lab_name)
+            job.result = loop.run(lab, job.cfg, job.run_id, self.store, job.cancel,
+                                  on_progress=lambda st: job.snapshot.update(st))
+        finally:
+            with self._lock:
+                self._running.pop(job.run_id, None)
+                job.done.set()
+                self._dispatch()
+
+    # -- controlling --------------------------------------------------------------------------
+    def cancel(self, run_id: str) -> bool:
+        """Ask a run to stop; a queued run is cancelled at once. True when there was one to stop."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+            if job is not None and job in self._queued:
+                self._queued.remove(job)
+                self.store.set_status(run_id, status="cancelled", ended=time.time(),
+                                      message="Cancelled while waiting in the queue.")
+                job.done.set()
+                return True
+        if job is not None and not job.done.is_set():
+            job.cancel.set()
+            return True
+        # A run of another process (the CLI, an earlier server) still reads its cancel file.
+        if self.store.exists(run_id) and self.store.status(run_id).get("status") == "running":
+            self.store.request_cancel(run_id)
+            return True
+        return False
+
+    def position(self, run_id: str) -> int | None:
+        """0 while running, n when n-th in the queue, None when neither."""
+        with self._lock:
+            if run_id in self._running:
+                return 0
+            for i, job in enumerate(self._queued, 1):
+                if job.run_id == run_id:
+                    return i
+        return None
+
+    def snapshot(self, run_id: str) -> dict:
+        job = self._jobs.get(run_id)
+        return dict(job.snapshot) if job else {}
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return list(self._running) + [j.run_id for j in self._queued]
+
+    def wait(self, run_id: str, timeout: float | None = None) -> loop.Result | None:
+        job = self._jobs.get(run_id)
+        if job is None:
+            return None
+        job.done.wait(timeout)
+        return job.result
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel everything and wait for the workers (tests, CLI)."""
+        with self._lock:
+            queued = list(self._queued)
+        for job in queued:
+            self.cancel(job.run_id)
+        for run_id in list(self._running):
+            self.cancel(run_id)
+        deadline = time.monotonic() + timeout
+        for job in list(self._jobs.values()):
+            job.done.wait(max(0.0, deadline - time.monotonic()))

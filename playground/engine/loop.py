@@ -1,0 +1,287 @@
+"""The one training loop. It knows the lab contract and nothing about any lab.
+
+Hot path per step: slice a device randperm, call the lab's train_step, keep the returned 0-d
+tensors in a list. Nothing is read back to the host there. A few times a second the window is
+stacked and read in one sync: that is when metrics are written, non-finite losses are caught and
+the progress/ETA is updated. Evaluation and artefacts run on a wall-clock cadence.
+"""
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from playground.engine import device as devices
+from playground.engine.runs import RunStore
+
+METRIC_INTERVAL_S = 0.25      # train metrics and status: at most ~4 host syncs a second
+EVAL_INTERVAL_S = 0.25        # validation metrics, or less often when evaluating is slow...
+EVAL_SHARE = 20               # ...so that it takes at most ~1/20 of the time
+ARTIFACT_INTERVAL_S = 1.0     # artefacts (figures, images), likewise
+ARTIFACT_SHARE = 10
+CURVE_POINTS = 500            # training-curve resolution over a whole run
+MAX_WINDOW = 2048             # steps kept before a forced flush (fast GPU steps)
+EXPLODED = 1e4                # loss this many times its first value counts as diverged
+
+
+@dataclass
+class Result:
+    run_id: str
+    lab: str
+    status: str
+    message: str = ""
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    steps: int = 0
+    device: str = ""
+    params: int = 0
+    detail: str = ""            # traceback of an unexpected failure, for the curious
+
+    def as_dict(self) -> dict:
+        return {"run_id": self.run_id, "lab": self.lab, "status": self.status,
+                "message": self.message, "metrics": self.metrics, "seconds": round(self.seconds, 3),
+                "steps": self.steps, "device": self.device, "params": self.params}
+
+
+class Diverged(Exception):
+    pass
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters()) if model is not None else 0
+
+
+def _divergence_message(cfg, step: int, what: str) -> str:
+    lr = getattr(cfg, "lr", None)
+    if lr:
+        return (f"The loss became {what} at step {step}: learning rate {lr:g} is likely too high "
+                f"- try {lr / 10:g}. The curve so far is kept.")
+    return f"The loss became {what} at step {step}: training became unstable. The curve so far is kept."
+
+
+def _oom_message(cfg, where: str) -> str:
+    bs = getattr(cfg, "batch_size", None)
+    hint = f"try a batch size below {bs}" if bs else "try a smaller batch"
+    return f"Out of {where} memory: {hint} or a smaller model."
+
+
+class _Window:
+    """Step outputs since the last flush, kept as device tensors until one batched read.
+
+    At a flush the (metrics x steps) matrix comes to the host in a single transfer; it is
+    checked step by step for a non-finite or exploding loss and cut into buckets of
+    `log_every` steps, so a curve has the same resolution whether a step takes 1 ms or 1 s.
+    """
+
+    def __init__(self, log_every: int):
+        self.log_every = max(1, log_every)
+        self.outputs: list[dict] = []
+        self.step = 0                              # steps drained so far
+        self.baseline: float | None = None         # the first step's loss
+        self.pending: dict[str, list[float]] = {}  # a bucket not yet complete
+
+    def add(self, out: dict) -> None:
+        self.outputs.append(out)
+
+    def __len__(self):
+        return len(self.outputs)
+
+    def drain(self, cfg, final: bool = False) -> list[tuple[int, dict[str, float]]]:
+        """[(step, {metric: mean over its bucket})] for every bucket completed by this flush."""
+        import torch
+
+        outs, self.outputs = self.outputs, []
+        records: list[tuple[int, dict[str, float]]] = []
+        if outs:
+            keys = list(outs[0])
+            rows = torch.stack([torch.stack([o[k].detach().float() for o in outs])
+                                for k in keys]).tolist()                 # the one sync
+            loss_rows = [rows[i] for i, k in enumerate(keys) if "loss" in k]
+            for j in range(len(outs)):
+                self.step += 1
+                self._check(cfg, [r[j] for r in loss_rows])
+                for k, r in zip(keys, rows):
+                    self.pending.setdefault(k, []).append(r[j])
+                if self.step % self.log_every == 0:
+                    records.append(self._close())
+        if final and self.pending and any(self.pending.values()):
+            records.append(self._close())
+        return records
+
+    def _close(self) -> tuple[int, dict[str, float]]:
+        means = {k: sum(v) / len(v) for k, v in self.pending.items() if v}
+        self.pending = {}
+        return self.step, means
+
+    def _check(self, cfg, losses: list[float]) -> None:
+        if not losses:
+            return
+        if not all(math.isfinite(v) for v in losses):
+            what = "NaN" if any(v != v for v in losses) else "infinite"
+            raise Diverged(_divergence_message(cfg, self.step, what))
+        loss = max(abs(v) for v in losses)
+        if self.baseline is None:
+            self.baseline = max(loss, 1e-3)
+        elif loss > EXPLODED * self.baseline:
+            # A finite but astronomically growing loss is the same failure caught later
+            # (dead ReLUs can keep it finite forever).
+            raise Diverged(_divergence_message(
+                cfg, self.step, f"{loss:.3g} ({loss / self.baseline:.0e} times its first value)"))
+
+
+def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None = None,
+        on_progress=None) -> Result:
+    """Train `cfg` with `lab`, writing everything to `store` under `run_id`. Never raises for
+    anything a user can cause: the outcome is in the returned Result and in status.json."""
+    import torch
+
+    cancel = cancel or threading.Event()
+    t0 = time.perf_counter()
+    res = Result(run_id=run_id, lab=lab.__name__.rsplit(".", 1)[-1], status="running")
+    step = 0
+    last_train: dict = {}
+    last_val: dict = {}
+
+    def status(**fields):
+        st = store.set_status(run_id, **fields)
+        if on_progress is not None:
+            on_progress(st)
+
+    try:
+        dev = devices.pick(getattr(cfg, "device", "auto"))
+        res.device = str(dev)
+        status(status="running", started=time.time(), device=res.device,
+               message="Loading data and building the model...")
+        seed = int(getattr(cfg, "seed", 0))
+        seed_everything(seed)
+        data = lab.load_data(cfg).to(dev)
+        state = lab.build(cfg, data)
+        res.params = count_params(getattr(state, "model", None))
+
+        n = data.n_train
+        batch_size = max(1, min(int(getattr(cfg, "batch_size", n)), n))
+        steps_per_epoch = math.ceil(n / batch_size)
+        total = (int(cfg.epochs) * steps_per_epoch if hasattr(cfg, "epochs")
+                 else int(getattr(cfg, "steps")))
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        train = data.train
+        amp = devices.autocast(dev)
+        status(total_steps=total, steps_per_epoch=steps_per_epoch, params=res.params,
+               message="Training")
+
+        window = _Window(log_every=max(1, total // CURVE_POINTS))
+        train_start = time.perf_counter()
+        next_flush = next_eval = next_show = 0.0    # the first step is shown at once
+        perm = None
+
+        def flush(now: float, final: bool = False) -> None:
+            nonlocal last_train
+            buckets = window.drain(cfg, final=final or step == 1)
+            elapsed = now - train_start
+            rate = step / elapsed if elapsed > 0 else 0.0
+            eta = (total - step) / rate if rate > 0 else None
+            perf = {"perf/samples_per_s": rate * batch_size}
+            if eta is not None:
+                perf["perf/eta_s"] = eta
+            store.append_metrics(run_id, [
+                {"step": at, "epoch": at / steps_per_epoch, "time": round(now - t0, 3), **means,
+                 **perf} for at, means in buckets])
+            if buckets:
+                last_train = buckets[-1][1]
+            status(step=step, epoch=step / steps_per_epoch, progress=step / total, eta_s=eta,
+                   samples_per_s=rate * batch_size, elapsed_s=now - t0)
+
+        def evaluate(now: float) -> float:
+            """Validation metrics; returns how long it took (to keep its share of time small)."""
+            nonlocal last_val
+            t = time.perf_counter()
+            with torch.no_grad(), amp:
+                last_val = {k: float(v) for k, v in lab.evaluate(state, data).items()}
+            store.append_metrics(run_id, [{"step": step, "epoch": step / steps_per_epoch,
+                                           "time": round(now - t0, 3), **last_val}])
+            return time.perf_counter() - t
+
+        def show() -> float:
+            t = time.perf_counter()
+            with torch.no_grad():
+                store.write_artifacts(run_id, {"step": step, "items": lab.artifacts(state, data)})
+            return time.perf_counter() - t
+
+        while step < total:
+            pos = step % steps_per_epoch
+            if pos == 0:
+                perm = torch.randperm(n, device=dev, generator=gen)
+            idx = perm[pos * batch_size:(pos + 1) * batch_size]
+            batch = tuple(t[idx] for t in train)
+            with amp:
+                out = lab.train_step(state, batch)
+            window.add(out)
+            step += 1
+            if cancel.is_set():
+                break
+            now = time.perf_counter()
+            if now >= next_flush or len(window) >= MAX_WINDOW:
+                flush(now)
+                next_flush = now + METRIC_INTERVAL_S
+                if store.cancel_requested(run_id):
+                    cancel.set()
+                    break
+                if now >= next_eval:
+                    next_eval = now + max(EVAL_INTERVAL_S, EVAL_SHARE * evaluate(now))
+                if now >= next_show:
+                    next_show = now + max(ARTIFACT_INTERVAL_S, ARTIFACT_SHARE * show())
+
+        now = time.perf_counter()
+        flush(now, final=True)
+        evaluate(now)
+        show()
+        res.steps = step
+        res.metrics = {**last_train, **last_val}
+        res.seconds = time.perf_counter() - t0
+        if cancel.is_set():
+            res.status, res.message = "cancelled", f"Stopped at step {step} of {total}."
+        else:
+            store.save_model(run_id, state.model.state_dict())
+            res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s."
+    except Diverged as e:
+        res.status, res.message = "diverged", str(e)
+    except Exception as e:  # noqa: BLE001 - every failure becomes a run status, never a crash
+        res.status, res.message = _failure(e, cfg)
+        res.detail = traceback.format_exc(limit=8)
+    res.steps = res.steps or step
+    res.seconds = res.seconds or time.perf_counter() - t0
+    res.metrics = res.metrics or {**last_train, **last_val}
+    try:
+        status(status=res.status, message=res.message, ended=time.time(), step=res.steps,
+               final=res.metrics, seconds=res.seconds, params=res.params,
+               detail=res.detail)
+    except OSError as e:
+        res.message += f" (the run folder could not be updated: {e})"
+    return res
+
+
+def _failure(e: Exception, cfg) -> tuple[str, str]:
+    import torch
+
+    from playground.data import DataUnavailable
+
+    if isinstance(e, DataUnavailable) or isinstance(e, ValueError) and "device" in str(e):
+        return "failed", str(e)
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        torch.cuda.empty_cache()
+        return "failed", _oom_message(cfg, "GPU")
+    if isinstance(e, (MemoryError,)) or "can't allocate memory" in str(e):
+        return "failed", _oom_message(cfg, "main")
+    return "failed", f"Training failed: {type(e).__name__}: {e}"

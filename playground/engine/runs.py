@@ -1,0 +1,237 @@
+"""The run store: one folder per run under $PLAYGROUND_HOME/runs, the source of truth for the UI.
+
+    runs/<id>/config.json     lab, config, created (written once)
+    runs/<id>/status.json     status, progress, message (replaced atomically a few times a second)
+    runs/<id>/metrics.jsonl   one JSON record per line, appended and flushed
+    runs/<id>/artifacts/latest.json   the newest artefacts (replaced atomically)
+    runs/<id>/model.pt        the final state_dict
+    runs/<id>/cancel          present when someone asked the run to stop
+
+A refresh, a second tab, a restarted server or a reloaded module all read the same files.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ACTIVE = ("queued", "running")
+TERMINAL = ("completed", "cancelled", "diverged", "failed", "interrupted")
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[a-z0-9_]{1,32}-[0-9a-f]{6}$")
+
+
+class NoSuchRun(LookupError):
+    pass
+
+
+def home() -> Path:
+    return Path(os.environ.get("PLAYGROUND_HOME") or Path.home() / ".neural_playground")
+
+
+def _clean(obj):
+    """JSON cannot hold NaN/inf; a non-finite metric is stored as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    lab: str
+    config: dict
+    status: dict
+    created: float
+    damaged: str = ""          # why the folder could not be read, when it could not
+
+
+class RunStore:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else home() / "runs"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- ids and paths ------------------------------------------------------------------------
+    def new_id(self, lab: str) -> str:
+        return f"{time.strftime('%Y%m%d-%H%M%S')}-{lab}-{secrets.token_hex(3)}"
+
+    def path(self, run_id) -> Path:
+        """The folder of a run. The id is checked against a strict pattern first, so ids from
+        URLs and users can never name anything outside the runs folder."""
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise NoSuchRun(f"no such run: {str(run_id)[:80]!r} is not a run id")
+        return self.root / run_id
+
+    def exists(self, run_id) -> bool:
+        try:
+            return (self.path(run_id) / "config.json").is_file()
+        except NoSuchRun:
+            return False
+
+    # -- writing ------------------------------------------------------------------------------
+    def create(self, lab: str, config: dict, **status) -> str:
+        run_id = self.new_id(lab)
+        d = self.path(run_id)
+        (d / "artifacts").mkdir(parents=True)
+        now = time.time()
+        atomic_write(d / "config.json", json.dumps(
+            {"run_id": run_id, "lab": lab, "config": config, "created": now}, indent=1).encode())
+        self.set_status(run_id, status="queued", created=now, pid=os.getpid(), **status)
+        return run_id
+
+    def set_status(self, run_id: str, **fields) -> dict:
+        d = self.path(run_id)
+        current = self._read_json(d / "status.json", default={})
+        current.update(fields)
+        current["updated"] = time.time()
+        atomic_write(d / "status.json", json.dumps(_clean(current)).encode())
+        return current
+
+    def append_metrics(self, run_id: str, records: list[dict]) -> None:
+        if not records:
+            return
+        lines = "".join(json.dumps(_clean(r)) + "\n" for r in records)
+        with open(self.path(run_id) / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(lines)
+            f.flush()
+
+    def write_artifacts(self, run_id: str, artifacts: dict) -> None:
+        atomic_write(self.path(run_id) / "artifacts" / "latest.json",
+                     json.dumps(_clean(artifacts)).encode())
+
+    def save_model(self, run_id: str, state_dict) -> None:
+        import io
+
+        import torch
+
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
+        atomic_write(self.path(run_id) / "model.pt", buf.getvalue())
+
+    def request_cancel(self, run_id: str) -> None:
+        (self.path(run_id) / "cancel").touch()
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return (self.path(run_id) / "cancel").exists()
+
+    # -- reading ------------------------------------------------------------------------------
+    @staticmethod
+    def _read_json(path: Path, default=None):
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if default is not None:
+                return default
+            raise
+
+    def config(self, run_id: str) -> dict:
+        try:
+            return self._read_json(self.path(run_id) / "config.json")
+        except FileNotFoundError:
+            raise NoSuchRun(f"no such run: {run_id}") from None
+
+    def status(self, run_id: str) -> dict:
+        d = self.path(run_id)
+        try:
+            return self._read_json(d / "status.json")
+        except FileNotFoundError:
+            raise NoSuchRun(f"no such run: {run_id}") from None
+        except json.JSONDecodeError:
+            return {"status": "damaged", "message": "status.json is unreadable"}
+
+    def metrics(self, run_id: str) -> list[dict]:
+        """All records; a torn last line (a crash mid-write) is skipped, not fatal."""
+        try:
+            text = (self.path(run_id) / "metrics.jsonl").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    def artifacts(self, run_id: str) -> dict:
+        try:
+            return self._read_json(self.path(run_id) / "artifacts" / "latest.json")
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def model_path(self, run_id: str) -> Path | None:
+        p = self.path(run_id) / "model.pt"
+        return p if p.is_file() else None
+
+    def info(self, run_id: str) -> RunInfo:
+        try:
+            cfg = self.config(run_id)
+            status = self.status(run_id)
+            return RunInfo(run_id, str(cfg.get("lab", "?")), dict(cfg.get("config") or {}), status,
+                           float(cfg.get("created") or 0.0))
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as e:
+            return RunInfo(run_id, "?", {}, {"status": "damaged"}, 0.0,
+                           damaged=f"unreadable run folder ({type(e).__name__})")
+
+    def list(self, lab: str | None = None, limit: int | None = None) -> list[RunInfo]:
+        """Newest first. A damaged folder is listed as damaged; the others still load."""
+        ids = sorted((p.name for p in self.root.iterdir() if RUN_ID.match(p.name)), reverse=True)
+        out = []
+        for run_id in ids:
+            if not (self.root / run_id / "config.json").exists():
+                continue
+            info = self.info(run_id)
+            if lab is None or info.lab == lab:
+                out.append(info)
+                if limit and len(out) >= limit:
+                    break
+        return out
+
+    def recover(self) -> list[str]:
+        """Runs left queued/running by a process that no longer exists become `interrupted`."""
+        fixed = []
+        for info in self.list():
+            st = info.status
+            if st.get("status") in ACTIVE and not _pid_alive(st.get("pid")):
+                self.set_status(info.run_id, status="interrupted", ended=time.time(),
+                                message="The server stopped while this run was "
+                                        f"{st.get('status')}; its metrics so far are kept. "
+                                        "Press Train to start again.")
+                fixed.append(info.run_id)
+        return fixed

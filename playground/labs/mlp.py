@@ -1,0 +1,314 @@
+"""Multilayer perceptron. Each layer computes h = f(W x + b); stacking layers with a non-linear f
+lets the network bend its decision boundary, one fold per neuron. With a linear f (or no hidden
+layer) the whole network is a single linear map and the boundary stays a straight line, however
+deep it is. Training minimises the cross-entropy between softmax(logits) and the labels by
+gradient descent on W and b (Rumelhart, Hinton & Williams, 1986: backpropagation).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import DATASETS_2D, Data, load_images, make_2d
+from playground.engine.device import DEVICE_CHOICES
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "MLP", "🧠", "Foundations"
+TRY_THIS = ("Spiral with activation = linear: the boundary stays a straight line however many "
+            "layers you add. Switch back to relu and watch it curl around the arms. Then try "
+            "features x1^2 and x2^2 alone on circles with no hidden layer at all.")
+
+FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+               "leaky_relu": nn.LeakyReLU, "linear": nn.Identity}
+IMAGE_SETS = ("digits", "mnist", "fashion_mnist")
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: str = param("spiral", choices=DATASETS_2D + IMAGE_SETS, group="Data",
+                         help="2-D point sets are generated here; digits is embedded (8x8); "
+                              "MNIST and Fashion-MNIST (28x28) download on first use.")
+    noise: float = param(0.05, lo=0.0, hi=0.5, group="Data",
+                         help="Jitter added to every 2-D point (the plane spans about -1..1).")
+    n_samples: int = param(1000, lo=50, hi=20000, group="Data",
+                           help="How many 2-D points to generate.")
+    train_ratio: float = param(0.5, lo=0.1, hi=0.9, group="Data",
+                               help="Share of the points (or digits) used for training; the rest "
+                                    "is the test set. MNIST keeps its official split.")
+    features: tuple[str, ...] = param(("x1", "x2"), choices=FEATURES, min_len=1, group="Features",
+                                      help="Inputs computed from each 2-D point (sin uses "
+                                           "sin(pi x)). Ignored for images.")
+    hidden_sizes: tuple[int, ...] = param((32, 32), lo=1, hi=1024, max_len=6, group="Network",
+                                          help="Neurons per hidden layer, e.g. 16,16. Empty = no "
+                                               "hidden layer (a linear classifier).")
+    activation: str = param("relu", choices=tuple(ACTIVATIONS), group="Network",
+                            help="The non-linearity f after every hidden layer.")
+    init: str = param("xavier", choices=("xavier", "he", "normal", "zeros"), group="Network",
+                      help="Initial weights. Zeros makes every neuron of a layer identical.")
+    dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
+                           help="Probability of zeroing each hidden activation while training.")
+    optimizer: str = param("adam", choices=("sgd", "momentum", "adam", "adamw", "rmsprop"),
+                           group="Training", help="momentum = SGD with momentum 0.9.")
+    lr: float = param(0.01, lo=1e-6, hi=100.0, log=True, group="Training", label="Learning rate",
+                      help="Step size of the optimizer.")
+    regularization: str = param("none", choices=("none", "l1", "l2"), group="Training",
+                                help="Penalty on the weights added to the loss.")
+    reg_rate: float = param(1e-4, lo=0.0, hi=1.0, log=True, group="Training", label="Regularization rate",
+                            help="Weight of the L1/L2 penalty.")
+    batch_size: int = param(32, lo=1, hi=8192, group="Training",
+                            help="Examples per gradient step.")
+    epochs: int = param(100, lo=1, hi=2000, group="Training",
+                        help="Passes over the training set.")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed, same data, same initial weights, same curve.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Spiral (default)": {},
+    "Linear can't spiral": {"activation": "linear", "hidden_sizes": (16, 16, 16)},
+    "Circles, features only": {"dataset": "circles", "features": ("x1^2", "x2^2"),
+                               "hidden_sizes": (), "epochs": 30, "lr": 0.03},
+    "XOR with one hidden layer": {"dataset": "xor", "hidden_sizes": (4,), "lr": 0.03,
+                                  "epochs": 60},
+    "Tanh, slower to escape": {"activation": "tanh", "hidden_sizes": (16, 16)},
+    "Zero init (symmetry)": {"init": "zeros"},
+    "Digits": {"dataset": "digits", "hidden_sizes": (64,), "activation": "relu", "lr": 0.003,
+               "epochs": 40, "train_ratio": 0.8},
+    "MNIST 784-512-512-10": {"dataset": "mnist", "hidden_sizes": (512, 512), "activation": "relu",
+                             "lr": 0.001, "batch_size": 64, "epochs": 3, "init": "he"},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def load_data(cfg: Config) -> Data:
+    if cfg.dataset in DATASETS_2D:
+        return make_2d(cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio, cfg.seed)
+    return load_images(cfg.dataset, train_ratio=cfg.train_ratio, seed=cfg.seed)
+
+
+def _input_shape(cfg: Config) -> tuple[int, ...]:
+    return {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28)}.get(
+        cfg.dataset, (2,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+class FeatureMap(nn.Module):
+    """The hand-made input features of TensorFlow Playground, computed from (x1, x2)."""
+
+    def __init__(self, names: tuple[str, ...]):
+        super().__init__()
+        self.names = names
+
+    def forward(self, x):                                   # (B, 2) -> (B, len(names))
+        x1, x2 = x[:, 0], x[:, 1]
+        table = {"x1": lambda: x1, "x2": lambda: x2, "x1^2": lambda: x1 * x1,
+                 "x2^2": lambda: x2 * x2, "x1*x2": lambda: x1 * x2,
+                 "sin(x1)": lambda: torch.sin(math.pi * x1), "sin(x2)": lambda: torch.sin(math.pi * x2)}
+        return torch.stack([table[n]() for n in self.names], dim=1)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: Config, input_shape: tuple[int, ...], num_classes: int):
+        super().__init__()
+        if len(input_shape) == 1:                           # 2-D points: features first
+            self.inputs = FeatureMap(cfg.features)
+            width = len(cfg.features)
+        else:                                               # images: flattened pixels
+            self.inputs = nn.Flatten()
+            width = int(np.prod(input_shape))
+        self.hidden = nn.ModuleList()
+        for size in cfg.hidden_sizes:
+            self.hidden.append(nn.Sequential(nn.Linear(width, size), ACTIVATIONS[cfg.activation](),
+                                             nn.Dropout(cfg.dropout)))
+            width = size
+        self.out = nn.Linear(width, num_classes)
+        self._init(cfg.init)
+
+    def _init(self, how: str) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                if how == "xavier":
+                    nn.init.xavier_uniform_(m.weight)
+                elif how == "he":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                elif how == "normal":
+                    nn.init.normal_(m.weight, 0.0, 0.5)
+                else:
+                    nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x, keep_hidden: bool = False):
+        h = self.inputs(x)                                  # (B, D)
+        hidden = []
+        for layer in self.hidden:
+            h = layer(h)                                    # (B, H_i)
+            hidden.append(h)
+        logits = self.out(h)                                # (B, K)
+        return (logits, hidden) if keep_hidden else logits
+
+
+def make_optimizer(name: str, params, lr: float):
+    fast = {"foreach": True}
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, **fast)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, **fast)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, **fast)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, **fast)
+    return torch.optim.RMSprop(params, lr=lr, **fast)
+
+
+@dataclass
+class State:
+    cfg: Config
+    model: MLP
+    opt: torch.optim.Optimizer
+    weights: list
+
+
+def build(cfg: Config, data: Data) -> State:
+    device = data.train[0].device
+    model = MLP(cfg, data.input_shape, data.num_classes).to(device)
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), weights)
+
+
+def summary(cfg: Config) -> list[dict]:
+    """Layers, output shapes and parameters, without loading any data."""
+    from playground.engine.summary import layer_table
+
+    shape = _input_shape(cfg)
+    model = MLP(cfg, shape, 2 if len(shape) == 1 else 10)
+    return [r for r in layer_table(model, torch.zeros((2,) + shape)) if r["type"] != "Dropout"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def penalty(s: State) -> torch.Tensor | float:
+    if s.cfg.regularization == "l1":
+        return s.cfg.reg_rate * sum(w.abs().sum() for w in s.weights)
+    if s.cfg.regularization == "l2":
+        return s.cfg.reg_rate * sum((w * w).sum() for w in s.weights)
+    return 0.0
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    x, y = batch                                            # (B, ...), (B,)
+    s.model.train()
+    logits = s.model(x)                                     # (B, K)
+    loss = F.cross_entropy(logits, y)
+    s.opt.zero_grad(set_to_none=True)
+    (loss + penalty(s)).backward()
+    s.opt.step()
+    return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean()}
+
+
+def _predict(model: MLP, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i:i + chunk]).float() for i in range(0, len(x), chunk)])
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    x, y = data.test
+    logits = _predict(s.model, x)
+    loss, acc = F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
+    loss, acc = torch.stack([loss, acc]).tolist()
+    return {"val/loss": loss, "val/acc": acc}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+GRID = 64                 # boundary resolution
+NEURON_GRID = 24          # per-neuron heatmap resolution
+MAX_NEURONS = 16          # per layer, in the neuron sheet
+
+
+def _plane(data: Data, res: int):
+    pts = torch.cat([data.train[0], data.test[0]]).float()
+    lo = float(pts.min()) - 0.2
+    hi = float(pts.max()) + 0.2
+    axis = torch.linspace(lo, hi, res, device=pts.device)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    return axis, torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)          # (res*res, 2)
+
+
+def _boundary(s: State, data: Data) -> dict:
+    axis, grid = _plane(data, GRID)
+    s.model.eval()
+    prob = torch.softmax(s.model(grid).float(), 1)[:, 1].reshape(GRID, GRID)
+    ax = axis.cpu().numpy()
+    (xtr, ytr), (xte, yte) = [(x.cpu().numpy(), y.cpu().numpy()) for x, y in (data.train, data.test)]
+    fig = charts.boundary(ax, ax, prob.cpu().numpy(), [
+        ("train", xtr[:, 0], xtr[:, 1], ytr, "circle"),
+        ("test", xte[:, 0], xte[:, 1], yte, "diamond")])
+    return charts.artifact("Decision boundary: p(orange)", "plotly", fig,
+                           "Background: the network's probability of orange; circles are training "
+                           "points, diamonds test points.")
+
+
+def _neurons(s: State, data: Data) -> dict | None:
+    if not s.model.hidden:
+        return None
+    _, grid = _plane(data, NEURON_GRID)
+    s.model.eval()
+    logits, hidden = s.model(grid, keep_hidden=True)
+    rows = []
+    for h in hidden + [torch.softmax(logits.float(), 1)[:, 1:2] * 2 - 1]:
+        h = h[:, :MAX_NEURONS].float()                                    # (G*G, n)
+        scale = h.abs().amax(0).clamp_min(1e-6)
+        tiles = (h / scale).T.reshape(-1, NEURON_GRID, NEURON_GRID).flip(1).cpu().numpy()
+        rows.append([charts.diverging_rgb(t) for t in tiles])
+    sheet = charts.tile_rows(rows, scale=3)
+    return charts.artifact("Hidden neurons", "image", charts.png(sheet),
+                           "One row per hidden layer (first 16 neurons), last row the output: what "
+                           "each neuron responds to over the plane (blue negative, orange positive).")
+
+
+def _image_views(s: State, data: Data) -> dict:
+    x, y = data.test
+    logits = _predict(s.model, x)
+    pred = logits.argmax(1)
+    k = data.num_classes
+    cm = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu().numpy()
+    show = slice(0, 32)
+    imgs = (x[show].float().cpu() * data.extra["std"] + data.extra["mean"]).clamp(0, 1)
+    imgs = imgs.permute(0, 2, 3, 1).squeeze(-1).numpy()
+    names = list(data.classes)
+    p, t = pred[show].tolist(), y[show].tolist()
+    grid = charts.labelled_grid(imgs, [names[i] for i in p], [a != b for a, b in zip(p, t)],
+                                scale=4 if imgs.shape[1] <= 8 else 2)
+    acc = float(np.trace(cm) / max(1, cm.sum()))
+    return {
+        "predictions": charts.artifact("Test predictions", "image", charts.png(grid),
+                                       "Predicted label under each test image; red frames are "
+                                       "mistakes."),
+        "confusion": charts.artifact(f"Confusion matrix (test accuracy {acc:.1%})", "plotly",
+                                     charts.confusion(cm, names)),
+    }
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    if data.kind == "2d":
+        out = {"boundary": _boundary(s, data)}
+        neurons = _neurons(s, data)
+        if neurons:
+            out["neurons"] = neurons
+        return out
+    return _image_views(s, data)

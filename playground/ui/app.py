@@ -1,0 +1,37 @@
+"""Navigation: Home plus one page per lab, grouped by section, all derived from the registry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from playground import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lab_files() -> dict[str, Path]:
+    """The thin page file of each lab that has one (app_pages/<nn>_<lab>.py)."""
+    out = {}
+    for name in registry.LABS:
+        files = sorted((ROOT / "app_pages").glob(f"*_{name}.py"))
+        if files:
+            out[name] = files[0]
+    return out
+
+
+def lab_pages() -> dict[str, st.Page]:
+    return {name: st.Page(str(path), title=registry.get(name).TITLE, icon=registry.get(name).ICON,
+                          url_path=name) for name, path in lab_files().items()}
+
+
+def main() -> None:
+    st.set_page_config(page_title="Neural Playground", page_icon="🧪", layout="wide")
+    pages = lab_pages()
+    home = st.Page(str(ROOT / "app_pages" / "00_home.py"), title="Home", icon="🏠", default=True)
+    sections: dict[str, list] = {"Start": [home]}
+    for section in registry.SECTIONS:
+        in_section = [p for name, p in pages.items() if registry.get(name).SECTION == section]
+        if in_section:
+            sections[section] = in_section
+    st.navigation(sections).run()

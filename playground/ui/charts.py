@@ -1,0 +1,155 @@
+"""Chart and image builders shared by labs and pages. Plain plotly figure dicts (no Streamlit, no
+plotly object validation: these run on training threads about once a second)."""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+BLUE, ORANGE = "#1f77b4", "#ff7f0e"
+DIVERGING = [[0.0, BLUE], [0.5, "#f7f7f7"], [1.0, ORANGE]]
+MAX_POINTS = 2000
+_LAYOUT = dict(margin=dict(l=10, r=10, t=36, b=10), template="plotly_white", height=340)
+
+
+def artifact(title: str, kind: str, data, caption: str = "") -> dict:
+    """One artefact: kind is "plotly" (a figure dict), "image" (base64 PNG) or "markdown"."""
+    return {"title": title, "kind": kind, "data": data, "caption": caption}
+
+
+def downsample(xs: list, ys: list, max_points: int = MAX_POINTS):
+    """Keep at most max_points by striding, always keeping the last point (the newest value)."""
+    n = len(xs)
+    if n <= max_points:
+        return xs, ys
+    idx = np.unique(np.concatenate([np.linspace(0, n - 1, max_points).astype(int), [n - 1]]))
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def smooth(ys: list, weight: float) -> list:
+    """TensorBoard's exponential moving average with debiasing; None gaps pass through."""
+    if weight <= 0:
+        return ys
+    out, last, n = [], 0.0, 0
+    for y in ys:
+        if y is None:
+            out.append(None)
+            continue
+        n += 1
+        last = last * weight + (1 - weight) * y
+        out.append(last / (1 - weight ** n))
+    return out
+
+
+def curves(series: dict[str, tuple[list, list]], title: str, x_title: str = "step",
+           y_title: str = "", smoothing: float = 0.0, log_y: bool = False) -> dict:
+    traces = []
+    for name, (xs, ys) in series.items():
+        xs, ys = downsample(xs, smooth(ys, smoothing))
+        mode = "lines" if len(xs) > 30 else "lines+markers"     # a few points must stay visible
+        traces.append({"type": "scatter", "mode": mode, "name": name, "x": xs, "y": ys})
+    layout = {**_LAYOUT, "title": {"text": title}, "height": 300,
+              "xaxis": {"title": {"text": x_title}},
+              "yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {})},
+              "legend": {"orientation": "h", "y": -0.25}}
+    return {"data": traces, "layout": layout}
+
+
+def boundary(grid_x: np.ndarray, grid_y: np.ndarray, prob: np.ndarray, points: list[tuple]) -> dict:
+    """A probability heatmap (class 1) with scatter overlays: points = [(name, x, y, labels, symbol)]."""
+    traces = [{"type": "heatmap", "x": np.round(grid_x, 4).tolist(),
+               "y": np.round(grid_y, 4).tolist(), "z": np.round(prob, 3).tolist(), "zmin": 0,
+               "zmax": 1, "colorscale": DIVERGING, "opacity": 0.6, "showscale": False,
+               "hovertemplate": "x1=%{x:.2f}<br>x2=%{y:.2f}<br>p(orange)=%{z:.2f}<extra></extra>"}]
+    for name, xs, ys, labels, symbol in points:
+        keep = slice(0, MAX_POINTS // 2)
+        traces.append({"type": "scatter", "mode": "markers", "name": name,
+                       "x": np.round(xs[keep], 3).tolist(), "y": np.round(ys[keep], 3).tolist(),
+                       "marker": {"color": [ORANGE if v else BLUE for v in labels[keep]],
+                                  "symbol": symbol, "size": 6,
+                                  "line": {"width": 1, "color": "white" if symbol == "circle"
+                                           else "black"}}})
+    layout = {**_LAYOUT, "height": 420,
+              "xaxis": {"title": {"text": "x1"}, "range": [float(grid_x[0]), float(grid_x[-1])]},
+              "yaxis": {"title": {"text": "x2"}, "range": [float(grid_y[0]), float(grid_y[-1])],
+                        "scaleanchor": "x"},
+              "legend": {"orientation": "h", "y": -0.15}}
+    return {"data": traces, "layout": layout}
+
+
+def confusion(matrix: np.ndarray, classes: list[str]) -> dict:
+    m = np.asarray(matrix)
+    return {"data": [{"type": "heatmap", "z": m.tolist(), "x": list(classes), "y": list(classes),
+                      "colorscale": "Blues", "showscale": False, "text": m.astype(int).tolist(),
+                      "texttemplate": "%{text}",
+                      "hovertemplate": "true %{y}, predicted %{x}: %{z}<extra></extra>"}],
+            "layout": {**_LAYOUT, "height": 400,
+                       "xaxis": {"title": {"text": "predicted"}, "type": "category"},
+                       "yaxis": {"title": {"text": "true"}, "type": "category",
+                                 "autorange": "reversed"}}}
+
+
+def png(image: np.ndarray) -> str:
+    """uint8 (H, W) or (H, W, 3) -> base64 PNG, the payload of an "image" artefact."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", optimize=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def diverging_rgb(values: np.ndarray) -> np.ndarray:
+    """Values in [-1, 1] -> blue / white / orange uint8 RGB, the colours of the boundary plot."""
+    blue, white, orange = (np.array([31, 119, 180.]), np.array([247, 247, 247.]),
+                           np.array([255, 127, 14.]))
+    v = np.clip(values, -1, 1)[..., None]
+    rgb = np.where(v < 0, white + (blue - white) * -v, white + (orange - white) * v)
+    return rgb.astype(np.uint8)
+
+
+def tile_rows(rows: list[list[np.ndarray]], scale: int = 2, gap: int = 4) -> np.ndarray:
+    """Lay out rows of equally sized RGB tiles on a white sheet (one row per network layer)."""
+    h, w = rows[0][0].shape[:2]
+    h, w = h * scale, w * scale
+    cols = max(len(r) for r in rows)
+    sheet = np.full((len(rows) * (h + gap) + gap, cols * (w + gap) + gap, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, tile in enumerate(row):
+            big = tile.repeat(scale, 0).repeat(scale, 1)
+            y, x = gap + i * (h + gap), gap + j * (w + gap)
+            sheet[y:y + h, x:x + w] = big
+    return sheet
+
+
+def labelled_grid(images: np.ndarray, labels: list[str], wrong: list[bool], scale: int = 3,
+                  cols: int = 8) -> np.ndarray:
+    """Test images with their predicted label under each; wrong predictions framed in red.
+    images: (N, H, W) or (N, H, W, 3) floats in [0, 1]."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from torchvision.utils import make_grid
+    import torch
+
+    x = torch.as_tensor(images, dtype=torch.float32)
+    if x.ndim == 3:
+        x = x.unsqueeze(-1).expand(-1, -1, -1, 3)
+    x = x.permute(0, 3, 1, 2)                                         # (N, 3, H, W)
+    x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest")
+    frame = torch.tensor([[0.84, 0.15, 0.16] if w else [0.85, 0.85, 0.85] for w in wrong])
+    x = torch.nn.functional.pad(x, (3, 3, 3, 3), value=0.0)
+    edge = torch.ones_like(x[0, 0], dtype=torch.bool)
+    edge[3:-3, 3:-3] = False
+    x = torch.where(edge, frame[:, :, None, None], x)                 # coloured frame per tile
+    label_h = 14
+    x = torch.nn.functional.pad(x, (0, 0, 0, label_h), value=1.0)     # white strip for the label
+    grid = make_grid(x, nrow=cols, padding=4, pad_value=1.0)
+    img = Image.fromarray((grid.permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=11)
+    th, tw = x.shape[2], x.shape[3]
+    for i, (label, w) in enumerate(zip(labels, wrong)):
+        r, c = divmod(i, cols)
+        draw.text((4 + c * (tw + 4) + 3, 4 + r * (th + 4) + th - label_h),
+                  label, fill=(214, 39, 40) if w else (40, 40, 40), font=font)
+    return np.asarray(img)

@@ -1,0 +1,141 @@
+"""Config -> sidebar widgets, presets, validation messages and URL state.
+
+Widget values live in st.session_state under "<lab>.<field>". They are seeded once per session
+from the URL (a shared link or a refresh), from the run named in the URL, or from the defaults;
+afterwards the form writes its non-default values back to the URL so the address bar always
+reproduces what is on screen.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from playground import params, registry
+
+PRESET_NONE = "(custom)"
+
+
+def _key(lab_name: str, name: str) -> str:
+    return f"{lab_name}.{name}"
+
+
+def _widget_value(spec: params.Spec, value):
+    """Typed config value -> the value its widget holds."""
+    if spec.kind == "ints":
+        return ", ".join(str(v) for v in value)
+    if spec.kind == "strs":
+        return list(value)
+    return value
+
+
+def _seed_values(lab_name: str, lab, store) -> None:
+    """Fill session_state from the URL (or the URL's run) the first time this page is shown."""
+    flag = f"_seeded.{lab_name}"
+    if st.session_state.get(flag):
+        return
+    qp = st.query_params.to_dict()
+    values = {s.name: s.default for s in params.specs(lab.Config)}
+    notes = []
+    run_id = qp.get("run")
+    if run_id and store.exists(run_id):
+        saved = store.config(run_id)
+        if saved.get("lab") == lab_name:
+            cfg, errs = registry.parse_config(lab, saved.get("config", {}))
+            if cfg is not None:
+                values.update(params.to_dict(cfg))
+    for spec in params.specs(lab.Config):
+        if spec.name in qp:
+            try:
+                values[spec.name] = params.coerce(spec, qp[spec.name])
+            except params.Invalid as e:
+                notes.append(f"Ignored from the link: {e}")
+    unknown = [k for k in qp if k not in values and k not in ("run", "preset")]
+    notes += [f"Ignored from the link: unknown setting {k!r}" for k in unknown]
+    for spec in params.specs(lab.Config):
+        st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, values[spec.name])
+    st.session_state[f"_url_notes.{lab_name}"] = notes
+    st.session_state[flag] = True
+
+
+def apply_preset(lab_name: str, lab) -> None:
+    name = st.session_state.get(f"{lab_name}._preset")
+    overrides = getattr(lab, "PRESETS", {}).get(name)
+    if overrides is None:
+        return
+    for spec in params.specs(lab.Config):
+        value = overrides.get(spec.name, spec.default)
+        st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, value)
+
+
+def load_config(lab_name: str, lab, config: dict) -> None:
+    """Put a saved run's settings into the form (the history's "load settings")."""
+    cfg, _ = registry.parse_config(lab, config)
+    if cfg is None:
+        return
+    for spec in params.specs(lab.Config):
+        st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, getattr(cfg, spec.name))
+
+
+def _widget(lab_name: str, spec: params.Spec, container) -> None:
+    key, label, help_ = _key(lab_name, spec.name), spec.title, spec.help or None
+    if spec.kind == "str":
+        container.selectbox(label, spec.choices, key=key, help=help_)
+    elif spec.kind == "strs":
+        container.multiselect(label, spec.choices, key=key, help=help_)
+    elif spec.kind == "ints":
+        container.text_input(label, key=key, help=help_, placeholder="e.g. 32, 32")
+    elif spec.kind == "bool":
+        container.toggle(label, key=key, help=help_)
+    elif spec.kind == "float" and not spec.log and spec.lo is not None and spec.hi is not None \
+            and spec.hi <= 1.0:
+        container.slider(label, float(spec.lo), float(spec.hi), step=0.01, key=key, help=help_)
+    elif spec.kind == "float":
+        # No min/max on purpose: an out-of-range entry gets our message, not a silent clamp.
+        container.number_input(label, key=key, help=help_, format="%g",
+                               step=None if spec.log else 0.01)
+    else:
+        container.number_input(label, key=key, help=help_, step=1)
+
+
+def render(lab_name: str, lab, store):
+    """Draw the form in the sidebar. Returns (config or None, list of error messages)."""
+    _seed_values(lab_name, lab, store)
+    sb = st.sidebar
+    presets = getattr(lab, "PRESETS", {})
+    if presets:
+        sb.selectbox("Preset", [PRESET_NONE, *presets], key=f"{lab_name}._preset",
+                     on_change=apply_preset, args=(lab_name, lab),
+                     help="Fill the form with a known setting; every field stays editable.")
+    groups: dict[str, list[params.Spec]] = {}
+    for spec in params.specs(lab.Config):
+        groups.setdefault(spec.group, []).append(spec)
+    for group, group_specs in groups.items():
+        box = sb.expander(group, expanded=group in ("Data", "Network"))
+        for spec in group_specs:
+            _widget(lab_name, spec, box)
+
+    raw = {}
+    for spec in params.specs(lab.Config):
+        value = st.session_state.get(_key(lab_name, spec.name), spec.default)
+        raw[spec.name] = value
+    cfg, errors = registry.parse_config(lab, raw)
+    return cfg, errors
+
+
+def url_notes(lab_name: str) -> list[str]:
+    return st.session_state.get(f"_url_notes.{lab_name}", [])
+
+
+def sync_url(lab_name: str, lab, cfg, run_id: str | None) -> None:
+    """Non-default settings and the shown run go into the address bar."""
+    want = {}
+    if cfg is not None:
+        for spec in params.specs(lab.Config):
+            value = getattr(cfg, spec.name)
+            if value != spec.default:
+                want[spec.name] = params.to_text(spec, value)
+    else:
+        want = {k: v for k, v in st.query_params.to_dict().items() if k != "run"}
+    if run_id:
+        want["run"] = run_id
+    if want != st.query_params.to_dict():
+        st.query_params.from_dict(want)

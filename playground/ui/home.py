@@ -1,0 +1,49 @@
+"""The Home page: what this is, where it trains, the labs by section, recent runs."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from playground import registry
+from playground.engine import device
+from playground.ui.state import manager
+
+
+def home_page() -> None:
+    from playground.ui.app import lab_files
+
+    pages = lab_files()
+    st.title("🧪 Neural Playground")
+    st.markdown(
+        "Pick an architecture, tweak its hyperparameters and press **Train**: a real PyTorch model "
+        "trains in the background while the page shows its curves and what it has learnt so far "
+        "(decision boundaries, predictions, ...). Runs are saved: refresh, share the link or come "
+        "back later.")
+    where = device.describe()
+    (st.success if where.startswith("GPU") else st.info)(f"**Device:** {where}", icon="🖥️")
+
+    by_section: dict[str, list[str]] = {}
+    for name in registry.LABS:
+        by_section.setdefault(registry.get(name).SECTION, []).append(name)
+    for section in registry.SECTIONS:
+        if section not in by_section:
+            continue
+        st.subheader(section)
+        for name in by_section[section]:
+            lab = registry.get(name)
+            first = (lab.__doc__ or "").strip().split(".")[0]
+            if name in pages:
+                st.page_link(str(pages[name]), label=f"**{lab.TITLE}** - {first}.", icon=lab.ICON)
+
+    runs = manager().store.list(limit=20)
+    st.subheader("Recent runs")
+    if not runs:
+        st.caption("No runs yet.")
+        return
+    st.dataframe(pd.DataFrame([{
+        "run": r.run_id, "lab": r.lab, "status": r.damaged and "damaged" or r.status.get("status"),
+        "test acc": (r.status.get("final") or {}).get("val/acc"),
+        "seconds": r.status.get("seconds"), "note": r.damaged or r.status.get("message", ""),
+    } for r in runs]), hide_index=True, width="stretch",
+        column_config={"test acc": st.column_config.NumberColumn(format="percent"),
+                       "seconds": st.column_config.NumberColumn(format="%.1f")})

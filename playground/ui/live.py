@@ -1,0 +1,140 @@
+"""The live panel: status, progress, curves and artefacts of one run, read from the run store.
+
+While the run is queued or running the panel is a fragment that re-reads the run folder twice a
+second (only the panel reruns, not the page); when the run ends it reruns the page once so the
+buttons and history catch up.
+"""
+from __future__ import annotations
+
+import base64
+
+import streamlit as st
+
+from playground.engine.runs import ACTIVE, NoSuchRun
+from playground.ui import charts
+
+POLL_S = 0.5
+_BADGE = {"queued": ("⏳", "gray"), "running": ("🏃", "blue"), "completed": ("✅", "green"),
+          "cancelled": ("⏹️", "orange"), "diverged": ("💥", "red"), "failed": ("❌", "red"),
+          "interrupted": ("⚠️", "orange"), "damaged": ("🩹", "red")}
+_CURVES = (("loss", "Loss", False), ("acc", "Accuracy", False))
+
+
+def _fmt_s(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
+    pts = [(r.get(x), r[key]) for r in records if key in r and r.get(x) is not None]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _header(run_id: str, status: dict, position: int | None) -> None:
+    state = status.get("status", "?")
+    icon, color = _BADGE.get(state, ("•", "gray"))
+    st.markdown(f"**Run** `{run_id}` &nbsp; :{color}-badge[{icon} {state}]"
+                + (f" &nbsp; on `{status['device']}`" if status.get("device") else "")
+                + (f" &nbsp; {status['params']:,} parameters" if status.get("params") else ""))
+    total = status.get("total_steps") or 0
+    step = status.get("step") or 0
+    if state == "queued":
+        where = f"position {position} in the queue" if position else "waiting for a free slot"
+        st.info(f"Queued: {where}. It starts when the run before it finishes.")
+    elif state == "running":
+        text = (f"step {step:,} / {total:,} · ETA {_fmt_s(status.get('eta_s'))} · "
+                f"{status.get('samples_per_s') or 0:,.0f} samples/s") if total else \
+            status.get("message", "starting...")
+        st.progress(min(1.0, step / total) if total else 0.0, text=text)
+    elif state == "completed":
+        st.success(status.get("message", "Completed."))
+    elif state in ("diverged", "failed", "damaged"):
+        st.error(status.get("message", state))
+        if status.get("detail"):
+            with st.expander("Details"):
+                st.code(status["detail"])
+    elif state in ("cancelled", "interrupted"):
+        st.warning(status.get("message", state))
+
+
+def _tiles(records: list[dict]) -> None:
+    latest = {}
+    for r in records:
+        latest.update({k: v for k, v in r.items() if "/" in k and v is not None})
+    shown = [(k, lbl) for k, lbl in (("train/loss", "Train loss"), ("val/loss", "Test loss"),
+                                      ("train/acc", "Train accuracy"), ("val/acc", "Test accuracy"))
+             if k in latest]
+    if not shown:
+        return
+    for col, (k, lbl) in zip(st.columns(len(shown)), shown):
+        v = latest[k]
+        col.metric(lbl, f"{v:.1%}" if k.endswith("acc") else f"{v:.4f}")
+
+
+def _curves(run_id: str, records: list[dict]) -> None:
+    smoothing = st.session_state.get("_smoothing", 0.6)
+    cols = st.columns(2)
+    for col, (suffix, title, log_y) in zip(cols, _CURVES):
+        series = {}
+        for split, name in (("train", "train"), ("val", "test")):
+            xs, ys = _series(records, f"{split}/{suffix}", "step")
+            if xs:
+                series[name] = (xs, ys)
+        if series:
+            fig = charts.curves(series, title, y_title=title.lower(), smoothing=smoothing
+                                if suffix == "loss" else smoothing / 2, log_y=log_y)
+            col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
+
+
+def _artifacts(art: dict) -> None:
+    items = art.get("items") or {}
+    if not items:
+        return
+    cols = st.columns(2)
+    for i, (key, item) in enumerate(items.items()):
+        with cols[i % 2]:
+            st.markdown(f"**{item.get('title', key)}**")
+            kind, data = item.get("kind"), item.get("data")
+            if kind == "plotly":
+                st.plotly_chart(data, key=f"art-{key}", width="stretch")
+            elif kind == "image":
+                st.image(base64.b64decode(data), width="stretch")
+            elif kind == "markdown":
+                st.markdown(data)
+            if item.get("caption"):
+                st.caption(item["caption"])
+
+
+def _body(run_id: str, store, manager) -> str:
+    try:
+        status = store.status(run_id)
+    except NoSuchRun as e:
+        st.warning(str(e))
+        return "missing"
+    _header(run_id, status, manager.position(run_id))
+    records = store.metrics(run_id)
+    _tiles(records)
+    _curves(run_id, records)
+    _artifacts(store.artifacts(run_id))
+    return status.get("status", "?")
+
+
+def panel(run_id: str, store, manager) -> None:
+    """Show a run; poll while it is active."""
+    try:
+        state = store.status(run_id).get("status")
+    except NoSuchRun as e:
+        st.warning(f"{e}. It may have been deleted, or the link is wrong.")
+        return
+    st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="_smoothing",
+              help="Exponential moving average, as in TensorBoard.")
+    if state in ACTIVE:
+        @st.fragment(run_every=POLL_S)
+        def _live():
+            if _body(run_id, store, manager) not in ACTIVE:
+                st.rerun()
+        _live()
+    else:
+        _body(run_id, store, manager)

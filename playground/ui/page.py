@@ -1,0 +1,119 @@
+"""lab_page(name): the whole page of a lab, derived from the lab module.
+
+Title and explanation from the docstring, TRY_THIS, the form from Config, a model summary before
+Train, Train/Stop, the live panel of the run named in the URL, and this lab's earlier runs.
+"""
+from __future__ import annotations
+
+import inspect
+
+import pandas as pd
+import streamlit as st
+
+from playground import registry
+from playground.engine.jobs import InvalidConfig, QueueFull
+from playground.engine.runs import ACTIVE, NoSuchRun
+from playground.ui import form, live
+from playground.ui.state import manager
+
+
+def _explanation(lab) -> None:
+    doc = inspect.cleandoc(lab.__doc__ or "")
+    first, _, rest = doc.partition("\n\n")
+    st.markdown(first.replace("\n", " "))
+    if rest.strip():
+        with st.expander("More about this architecture"):
+            st.markdown(rest)
+    st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _summary(lab_name: str, cfg_key: str, _cfg) -> tuple[list[dict], int]:
+    rows = registry.get(lab_name).summary(_cfg)
+    return rows, sum(r["params"] for r in rows)
+
+
+def _model_summary(lab_name: str, lab, cfg) -> None:
+    if cfg is None or not hasattr(lab, "summary"):
+        return
+    rows, total = _summary(lab_name, repr(cfg), cfg)
+    with st.expander(f"Model: {len(rows)} layers, {total:,} trainable parameters"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _current_run(lab_name: str, store) -> str | None:
+    run_id = st.query_params.get("run")
+    if not run_id:
+        return None
+    try:
+        cfg = store.config(run_id)
+    except NoSuchRun:
+        st.warning(f"No such run: {run_id[:80]!r}. It may have been deleted, or the link is wrong.")
+        return None
+    if cfg.get("lab") != lab_name:
+        st.warning(f"Run {run_id} belongs to the {cfg.get('lab')} lab, not this one.")
+        return None
+    return run_id
+
+
+def _history(lab_name: str, lab, store, current: str | None) -> None:
+    runs = store.list(lab=lab_name, limit=50)
+    if not runs:
+        return
+    st.subheader("Earlier runs")
+    rows = [{"run": r.run_id, "status": r.status.get("status", "?"),
+             "test acc": (r.status.get("final") or {}).get("val/acc"),
+             "dataset": r.config.get("dataset"), "seconds": r.status.get("seconds")} for r in runs]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"test acc": st.column_config.NumberColumn(format="percent")})
+    ids = [r.run_id for r in runs]
+    c1, c2 = st.columns([3, 1])
+    pick = c1.selectbox("Show run", ids, index=ids.index(current) if current in ids else 0,
+                        key=f"{lab_name}._history_pick")
+    if c2.button("Show", key=f"{lab_name}._history_show", width="stretch"):
+        form.load_config(lab_name, lab, store.config(pick).get("config", {}))
+        st.query_params["run"] = pick
+        st.rerun()
+
+
+def lab_page(lab_name: str) -> None:
+    lab = registry.get(lab_name)
+    mgr = manager()
+    store = mgr.store
+    st.title(f"{lab.ICON} {lab.TITLE}")
+    _explanation(lab)
+
+    cfg, errors = form.render(lab_name, lab, store)
+    for note in form.url_notes(lab_name):
+        st.warning(note)
+    run_id = _current_run(lab_name, store)
+    active = False
+    if run_id:
+        active = store.status(run_id).get("status") in ACTIVE
+
+    c1, c2, c3 = st.columns([1, 1, 4])
+    train = c1.button("Train", type="primary", key=f"{lab_name}._train", width="stretch",
+                      disabled=bool(errors), icon=":material/play_arrow:")
+    stop = c2.button("Stop", key=f"{lab_name}._stop", width="stretch", disabled=not active,
+                     icon=":material/stop:")
+    if errors:
+        st.error("Fix these settings to train:\n\n" + "\n".join(f"- {e}" for e in errors))
+    if train and not errors:
+        try:
+            run_id = mgr.submit(lab_name, cfg=cfg)
+        except InvalidConfig as e:
+            st.error("\n".join(e.messages))
+        except QueueFull as e:
+            st.error(str(e))
+    if stop and run_id:
+        mgr.cancel(run_id)
+        c3.caption("Stopping...")
+    form.sync_url(lab_name, lab, cfg, run_id)
+    _model_summary(lab_name, lab, cfg)
+
+    if run_id:
+        live.panel(run_id, store, mgr)
+    else:
+        st.caption("Press **Train** to start. The run trains in the background: you can change "
+                   "page, refresh or share the link and come back to it.")
+    _history(lab_name, lab, store, run_id)

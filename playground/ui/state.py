@@ -1,0 +1,17 @@
+"""The process-wide job manager, shared by every browser session of this server."""
+from __future__ import annotations
+
+import streamlit as st
+
+from playground.engine.jobs import JobManager
+from playground.engine.runs import RunStore, home
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(root: str) -> JobManager:
+    return JobManager(RunStore(root))
+
+
+def manager() -> JobManager:
+    # Keyed by folder: a different PLAYGROUND_HOME (tests) gets its own manager and store.
+    return _manager(str(home() / "runs"))
