@@ -224,3 +224,12 @@ def test_params_round_trip_through_config_json(store):
     run_id = store.create("mlp", params.to_dict(cfg))
     saved = json.loads((store.path(run_id) / "config.json").read_text())["config"]
     assert params.parse(mlp.Config, saved) == (cfg, [])
+
+
+def test_process_exit_marks_running_jobs_interrupted(manager, store):
+    run_id = manager.submit("mlp", {"epochs": 2000})
+    assert _wait_for(lambda: store.metrics(run_id))
+    manager._interrupt_all()
+    status = store.status(run_id)
+    assert status["status"] == "interrupted" and "Press Train" in status["message"]
+    assert store.metrics(run_id)

@@ -7,6 +7,7 @@ what the UI reads; the in-memory snapshot is only a fast path.
 """
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections import deque
@@ -16,6 +17,10 @@ from playground import registry
 from playground.engine import device as devices
 from playground.engine import loop
 from playground.engine.runs import RunStore
+
+
+INTERRUPTED = ("The server stopped while this run was training; its metrics so far are kept. "
+               "Press Train to start again.")
 
 
 class InvalidConfig(ValueError):
@@ -38,6 +43,7 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     snapshot: dict = field(default_factory=dict)
     result: loop.Result | None = None
+    interrupted: bool = False       # stopped because the process is exiting, not by a user
 
 
 class ThreadExecutor:
@@ -46,6 +52,17 @@ class ThreadExecutor:
 
     def start(self, name: str, target) -> None:
         threading.Thread(target=target, name=f"train-{name}", daemon=True).start()
+
+
+def _warm_up() -> None:
+    """Pay the one-off costs (scikit-learn import, torch's first kernels) before the first Train,
+    so that the first curve point of a fresh server appears as fast as the next ones."""
+    import torch
+    from sklearn import datasets  # noqa: F401
+
+    devices.configure_torch()
+    w = torch.ones(4, 4, requires_grad=True)
+    torch.nn.functional.cross_entropy(torch.ones(8, 4) @ w, torch.zeros(8, dtype=torch.long)).backward()
 
 
 class JobManager:
@@ -60,6 +77,20 @@ class JobManager:
         self._running: dict[str, Job] = {}
         self._jobs: dict[str, Job] = {}
         self.recovered = self.store.recover()
+        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+        atexit.register(self._interrupt_all)
+
+    def _interrupt_all(self, timeout: float = 3.0) -> None:
+        """At process exit: stop running jobs cleanly (a thread killed inside a torch kernel
+        aborts the process) and mark them interrupted, their metrics kept."""
+        with self._lock:
+            running = list(self._running.values())
+        for job in running:
+            job.interrupted = True
+            job.cancel.set()
+        deadline = time.monotonic() + timeout
+        for job in running:
+            job.done.wait(max(0.0, deadline - time.monotonic()))
 
     # -- submitting ---------------------------------------------------------------------------
     def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None) -> str:
@@ -106,6 +137,9 @@ class JobManager:
             lab = registry.get(job.lab_name)
             job.result = loop.run(lab, job.cfg, job.run_id, self.store, job.cancel,
                                   on_progress=lambda st: job.snapshot.update(st))
+            if job.interrupted and job.result.status == "cancelled":
+                job.result.status = "interrupted"
+                self.store.set_status(job.run_id, status="interrupted", message=INTERRUPTED)
         finally:
             with self._lock:
                 self._running.pop(job.run_id, None)

@@ -230,8 +230,7 @@ class RunStore:
             st = info.status
             if st.get("status") in ACTIVE and not _pid_alive(st.get("pid")):
                 self.set_status(info.run_id, status="interrupted", ended=time.time(),
-                                message="The server stopped while this run was "
-                                        f"{st.get('status')}; its metrics so far are kept. "
-                                        "Press Train to start again.")
+                                message=f"The server stopped while this run was {st.get('status')}"
+                                        "; its metrics so far are kept. Press Train to start again.")
                 fixed.append(info.run_id)
         return fixed

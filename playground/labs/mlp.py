@@ -237,7 +237,7 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 
 GRID = 64                 # boundary resolution
 NEURON_GRID = 24          # per-neuron heatmap resolution
-MAX_NEURONS = 16          # per layer, in the neuron sheet
+MAX_NEURONS = 8           # per layer, in the neuron sheet
 
 
 def _plane(data: Data, res: int):
@@ -277,7 +277,7 @@ def _neurons(s: State, data: Data) -> dict | None:
         rows.append([charts.diverging_rgb(t) for t in tiles])
     sheet = charts.tile_rows(rows, scale=3)
     return charts.artifact("Hidden neurons", "image", charts.png(sheet),
-                           "One row per hidden layer (first 16 neurons), last row the output: what "
+                           "One row per hidden layer (first 8 neurons), last row the output: what "
                            "each neuron responds to over the plane (blue negative, orange positive).")
 
 

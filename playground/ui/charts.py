@@ -43,10 +43,15 @@ def smooth(ys: list, weight: float) -> list:
 
 
 def curves(series: dict[str, tuple[list, list]], title: str, x_title: str = "step",
-           y_title: str = "", smoothing: float = 0.0, log_y: bool = False) -> dict:
+           y_title: str = "", smoothing: float = 0.0, smooth_only: tuple = (),
+           log_y: bool = False) -> dict:
+    """Line charts; `smooth_only` names the dense series to smooth (an average over sparse,
+    unevenly spaced evaluations would lag far behind the value it shows)."""
     traces = []
     for name, (xs, ys) in series.items():
-        xs, ys = downsample(xs, smooth(ys, smoothing))
+        if not smooth_only or name in smooth_only:
+            ys = smooth(ys, smoothing)
+        xs, ys = downsample(xs, ys)
         mode = "lines" if len(xs) > 30 else "lines+markers"     # a few points must stay visible
         traces.append({"type": "scatter", "mode": mode, "name": name, "x": xs, "y": ys})
     layout = {**_LAYOUT, "title": {"text": title}, "height": 300,

@@ -83,8 +83,8 @@ def _curves(run_id: str, records: list[dict]) -> None:
             if xs:
                 series[name] = (xs, ys)
         if series:
-            fig = charts.curves(series, title, y_title=title.lower(), smoothing=smoothing
-                                if suffix == "loss" else smoothing / 2, log_y=log_y)
+            fig = charts.curves(series, title, y_title=title.lower(), smoothing=smoothing,
+                                smooth_only=("train",), log_y=log_y)
             col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
 
 

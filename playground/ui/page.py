@@ -100,7 +100,8 @@ def lab_page(lab_name: str) -> None:
         st.error("Fix these settings to train:\n\n" + "\n".join(f"- {e}" for e in errors))
     if train and not errors:
         try:
-            run_id = mgr.submit(lab_name, cfg=cfg)
+            st.query_params["run"] = mgr.submit(lab_name, cfg=cfg)
+            st.rerun()          # the whole page, Stop included, now follows the new run
         except InvalidConfig as e:
             st.error("\n".join(e.messages))
         except QueueFull as e:

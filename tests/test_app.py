@@ -1,0 +1,139 @@
+"""The pages as Streamlit runs them (AppTest: no browser, same script runs)."""
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground import params
+from playground.labs import mlp
+
+TIMEOUT = 60
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(home):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def _mlp(at):
+    at.switch_page("app_pages/10_mlp.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _poll_until(at, done, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if done(at):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_home_renders_with_device_and_labs(app):
+    assert not app.exception
+    assert app.title[0].value.endswith("Neural Playground")
+    text = " ".join(m.value for m in app.markdown) + " ".join(i.value for i in app.info)
+    assert "training on CPU" in text or "GPU" in text
+
+
+def test_mlp_page_has_a_widget_for_every_config_field(app):
+    at = _mlp(app)
+    keys = {w.key for kind in ("selectbox", "multiselect", "text_input", "number_input", "slider",
+                               "toggle") for w in getattr(at, kind)}
+    missing = [s.name for s in params.specs(mlp.Config) if f"mlp.{s.name}" not in keys]
+    assert missing == []
+    assert "Try this" in at.info[0].value
+
+
+def test_train_starts_a_run_whose_metrics_appear_and_which_completes(app, store):
+    at = _mlp(app)
+    at.number_input(key="mlp.epochs").set_value(30)
+    at.button(key="mlp._train").click().run()
+    assert not at.exception, at.exception
+    run_id = at.query_params["run"]
+    run_id = run_id if isinstance(run_id, str) else run_id[0]
+    assert store.exists(run_id)
+    if store.status(run_id)["status"] in ("queued", "running"):
+        assert not at.button(key="mlp._stop").disabled
+    assert _poll_until(at, lambda a: any(m.label == "Test accuracy" for m in a.metric))
+    assert _poll_until(at, lambda a: store.status(run_id)["status"] == "completed")
+    at.run()
+    assert any("Finished" in s.value for s in at.success)
+    assert len(at.get("plotly_chart")) >= 3      # loss, accuracy, decision boundary
+    assert float(at.metric[-1].value.rstrip("%")) > 50
+
+
+def test_an_invalid_value_shows_an_error_and_starts_no_run(app, store):
+    at = _mlp(app)
+    at.text_input(key="mlp.hidden_sizes").set_value("32, zero").run()
+    at.number_input(key="mlp.lr").set_value(-0.5).run()
+    errors = " ".join(e.value for e in at.error)
+    assert "Hidden sizes (each value) must be a number" in errors
+    assert "Learning rate must be at least" in errors
+    assert at.button(key="mlp._train").disabled
+    assert store.list() == []
+    assert "run" not in at.query_params
+
+
+def test_settings_and_run_come_back_from_the_url(home, store):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["epochs"] = "7"
+    at.query_params["hidden_sizes"] = "5,4"
+    at.query_params["lr"] = "banana"
+    at.run()
+    at.switch_page("app_pages/10_mlp.py")
+    at.query_params["epochs"] = "7"
+    at.query_params["hidden_sizes"] = "5,4"
+    at.query_params["lr"] = "banana"
+    at.run()
+    assert at.number_input(key="mlp.epochs").value == 7
+    assert at.text_input(key="mlp.hidden_sizes").value == "5, 4"
+    assert any("Learning rate must be a number" in w.value for w in at.warning)
+
+
+def test_a_finished_run_is_shown_from_disk_in_a_new_session(home, store):
+    from playground.engine import loop
+
+    cfg = mlp.Config(epochs=5, hidden_sizes=(6,))
+    run_id = store.create("mlp", params.to_dict(cfg))
+    loop.run(mlp, cfg, run_id, store)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("app_pages/10_mlp.py")
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="mlp.hidden_sizes").value == "6"
+    assert any("Finished" in s.value for s in at.success)
+    assert any(run_id in m.value for m in at.markdown)
+
+
+def test_an_unknown_run_in_the_url_says_so(home):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("app_pages/10_mlp.py")
+    at.query_params["run"] = "../../etc/passwd"
+    at.run()
+    assert not at.exception
+    assert any("No such run" in w.value for w in at.warning)
+
+
+def test_stop_cancels_the_run_started_from_the_page(app, store):
+    at = _mlp(app)
+    at.number_input(key="mlp.epochs").set_value(2000)
+    at.button(key="mlp._train").click().run()
+    run_id = at.query_params["run"]
+    run_id = run_id if isinstance(run_id, str) else run_id[0]
+    assert not at.button(key="mlp._stop").disabled
+    at.button(key="mlp._stop").click().run()
+    assert _poll_until(at, lambda a: store.status(run_id)["status"] == "cancelled", timeout=10)
+    at.run()
+    assert at.button(key="mlp._stop").disabled
+    assert any("Stopped at step" in w.value for w in at.warning)
