@@ -131,8 +131,10 @@ class MLP(nn.Module):
             width = int(np.prod(input_shape))
         self.hidden = nn.ModuleList()
         for size in cfg.hidden_sizes:
-            self.hidden.append(nn.Sequential(nn.Linear(width, size), ACTIVATIONS[cfg.activation](),
-                                             nn.Dropout(cfg.dropout)))
+            layer = [nn.Linear(width, size), ACTIVATIONS[cfg.activation]()]
+            if cfg.dropout > 0:
+                layer.append(nn.Dropout(cfg.dropout))
+            self.hidden.append(nn.Sequential(*layer))
             width = size
         self.out = nn.Linear(width, num_classes)
         self._init(cfg.init)
@@ -161,16 +163,19 @@ class MLP(nn.Module):
 
 
 def make_optimizer(name: str, params, lr: float):
-    fast = {"foreach": True}
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, **fast)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, **fast)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, **fast)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, **fast)
-    return torch.optim.RMSprop(params, lr=lr, **fast)
+    """The optimizer by name. Fused kernels (one call for all parameters) where torch has them
+    for the device, else the multi-tensor path: on small models the per-parameter Python loop
+    would cost more than the arithmetic."""
+    params = list(params)
+    cls, kw = {"sgd": (torch.optim.SGD, {}), "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+               "adam": (torch.optim.Adam, {}), "adamw": (torch.optim.AdamW, {}),
+               "rmsprop": (torch.optim.RMSprop, {})}[name]
+    if name != "rmsprop":
+        try:
+            return cls(params, lr=lr, fused=True, **kw)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return cls(params, lr=lr, foreach=True, **kw)
 
 
 @dataclass
@@ -210,18 +215,20 @@ def penalty(s: State) -> torch.Tensor | float:
 
 def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     x, y = batch                                            # (B, ...), (B,)
-    s.model.train()
     logits = s.model(x)                                     # (B, K)
     loss = F.cross_entropy(logits, y)
     s.opt.zero_grad(set_to_none=True)
-    (loss + penalty(s)).backward()
+    (loss + penalty(s) if s.cfg.regularization != "none" else loss).backward()
     s.opt.step()
     return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean()}
 
 
 def _predict(model: MLP, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(x[i:i + chunk]).float() for i in range(0, len(x), chunk)])
+    model.eval()                      # dropout off; train_step relies on train() coming back
+    try:
+        return torch.cat([model(x[i:i + chunk]).float() for i in range(0, len(x), chunk)])
+    finally:
+        model.train()
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
@@ -251,8 +258,7 @@ def _plane(data: Data, res: int):
 
 def _boundary(s: State, data: Data) -> dict:
     axis, grid = _plane(data, GRID)
-    s.model.eval()
-    prob = torch.softmax(s.model(grid).float(), 1)[:, 1].reshape(GRID, GRID)
+    prob = torch.softmax(_predict(s.model, grid), 1)[:, 1].reshape(GRID, GRID)
     ax = axis.cpu().numpy()
     (xtr, ytr), (xte, yte) = [(x.cpu().numpy(), y.cpu().numpy()) for x, y in (data.train, data.test)]
     fig = charts.boundary(ax, ax, prob.cpu().numpy(), [
@@ -269,6 +275,7 @@ def _neurons(s: State, data: Data) -> dict | None:
     _, grid = _plane(data, NEURON_GRID)
     s.model.eval()
     logits, hidden = s.model(grid, keep_hidden=True)
+    s.model.train()
     rows = []
     for h in hidden + [torch.softmax(logits.float(), 1)[:, 1:2] * 2 - 1]:
         h = h[:, :MAX_NEURONS].float()                                    # (G*G, n)
