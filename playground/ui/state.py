@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.engine import device
 from playground.engine.jobs import JobManager
 from playground.engine.runs import RunStore, home
 
 
 @st.cache_resource(show_spinner=False)
 def _manager(root: str) -> JobManager:
+    device.configure_torch(threads=device.ui_threads())
     return JobManager(RunStore(root))
 
 
