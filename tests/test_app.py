@@ -137,3 +137,24 @@ def test_stop_cancels_the_run_started_from_the_page(app, store):
     at.run()
     assert at.button(key="mlp._stop").disabled
     assert any("Stopped at step" in w.value for w in at.warning)
+
+
+def test_a_dataset_that_cannot_be_downloaded_offers_the_embedded_one(app, store, tmp_path,
+                                                                     monkeypatch):
+    from playground.data import images
+
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "empty"))
+
+    def offline(*a, **k):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    images._download_set.cache_clear()
+    at = _mlp(app)
+    at.selectbox(key="mlp.dataset").set_value("mnist").run()
+    at.button(key="mlp._train").click().run()
+    assert _poll_until(at, lambda a: any("offline" in e.value for e in a.error))
+    fix = next(b for b in at.button if b.label.startswith("Use dataset = digits"))
+    fix.click().run()
+    assert at.selectbox(key="mlp.dataset").value == "digits"
+    assert not at.exception

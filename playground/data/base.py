@@ -7,7 +7,12 @@ import torch
 
 
 class DataUnavailable(RuntimeError):
-    """A dataset that cannot be loaded here (offline, missing files); the message says what to do."""
+    """A dataset that cannot be loaded here (offline, missing files); the message says what to do
+    and `fix` holds the settings that would work instead (the page offers them as a button)."""
+
+    def __init__(self, message: str, fix: dict | None = None):
+        super().__init__(message)
+        self.fix = fix or {}
 
 
 @dataclass(frozen=True)

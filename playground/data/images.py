@@ -37,14 +37,14 @@ def _torchvision(name: str, root: Path, train: bool, download: bool):
     except RuntimeError:
         if not download:
             raise DataUnavailable(f"{name} is not in {root}; allow downloads or pick the embedded "
-                                  "'digits' set") from None
+                                  "'digits' set", fix={"dataset": "digits"}) from None
     try:
         return cls(root=str(root), train=train, download=True)
     except Exception as e:  # urllib, socket and checksum errors all mean the same to a user
         raise DataUnavailable(
             f"{name} could not be downloaded into {root} ({type(e).__name__}: {e}). The machine "
             "may be offline: pick the embedded 'digits' set, or copy the dataset into "
-            "$PLAYGROUND_DATA_DIR.") from None
+            "$PLAYGROUND_DATA_DIR.", fix={"dataset": "digits"}) from None
 
 
 def _as_images(array) -> torch.Tensor:

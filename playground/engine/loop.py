@@ -39,6 +39,7 @@ class Result:
     device: str = ""
     params: int = 0
     detail: str = ""            # traceback of an unexpected failure, for the curious
+    fix: dict = field(default_factory=dict)    # settings that would avoid the failure
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, "lab": self.lab, "status": self.status,
@@ -259,14 +260,16 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         res.status, res.message = "diverged", str(e)
     except Exception as e:  # noqa: BLE001 - every failure becomes a run status, never a crash
         res.status, res.message = _failure(e, cfg)
-        res.detail = traceback.format_exc(limit=8)
+        res.fix = getattr(e, "fix", {})
+        if not res.fix:
+            res.detail = traceback.format_exc(limit=8)
     res.steps = res.steps or step
     res.seconds = res.seconds or time.perf_counter() - t0
     res.metrics = res.metrics or {**last_train, **last_val}
     try:
         status(status=res.status, message=res.message, ended=time.time(), step=res.steps,
                final=res.metrics, seconds=res.seconds, params=res.params,
-               detail=res.detail)
+               detail=res.detail, fix=res.fix)
     except OSError as e:
         res.message += f" (the run folder could not be updated: {e})"
     return res

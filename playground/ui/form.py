@@ -66,6 +66,17 @@ def apply_preset(lab_name: str, lab) -> None:
         st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, value)
 
 
+def set_values(lab_name: str, lab, values: dict) -> None:
+    """Change some fields of the form (a suggested fix); the others keep what the user set."""
+    for spec in params.specs(lab.Config):
+        if spec.name in values:
+            try:
+                value = params.coerce(spec, values[spec.name])
+            except params.Invalid:
+                continue
+            st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, value)
+
+
 def load_config(lab_name: str, lab, config: dict) -> None:
     """Put a saved run's settings into the form (the history's "load settings")."""
     cfg, _ = registry.parse_config(lab, config)

@@ -32,7 +32,7 @@ def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def _header(run_id: str, status: dict, position: int | None) -> None:
+def _header(run_id: str, status: dict, position: int | None, on_fix=None) -> None:
     state = status.get("status", "?")
     icon, color = _BADGE.get(state, ("•", "gray"))
     st.markdown(f"**Run** `{run_id}` &nbsp; :{color}-badge[{icon} {state}]"
@@ -52,6 +52,11 @@ def _header(run_id: str, status: dict, position: int | None) -> None:
         st.success(status.get("message", "Completed."))
     elif state in ("diverged", "failed", "damaged"):
         st.error(status.get("message", state))
+        fix = status.get("fix") or {}
+        if fix and on_fix is not None:
+            label = ", ".join(f"{k} = {v}" for k, v in fix.items())
+            st.button(f"Use {label} instead", key=f"fix-{run_id}", on_click=on_fix, args=(fix,),
+                      icon=":material/build:")
         if status.get("detail"):
             with st.expander("Details"):
                 st.code(status["detail"])
@@ -107,13 +112,13 @@ def _artifacts(art: dict) -> None:
                 st.caption(item["caption"])
 
 
-def _body(run_id: str, store, manager) -> str:
+def _body(run_id: str, store, manager, on_fix=None) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
         st.warning(str(e))
         return "missing"
-    _header(run_id, status, manager.position(run_id))
+    _header(run_id, status, manager.position(run_id), on_fix)
     records = store.metrics(run_id)
     _tiles(records)
     _curves(run_id, records)
@@ -121,8 +126,8 @@ def _body(run_id: str, store, manager) -> str:
     return status.get("status", "?")
 
 
-def panel(run_id: str, store, manager) -> None:
-    """Show a run; poll while it is active."""
+def panel(run_id: str, store, manager, on_fix=None) -> None:
+    """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix."""
     try:
         state = store.status(run_id).get("status")
     except NoSuchRun as e:
@@ -133,8 +138,8 @@ def panel(run_id: str, store, manager) -> None:
     if state in ACTIVE:
         @st.fragment(run_every=POLL_S)
         def _live():
-            if _body(run_id, store, manager) not in ACTIVE:
+            if _body(run_id, store, manager, on_fix) not in ACTIVE:
                 st.rerun()
         _live()
     else:
-        _body(run_id, store, manager)
+        _body(run_id, store, manager, on_fix)

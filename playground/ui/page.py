@@ -113,7 +113,7 @@ def lab_page(lab_name: str) -> None:
     _model_summary(lab_name, lab, cfg)
 
     if run_id:
-        live.panel(run_id, store, mgr)
+        live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix))
     else:
         st.caption("Press **Train** to start. The run trains in the background: you can change "
                    "page, refresh or share the link and come back to it.")
