@@ -2,6 +2,7 @@
 
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
+    python -m playground bench [--quick] [--json] [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -93,6 +94,17 @@ def _train(args) -> int:
     return 0 if result.status == "completed" else 1
 
 
+def _bench(args) -> int:
+    from playground import bench
+
+    result = bench.run_bench(quick=args.quick, device=args.device,
+                             progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(bench.format_table(result), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,6 +118,11 @@ def main(argv=None) -> int:
                    help="override a parameter, e.g. --set hidden_sizes=8,8 (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(fn=_train)
+    p = sub.add_parser("bench", help="measure the engine against the tutorial loop and a bare loop")
+    p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.set_defaults(fn=_bench)
     args = ap.parse_args(argv)
     return args.fn(args)
 

@@ -76,7 +76,15 @@ def _digits(train_ratio: float, seed: int):
 def load_images(name: str, *, train_ratio: float = 0.8, seed: int = 0, size: int | None = None,
                 download: bool = True, max_train: int | None = None) -> Data:
     """Load an image set. `train_ratio`/`seed` apply to digits (it has no official split);
-    `size` resizes (digits are 8x8; a CNN wants 16-32 px); `max_train` keeps a prefix."""
+    `size` resizes (digits are 8x8; a CNN wants 16-32 px); `max_train` keeps a prefix.
+    Cached: a second Train on the same data starts without re-normalising it."""
+    return _load_images(name, float(train_ratio) if name == "digits" else 0.0,
+                        int(seed) if name == "digits" else 0, size, download, max_train,
+                        str(data_dir()))
+
+
+@lru_cache(maxsize=8)
+def _load_images(name, train_ratio, seed, size, download, max_train, _root) -> Data:
     if name == "digits":
         xtr, ytr, xte, yte = _digits(float(train_ratio), int(seed))
         classes = tuple(str(i) for i in range(10))

@@ -169,6 +169,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         seed_everything(seed)
         data = lab.load_data(cfg).to(dev)
         state = lab.build(cfg, data)
+        if getattr(state, "model", None) is not None:
+            data = devices.channels_last(state.model, data)
         res.params = count_params(getattr(state, "model", None))
 
         n = data.n_train

@@ -130,8 +130,10 @@ class RunStore:
             f.flush()
 
     def write_artifacts(self, run_id: str, artifacts: dict) -> None:
-        atomic_write(self.path(run_id) / "artifacts" / "latest.json",
-                     json.dumps(_clean(artifacts)).encode())
+        text = json.dumps(artifacts)
+        if "NaN" in text or "Infinity" in text:      # rare: only then walk the whole tree
+            text = json.dumps(_clean(artifacts))
+        atomic_write(self.path(run_id) / "artifacts" / "latest.json", text.encode())
 
     def save_model(self, run_id: str, state_dict) -> None:
         import io
