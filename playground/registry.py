@@ -20,6 +20,29 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(f"playground.labs.{name}")
 
 
-def parse_config(lab: ModuleType, raw: dict, limits: dict | None = None):
-    """(Config, []) or (None, messages) - the same rules for the form, the URL and the CLI."""
-    return params.parse(lab.Config, raw, check=getattr(lab, "check", None), limits=limits)
+def parse_config(lab: ModuleType, raw: dict, *, budget: bool = True):
+    """(Config, []) or (None, messages) - the same rules for the form, the URL and the CLI:
+    declared ranges, the hosting caps, the lab's own checks, and (with `budget`) whether the
+    model fits in memory and under the parameter cap, estimated before anything is allocated."""
+    from playground.engine import hosting
+
+    c = hosting.caps()
+    cfg, errors = params.parse(lab.Config, raw, check=getattr(lab, "check", None),
+                               limits=hosting.limits(lab.Config, c))
+    if cfg is not None and budget:
+        from playground.engine import summary
+
+        device = "cuda" if _device_type(cfg) == "cuda" else "cpu"
+        errors = summary.check(lab, cfg, device=device, max_params=c.params)
+        if errors:
+            return None, errors
+    return cfg, errors
+
+
+def _device_type(cfg) -> str:
+    from playground.engine import device
+
+    try:
+        return device.pick(getattr(cfg, "device", "auto")).type
+    except ValueError:
+        return "cpu"

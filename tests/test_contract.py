@@ -42,11 +42,14 @@ def test_defaults_and_presets_are_valid(lab):
         assert errors == [], (name, errors)
 
 
-def test_summary_lists_layers_with_parameters(lab):
-    if not hasattr(lab, "summary"):
-        pytest.skip("no summary")
-    rows = lab.summary(lab.Config())
-    assert rows and sum(r["params"] for r in rows) > 0
+def test_blueprint_gives_layers_parameters_and_memory_without_allocating(lab):
+    from playground.engine import summary
+
+    info = summary.describe(lab, lab.Config())
+    assert info["rows"] and info["params"] > 0 and info["bytes"] > 4 * info["params"]
+    data = lab.load_data(lab.Config())
+    state = lab.build(lab.Config(), data)
+    assert info["params"] == sum(p.numel() for p in state.model.parameters())
 
 
 def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):

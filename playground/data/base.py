@@ -38,6 +38,10 @@ class Data:
     def n_test(self) -> int:
         return int(self.test[0].shape[0])
 
+    def head(self, n: int) -> "Data":
+        """The first n training examples (the test set is kept whole)."""
+        return replace(self, train=tuple(t[:n] for t in self.train))
+
     def to(self, device) -> "Data":
         move = lambda ts: tuple(t.to(device, non_blocking=True) for t in ts)  # noqa: E731
         return replace(self, train=move(self.train), test=move(self.test))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from playground import registry
 from playground.engine import device as devices
-from playground.engine import loop
+from playground.engine import hosting, loop
 from playground.engine.runs import RunStore
 
 
@@ -29,7 +29,15 @@ class InvalidConfig(ValueError):
         self.messages = messages
 
 
-class QueueFull(RuntimeError):
+class SubmitError(RuntimeError):
+    """A valid run that cannot be started now; the message says why and what to do."""
+
+
+class QueueFull(SubmitError):
+    pass
+
+
+class StoreUnavailable(SubmitError):
     pass
 
 
@@ -44,6 +52,7 @@ class Job:
     snapshot: dict = field(default_factory=dict)
     result: loop.Result | None = None
     interrupted: bool = False       # stopped because the process is exiting, not by a user
+    owner: str | None = None        # the browser session that started it
 
 
 class ThreadExecutor:
@@ -66,11 +75,10 @@ def _warm_up() -> None:
 
 
 class JobManager:
-    def __init__(self, store: RunStore | None = None, *, max_running_per_device: int = 1,
-                 max_queued: int = 32, executor=None):
+    def __init__(self, store: RunStore | None = None, *, caps: hosting.Caps | None = None,
+                 executor=None):
         self.store = store or RunStore()
-        self.max_running = max_running_per_device
-        self.max_queued = max_queued
+        self.caps = caps or hosting.caps()
         self.executor = executor or ThreadExecutor()
         self._lock = threading.Lock()
         self._queued: deque[Job] = deque()
@@ -93,8 +101,11 @@ class JobManager:
             job.done.wait(max(0.0, deadline - time.monotonic()))
 
     # -- submitting ---------------------------------------------------------------------------
-    def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None) -> str:
-        """Validate and queue a run; returns its id. Raises InvalidConfig with every message."""
+    def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None,
+               owner: str | None = None) -> str:
+        """Validate and queue a run; returns its id. Raises InvalidConfig with every message,
+        QueueFull when a queue cap is reached, StoreUnavailable when the run cannot be saved.
+        `owner` (a browser session) is what the per-visitor caps count."""
         try:
             lab = registry.get(lab_name)
         except registry.UnknownLab as e:
@@ -110,11 +121,20 @@ class JobManager:
         from playground.params import to_dict
 
         with self._lock:
-            if len(self._queued) >= self.max_queued:
-                raise QueueFull(f"{len(self._queued)} runs are already waiting; try again when "
-                                "one has finished")
-            run_id = self.store.create(lab_name, to_dict(cfg))
-            job = Job(run_id, lab_name, cfg, pool)
+            mine = [j for j in [*self._queued, *self._running.values()]
+                    if owner is not None and j.owner == owner]
+            if self.caps.queued_per_session and len(mine) >= self.caps.queued_per_session:
+                raise QueueFull(f"You already have {len(mine)} run(s) training or waiting, the "
+                                "most this server allows per visitor: stop it or wait for it.")
+            if len(self._queued) >= self.caps.queued:
+                raise QueueFull(f"{len(self._queued)} runs are already waiting, the most this "
+                                "server allows: try again when one has finished.")
+            try:
+                run_id = self.store.create(lab_name, to_dict(cfg))
+            except OSError as e:
+                raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
+                                       f"({e.strerror or e}); the run was not started.") from None
+            job = Job(run_id, lab_name, cfg, pool, owner=owner)
             self._jobs[run_id] = job
             self._queued.append(job)
             self._dispatch()
@@ -123,20 +143,28 @@ class JobManager:
     def _dispatch(self) -> None:
         """Start queued jobs while their device has a free slot (call with the lock held)."""
         busy: dict[str, int] = {}
+        per_owner: dict[str, int] = {}
         for j in self._running.values():
             busy[j.pool] = busy.get(j.pool, 0) + 1
+            per_owner[j.owner] = per_owner.get(j.owner, 0) + 1
         for job in list(self._queued):
-            if busy.get(job.pool, 0) < self.max_running:
-                self._queued.remove(job)
-                self._running[job.run_id] = job
-                busy[job.pool] = busy.get(job.pool, 0) + 1
-                self.executor.start(job.run_id, lambda job=job: self._work(job))
+            if busy.get(job.pool, 0) >= self.caps.running:
+                continue
+            if (job.owner is not None and self.caps.running_per_session
+                    and per_owner.get(job.owner, 0) >= self.caps.running_per_session):
+                continue                        # let another visitor's run go first
+            self._queued.remove(job)
+            self._running[job.run_id] = job
+            busy[job.pool] = busy.get(job.pool, 0) + 1
+            per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
+            self.executor.start(job.run_id, lambda job=job: self._work(job))
 
     def _work(self, job: Job) -> None:
         try:
             lab = registry.get(job.lab_name)
             job.result = loop.run(lab, job.cfg, job.run_id, self.store, job.cancel,
-                                  on_progress=lambda st: job.snapshot.update(st))
+                                  on_progress=lambda st: job.snapshot.update(st),
+                                  max_train=self.caps.samples)
             if job.interrupted and job.result.status == "cancelled":
                 job.result.status = "interrupted"
                 self.store.set_status(job.run_id, status="interrupted", message=INTERRUPTED)

@@ -143,9 +143,10 @@ class _Window:
 
 
 def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None = None,
-        on_progress=None) -> Result:
+        on_progress=None, max_train: int | None = None) -> Result:
     """Train `cfg` with `lab`, writing everything to `store` under `run_id`. Never raises for
-    anything a user can cause: the outcome is in the returned Result and in status.json."""
+    anything a user can cause: the outcome is in the returned Result and in status.json.
+    `max_train` (a hosting cap) trains on the first examples only, and says so."""
     import torch
 
     cancel = cancel or threading.Event()
@@ -167,7 +168,12 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                message="Loading data and building the model...")
         seed = int(getattr(cfg, "seed", 0))
         seed_everything(seed)
-        data = lab.load_data(cfg).to(dev)
+        data = lab.load_data(cfg)
+        note = ""
+        if max_train and data.n_train > max_train:
+            note = f" on the first {max_train:,} of {data.n_train:,} training examples (server limit)"
+            data = data.head(max_train)
+        data = data.to(dev)
         state = lab.build(cfg, data)
         if getattr(state, "model", None) is not None:
             data = devices.channels_last(state.model, data)
@@ -182,7 +188,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         train = data.train
         amp = devices.autocast(dev)
         status(total_steps=total, steps_per_epoch=steps_per_epoch, params=res.params,
-               message="Training")
+               message="Training" + note)
 
         window = _Window(log_every=max(1, total // CURVE_POINTS))
         train_start = time.perf_counter()
@@ -257,7 +263,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             res.status, res.message = "cancelled", f"Stopped at step {step} of {total}."
         else:
             store.save_model(run_id, state.model.state_dict())
-            res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s."
+            res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s{note}."
     except Diverged as e:
         res.status, res.message = "diverged", str(e)
     except Exception as e:  # noqa: BLE001 - every failure becomes a run status, never a crash

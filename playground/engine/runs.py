@@ -31,6 +31,10 @@ class NoSuchRun(LookupError):
     pass
 
 
+class DamagedRun(NoSuchRun):
+    """The folder exists but a file in it cannot be read (a crash mid-write, a hand edit)."""
+
+
 def home() -> Path:
     return Path(os.environ.get("PLAYGROUND_HOME") or Path.home() / ".neural_playground")
 
@@ -162,9 +166,14 @@ class RunStore:
 
     def config(self, run_id: str) -> dict:
         try:
-            return self._read_json(self.path(run_id) / "config.json")
+            cfg = self._read_json(self.path(run_id) / "config.json")
         except FileNotFoundError:
             raise NoSuchRun(f"no such run: {run_id}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise DamagedRun(f"run {run_id} is damaged: its config.json cannot be read") from None
+        if not isinstance(cfg, dict):
+            raise DamagedRun(f"run {run_id} is damaged: its config.json is not an object")
+        return cfg
 
     def status(self, run_id: str) -> dict:
         d = self.path(run_id)
@@ -172,8 +181,8 @@ class RunStore:
             return self._read_json(d / "status.json")
         except FileNotFoundError:
             raise NoSuchRun(f"no such run: {run_id}") from None
-        except json.JSONDecodeError:
-            return {"status": "damaged", "message": "status.json is unreadable"}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"status": "damaged", "message": "This run's status.json cannot be read."}
 
     def metrics(self, run_id: str) -> list[dict]:
         """All records; a torn last line (a crash mid-write) is skipped, not fatal."""
@@ -205,11 +214,16 @@ class RunStore:
         try:
             cfg = self.config(run_id)
             status = self.status(run_id)
+            if not isinstance(status, dict):
+                raise DamagedRun("status.json is not an object")
             return RunInfo(run_id, str(cfg.get("lab", "?")), dict(cfg.get("config") or {}), status,
-                           float(cfg.get("created") or 0.0))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as e:
+                           float(cfg.get("created") or 0.0),
+                           damaged=status.get("message", "") if status.get("status") == "damaged"
+                           else "")
+        except (DamagedRun, AttributeError, TypeError, ValueError) as e:
             return RunInfo(run_id, "?", {}, {"status": "damaged"}, 0.0,
-                           damaged=f"unreadable run folder ({type(e).__name__})")
+                           damaged=str(e) if isinstance(e, DamagedRun)
+                           else f"unreadable run folder ({type(e).__name__})")
 
     def list(self, lab: str | None = None, limit: int | None = None) -> list[RunInfo]:
         """Newest first. A damaged folder is listed as damaged; the others still load."""

@@ -1,9 +1,15 @@
-"""A layer-by-layer table of a model (output shape, parameters), shown before Train."""
+"""What a model costs before it is trained: layers, parameters and a memory estimate, computed
+on PyTorch's meta device (shapes only, no memory), so even an absurd request is answered
+instantly with numbers instead of an out-of-memory crash."""
 from __future__ import annotations
+
+import os
+
+OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1}
 
 
 def layer_table(model, example) -> list[dict]:
-    """Run `example` through `model` once on the CPU and record every leaf module's output."""
+    """Run `example` through `model` once and record every leaf module's output shape."""
     import torch
 
     rows, hooks = [], []
@@ -15,15 +21,85 @@ def layer_table(model, example) -> list[dict]:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
             rows.append({"layer": name or type(m).__name__, "type": type(m).__name__,
                          "output": "(B, " + ", ".join(map(str, shape[1:])) + ")",
-                         "params": sum(p.numel() for p in m.parameters(recurse=False))})
+                         "params": sum(p.numel() for p in m.parameters(recurse=False)),
+                         "_numel": int(torch.Size(shape[1:]).numel()) if shape else 0})
         hooks.append(mod.register_forward_hook(hook))
     try:
-        was_training = model.training
         model.eval()
         with torch.no_grad():
             model(example)
-        model.train(was_training)
     finally:
         for h in hooks:
             h.remove()
     return rows
+
+
+def describe(lab, cfg) -> dict:
+    """{"rows", "params", "bytes"}: the layer table and the memory one training run needs
+    (weights, gradients, optimizer state, activations of a batch, the dataset on the device)."""
+    import torch
+
+    with torch.device("meta"):
+        model, shape = lab.blueprint(cfg)
+        rows = layer_table(model, torch.zeros((2,) + tuple(shape)))
+    params = sum(p.numel() for p in model.parameters())
+    batch = int(getattr(cfg, "batch_size", 1))
+    states = OPTIMIZER_STATE.get(getattr(cfg, "optimizer", "adam"), 2)
+    weights = 4 * params * (2 + states)                       # fp32 weights, grads, state
+    activations = 4 * batch * sum(r["_numel"] for r in rows) * 2
+    samples = int(getattr(cfg, "n_samples", 0) or 70_000)
+    data = 4 * samples * int(torch.Size(shape).numel())
+    for r in rows:
+        del r["_numel"]
+    return {"rows": rows, "params": params, "bytes": weights + activations + data}
+
+
+def available_bytes(device: str = "cpu") -> int:
+    """Memory a new run may use: free GPU memory, or MemAvailable (cgroup-capped) on the CPU."""
+    if device == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    free = None
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if free is None:
+        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()
+        used = int(open("/sys/fs/cgroup/memory.current").read())
+        if limit != "max":
+            free = min(free, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(0, free)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def check(lab, cfg, device: str = "cpu", max_params: int | None = None) -> list[str]:
+    """Refuse, before training, what cannot fit: messages with the estimate, or []."""
+    if not hasattr(lab, "blueprint"):
+        return []
+    info = describe(lab, cfg)
+    errors = []
+    if max_params is not None and info["params"] > max_params:
+        errors.append(f"This model has {info['params']:,} parameters; this server allows at most "
+                      f"{max_params:,}. Use fewer or smaller layers.")
+    free = available_bytes(device)
+    if info["bytes"] > 0.8 * free:
+        errors.append(f"This model needs about {human(info['bytes'])} to train "
+                      f"({info['params']:,} parameters) but only {human(free)} is free "
+                      f"on the {device.upper() if device == 'cuda' else 'machine'}. "
+                      "Use fewer or smaller layers or a smaller batch.")
+    return errors

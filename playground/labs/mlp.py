@@ -45,7 +45,7 @@ class Config:
     features: tuple[str, ...] = param(("x1", "x2"), choices=FEATURES, min_len=1, group="Features",
                                       help="Inputs computed from each 2-D point (sin uses "
                                            "sin(pi x)). Ignored for images.")
-    hidden_sizes: tuple[int, ...] = param((32, 32), lo=1, hi=1024, max_len=6, group="Network",
+    hidden_sizes: tuple[int, ...] = param((32, 32), lo=1, hi=100_000, max_len=6, group="Network",
                                           help="Neurons per hidden layer, e.g. 16,16. Empty = no "
                                                "hidden layer (a linear classifier).")
     activation: str = param("relu", choices=tuple(ACTIVATIONS), group="Network",
@@ -193,13 +193,11 @@ def build(cfg: Config, data: Data) -> State:
     return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), weights)
 
 
-def summary(cfg: Config) -> list[dict]:
-    """Layers, output shapes and parameters, without loading any data."""
-    from playground.engine.summary import layer_table
-
+def blueprint(cfg: Config) -> tuple[nn.Module, tuple[int, ...]]:
+    """The network and its input shape without any data: the engine builds it on the meta
+    device for the summary and the memory estimate shown before Train."""
     shape = _input_shape(cfg)
-    model = MLP(cfg, shape, 2 if len(shape) == 1 else 10)
-    return [r for r in layer_table(model, torch.zeros((2,) + shape)) if r["type"] != "Dropout"]
+    return MLP(cfg, shape, 2 if len(shape) == 1 else 10), shape
 
 
 # ---------------------------------------------------------------------------------------------

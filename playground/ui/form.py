@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from playground import params, registry
+from playground.engine.runs import NoSuchRun
 
 PRESET_NONE = "(custom)"
 
@@ -36,8 +37,11 @@ def _seed_values(lab_name: str, lab, store) -> None:
     values = {s.name: s.default for s in params.specs(lab.Config)}
     notes = []
     run_id = qp.get("run")
-    if run_id and store.exists(run_id):
-        saved = store.config(run_id)
+    try:
+        saved = store.config(run_id) if run_id and store.exists(run_id) else {}
+    except NoSuchRun:                       # damaged: the page says so; the form keeps defaults
+        saved = {}
+    if saved:
         if saved.get("lab") == lab_name:
             cfg, errs = registry.parse_config(lab, saved.get("config", {}))
             if cfg is not None:

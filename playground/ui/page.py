@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from playground import registry
-from playground.engine.jobs import InvalidConfig, QueueFull
-from playground.engine.runs import ACTIVE, NoSuchRun
+from playground.engine.jobs import InvalidConfig, SubmitError
+from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground.ui import form, live
-from playground.ui.state import manager
+from playground.ui.state import manager, session_id
 
 
 def _explanation(lab) -> None:
@@ -28,17 +28,21 @@ def _explanation(lab) -> None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _summary(lab_name: str, cfg_key: str, _cfg) -> tuple[list[dict], int]:
-    rows = registry.get(lab_name).summary(_cfg)
-    return rows, sum(r["params"] for r in rows)
+def _describe(lab_name: str, cfg_key: str, _cfg) -> dict:
+    from playground.engine import summary
+
+    return summary.describe(registry.get(lab_name), _cfg)
 
 
 def _model_summary(lab_name: str, lab, cfg) -> None:
-    if cfg is None or not hasattr(lab, "summary"):
+    if cfg is None or not hasattr(lab, "blueprint"):
         return
-    rows, total = _summary(lab_name, repr(cfg), cfg)
-    with st.expander(f"Model: {len(rows)} layers, {total:,} trainable parameters"):
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    from playground.engine.summary import human
+
+    info = _describe(lab_name, repr(cfg), cfg)
+    with st.expander(f"Model: {len(info['rows'])} layers, {info['params']:,} trainable parameters, "
+                     f"about {human(info['bytes'])} to train"):
+        st.dataframe(pd.DataFrame(info["rows"]), hide_index=True, width="stretch")
 
 
 def _current_run(lab_name: str, store) -> str | None:
@@ -47,6 +51,9 @@ def _current_run(lab_name: str, store) -> str | None:
         return None
     try:
         cfg = store.config(run_id)
+    except DamagedRun as e:
+        st.error(f"{e}. The other runs are fine; start a new one with Train.")
+        return None
     except NoSuchRun:
         st.warning(f"No such run: {run_id[:80]!r}. It may have been deleted, or the link is wrong.")
         return None
@@ -71,7 +78,10 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     pick = c1.selectbox("Show run", ids, index=ids.index(current) if current in ids else 0,
                         key=f"{lab_name}._history_pick")
     if c2.button("Show", key=f"{lab_name}._history_show", width="stretch"):
-        form.load_config(lab_name, lab, store.config(pick).get("config", {}))
+        try:
+            form.load_config(lab_name, lab, store.config(pick).get("config", {}))
+        except NoSuchRun:
+            pass                            # damaged: the panel explains it after the rerun
         st.query_params["run"] = pick
         st.rerun()
 
@@ -84,6 +94,8 @@ def lab_page(lab_name: str) -> None:
     _explanation(lab)
 
     cfg, errors = form.render(lab_name, lab, store)
+    if mgr.caps.hosted:
+        st.sidebar.caption(f"Shared server: {mgr.caps.describe()}.")
     for note in form.url_notes(lab_name):
         st.warning(note)
     run_id = _current_run(lab_name, store)
@@ -100,11 +112,11 @@ def lab_page(lab_name: str) -> None:
         st.error("Fix these settings to train:\n\n" + "\n".join(f"- {e}" for e in errors))
     if train and not errors:
         try:
-            st.query_params["run"] = mgr.submit(lab_name, cfg=cfg)
+            st.query_params["run"] = mgr.submit(lab_name, cfg=cfg, owner=session_id())
             st.rerun()          # the whole page, Stop included, now follows the new run
         except InvalidConfig as e:
             st.error("\n".join(e.messages))
-        except QueueFull as e:
+        except SubmitError as e:
             st.error(str(e))
     if stop and run_id:
         mgr.cancel(run_id)

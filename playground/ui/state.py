@@ -17,3 +17,11 @@ def _manager(root: str) -> JobManager:
 def manager() -> JobManager:
     # Keyed by folder: a different PLAYGROUND_HOME (tests) gets its own manager and store.
     return _manager(str(home() / "runs"))
+
+
+def session_id() -> str | None:
+    """This browser session, for the per-visitor caps of hosted mode."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else None
