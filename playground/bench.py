@@ -90,7 +90,6 @@ class ModelLab:
         return load_images("mnist", download=False)
 
     def build(self, cfg, data):
-        import torch
 
         from playground.labs.mlp import make_optimizer
 
@@ -229,7 +228,6 @@ class Row:
 
 
 def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict:
-    import torch
 
     from playground.engine import device as devices
     from playground.engine.jobs import JobManager

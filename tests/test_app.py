@@ -1,15 +1,10 @@
 """The pages as Streamlit runs them (AppTest: no browser, same script runs)."""
-import time
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from playground import params
 from playground.labs import mlp
-
-TIMEOUT = 60
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+from tests.helpers import APP, TIMEOUT, poll_until, run_id_of
+from streamlit.testing.v1 import AppTest
 
 
 @pytest.fixture
@@ -26,14 +21,7 @@ def _mlp(at):
     return at
 
 
-def _poll_until(at, done, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        if done(at):
-            return True
-        time.sleep(0.2)
-    return False
+_poll_until = poll_until
 
 
 def test_home_renders_with_device_and_labs(app):
@@ -57,8 +45,7 @@ def test_train_starts_a_run_whose_metrics_appear_and_which_completes(app, store)
     at.number_input(key="mlp.epochs").set_value(30)
     at.button(key="mlp._train").click().run()
     assert not at.exception, at.exception
-    run_id = at.query_params["run"]
-    run_id = run_id if isinstance(run_id, str) else run_id[0]
+    run_id = run_id_of(at)
     assert store.exists(run_id)
     if store.status(run_id)["status"] in ("queued", "running"):
         assert not at.button(key="mlp._stop").disabled
@@ -129,8 +116,7 @@ def test_stop_cancels_the_run_started_from_the_page(app, store):
     at = _mlp(app)
     at.number_input(key="mlp.epochs").set_value(2000)
     at.button(key="mlp._train").click().run()
-    run_id = at.query_params["run"]
-    run_id = run_id if isinstance(run_id, str) else run_id[0]
+    run_id = run_id_of(at)
     assert not at.button(key="mlp._stop").disabled
     at.button(key="mlp._stop").click().run()
     assert _poll_until(at, lambda a: store.status(run_id)["status"] == "cancelled", timeout=10)

@@ -1,5 +1,4 @@
 """The MLP lab learns what it claims to, within its default budget."""
-import pytest
 import torch
 
 from playground import registry

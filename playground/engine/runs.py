@@ -187,9 +187,10 @@ class RunStore:
     def metrics(self, run_id: str) -> list[dict]:
         """All records; a torn last line (a crash mid-write) is skipped, not fatal."""
         try:
-            text = (self.path(run_id) / "metrics.jsonl").read_text(encoding="utf-8")
+            raw = (self.path(run_id) / "metrics.jsonl").read_bytes()
         except FileNotFoundError:
             return []
+        text = raw.decode("utf-8", errors="replace")     # damaged bytes spoil one line only
         out = []
         for line in text.splitlines():
             try:
@@ -202,9 +203,10 @@ class RunStore:
 
     def artifacts(self, run_id: str) -> dict:
         try:
-            return self._read_json(self.path(run_id) / "artifacts" / "latest.json")
-        except (FileNotFoundError, json.JSONDecodeError):
+            art = self._read_json(self.path(run_id) / "artifacts" / "latest.json")
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
             return {}
+        return art if isinstance(art, dict) else {}
 
     def model_path(self, run_id: str) -> Path | None:
         p = self.path(run_id) / "model.pt"

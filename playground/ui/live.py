@@ -28,7 +28,9 @@ def _fmt_s(seconds) -> str:
 
 
 def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
-    pts = [(r.get(x), r[key]) for r in records if key in r and r.get(x) is not None]
+    number = (int, float)
+    pts = [(r[x], r[key]) for r in records
+           if isinstance(r.get(x), number) and isinstance(r.get(key), number)]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
@@ -67,7 +69,7 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None) -> Non
 def _tiles(records: list[dict]) -> None:
     latest = {}
     for r in records:
-        latest.update({k: v for k, v in r.items() if "/" in k and v is not None})
+        latest.update({k: v for k, v in r.items() if "/" in k and isinstance(v, (int, float))})
     shown = [(k, lbl) for k, lbl in (("train/loss", "Train loss"), ("val/loss", "Test loss"),
                                       ("train/acc", "Train accuracy"), ("val/acc", "Test accuracy"))
              if k in latest]
@@ -94,22 +96,29 @@ def _curves(run_id: str, records: list[dict]) -> None:
 
 
 def _artifacts(art: dict) -> None:
-    items = art.get("items") or {}
-    if not items:
+    items = art.get("items")
+    if not isinstance(items, dict) or not items:
         return
     cols = st.columns(2)
     for i, (key, item) in enumerate(items.items()):
         with cols[i % 2]:
-            st.markdown(f"**{item.get('title', key)}**")
-            kind, data = item.get("kind"), item.get("data")
-            if kind == "plotly":
-                st.plotly_chart(data, key=f"art-{key}", width="stretch")
-            elif kind == "image":
-                st.image(base64.b64decode(data), width="stretch")
-            elif kind == "markdown":
-                st.markdown(data)
-            if item.get("caption"):
-                st.caption(item["caption"])
+            try:
+                _artifact(key, item)
+            except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
+                st.caption(f"This picture could not be shown ({type(e).__name__}).")
+
+
+def _artifact(key: str, item: dict) -> None:
+    st.markdown(f"**{item.get('title', key)}**")
+    kind, data = item.get("kind"), item.get("data")
+    if kind == "plotly":
+        st.plotly_chart(data, key=f"art-{key}", width="stretch")
+    elif kind == "image":
+        st.image(base64.b64decode(data), width="stretch")
+    elif kind == "markdown":
+        st.markdown(data)
+    if item.get("caption"):
+        st.caption(item["caption"])
 
 
 def _body(run_id: str, store, manager, on_fix=None) -> str:

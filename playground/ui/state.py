@@ -19,9 +19,8 @@ def manager() -> JobManager:
     return _manager(str(home() / "runs"))
 
 
-def session_id() -> str | None:
-    """This browser session, for the per-visitor caps of hosted mode."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+def session_id() -> str:
+    """This browser session (a token kept in its session state), for the per-visitor caps."""
+    import secrets
 
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx else None
+    return st.session_state.setdefault("_visitor", secrets.token_hex(8))
