@@ -158,6 +158,15 @@ def to_text(spec: Spec, value) -> str:
     return str(value)
 
 
+def bounded(spec: Spec, limits: dict | None) -> Spec:
+    """The spec with a tighter range from `limits` (field name -> (lo, hi), None = keep)."""
+    if not limits or spec.name not in limits:
+        return spec
+    lo, hi = limits[spec.name]
+    return dataclasses.replace(spec, lo=spec.lo if lo is None else lo,
+                               hi=spec.hi if hi is None else hi)
+
+
 def parse(config_cls, raw: dict, *, check=None, limits: dict | None = None):
     """Build a Config from raw values. Returns (config or None, list of messages).
 
@@ -169,10 +178,7 @@ def parse(config_cls, raw: dict, *, check=None, limits: dict | None = None):
               for k in raw if k not in by_name]
     values = {}
     for name, spec in by_name.items():
-        if limits and name in limits:
-            lo, hi = limits[name]
-            spec = dataclasses.replace(spec, lo=lo if lo is not None else spec.lo,
-                                       hi=hi if hi is not None else spec.hi)
+        spec = bounded(spec, limits)
         try:
             values[name] = coerce(spec, raw[name]) if name in raw else spec.default
         except Invalid as e:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from playground import params, registry
+from playground.engine import hosting
 from playground.engine.runs import NoSuchRun
 
 PRESET_NONE = "(custom)"
@@ -46,10 +47,11 @@ def _seed_values(lab_name: str, lab, store) -> None:
             cfg, errs = registry.parse_config(lab, saved.get("config", {}))
             if cfg is not None:
                 values.update(params.to_dict(cfg))
+    limits = hosting.limits(lab.Config)
     for spec in params.specs(lab.Config):
         if spec.name in qp:
             try:
-                values[spec.name] = params.coerce(spec, qp[spec.name])
+                values[spec.name] = params.coerce(params.bounded(spec, limits), qp[spec.name])
             except params.Invalid as e:
                 notes.append(f"Ignored from the link: {e}")
     unknown = [k for k in qp if k not in values and k not in ("run", "preset")]

@@ -1,0 +1,117 @@
+"""Hosted mode (PLAYGROUND_HOSTED=1): caps shown and enforced, queue positions, and a load test
+of eight visitors sharing one process."""
+import threading
+import time
+
+import pytest
+
+from tests.helpers import open_page, poll_until, run_id_of, texts
+
+
+@pytest.fixture
+def hosted(home, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_HOSTED", "1")
+    return home
+
+
+def _rss_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_caps_are_shown_and_enforced_in_the_form(hosted, store):
+    at = open_page(query={"epochs": "500"})
+    assert "Shared server: at most 200 epochs" in " ".join(c.value for c in at.caption)
+    assert "Epochs must be at most 200, got 500" in texts(at, "warning")
+    at.number_input(key="mlp.epochs").set_value(500).run()
+    assert "Epochs must be at most 200" in texts(at, "error")
+    assert at.button(key="mlp._train").disabled
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"n_samples": "20000"}, "N samples must be at most 10000"),
+    ({"dataset": "mnist", "hidden_sizes": "2048,2048"}, "this server allows at most 2,000,000"),
+])
+def test_size_caps_refuse_with_a_message(hosted, store, query, message):
+    at = open_page(query=query)
+    assert message in texts(at, "warning") + texts(at, "error")
+    assert store.list() == []
+
+
+def test_one_visitor_gets_one_run_at_a_time(hosted, store):
+    at = open_page(query={"epochs": "200"})
+    at.button(key="mlp._train").click().run()
+    first = run_id_of(at)
+    at.button(key="mlp._train").click().run()
+    assert "most this server allows per visitor" in texts(at, "error")
+    assert run_id_of(at) == first and len(store.list()) == 1
+    at.button(key="mlp._stop").click().run()
+
+
+def test_a_second_visitor_sees_their_queue_position(hosted, store):
+    first = open_page(query={"epochs": "200"})
+    first.button(key="mlp._train").click().run()
+    second = open_page(query={"epochs": "5"})
+    second.button(key="mlp._train").click().run()
+    queued = run_id_of(second)
+    if store.status(queued)["status"] == "queued":     # the first may already be done
+        assert "position 1 in the queue" in texts(second, "info")
+    first.button(key="mlp._stop").click().run()
+    assert poll_until(second, lambda a: store.status(queued)["status"] == "completed")
+
+
+@pytest.mark.slow
+def test_eight_visitors_share_the_server(hosted, store):
+    """Eight sessions press Train at once: every run completes (one trains, the others wait
+    their turn), no page fails, memory stays under 2 GB and every rerun under a second."""
+    peak = {"rss": _rss_mb()}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak["rss"] = max(peak["rss"], _rss_mb())
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.monotonic()
+    datasets = ["spiral", "moons", "circles", "xor", "gaussians", "digits", "spiral", "moons"]
+    visitors = [open_page(query={"dataset": d, "epochs": "20", "seed": str(i)})
+                for i, d in enumerate(datasets)]
+    for at in visitors:
+        at.button(key="mlp._train").click().run()
+    ids = [run_id_of(at) for at in visitors]
+    assert len(set(ids)) == 8
+    # a second tab on the last visitor's link, under load: the same run, still waiting
+    tab = open_page(query={"run": ids[-1]})
+    assert ids[-1] in " ".join(m.value for m in tab.markdown)
+    if store.status(ids[-1])["status"] == "queued":
+        assert "in the queue" in texts(tab, "info")
+    rerun_s = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        statuses = [store.status(r)["status"] for r in ids]
+        assert statuses.count("running") <= 1
+        for at in visitors:
+            t = time.perf_counter()
+            at.run()
+            rerun_s.append(time.perf_counter() - t)
+            assert not at.exception
+        if all(s == "completed" for s in statuses):
+            break
+    stop.set()
+    elapsed = time.monotonic() - t0
+    statuses = [store.status(r)["status"] for r in ids]
+    print(f"\nload: 8 runs in {elapsed:.1f} s, peak RSS {peak['rss']:.0f} MB, "
+          f"rerun max {max(rerun_s):.3f} s, median {sorted(rerun_s)[len(rerun_s) // 2]:.3f} s "
+          f"over {len(rerun_s)} reruns")
+    assert statuses == ["completed"] * 8
+    assert peak["rss"] < 2048
+    assert max(rerun_s) < 1.0
+
+    # a refresh (a new session on the same link) re-attaches to a finished run
+    again = open_page(query={"run": ids[0]})
+    assert ids[0] in " ".join(m.value for m in again.markdown)
+    assert "Finished" in texts(again, "success")
