@@ -91,7 +91,7 @@ class ModelLab:
 
     def build(self, cfg, data):
 
-        from playground.labs.mlp import make_optimizer
+        from playground.labs._shared import make_optimizer
 
         model = self.make_model().to(data.train[0].device)
         return _BenchState(model, make_optimizer("adam", model.parameters(), cfg.lr))

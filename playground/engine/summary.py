@@ -19,10 +19,11 @@ def layer_table(model, example) -> list[dict]:
 
         def hook(m, _inp, out, name=name):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
+            numel = int(torch.Size(shape[1:]).numel()) if shape else 0
             rows.append({"layer": name or type(m).__name__, "type": type(m).__name__,
                          "output": "(B, " + ", ".join(map(str, shape[1:])) + ")",
                          "params": sum(p.numel() for p in m.parameters(recurse=False)),
-                         "_numel": int(torch.Size(shape[1:]).numel()) if shape else 0})
+                         "mult-adds": numel * _macs_per_output(m), "_numel": numel})
         hooks.append(mod.register_forward_hook(hook))
     try:
         model.eval()
@@ -32,6 +33,17 @@ def layer_table(model, example) -> list[dict]:
         for h in hooks:
             h.remove()
     return rows
+
+
+def _macs_per_output(m) -> int:
+    """Multiply-adds behind each output value of a layer (per example)."""
+    from torch import nn
+
+    if isinstance(m, nn.Conv2d):
+        return (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+    if isinstance(m, nn.Linear):
+        return m.in_features
+    return 0
 
 
 def describe(lab, cfg) -> dict:
@@ -51,7 +63,8 @@ def describe(lab, cfg) -> dict:
     data = 4 * samples * int(torch.Size(shape).numel())
     for r in rows:
         del r["_numel"]
-    return {"rows": rows, "params": params, "bytes": weights + activations + data}
+    return {"rows": rows, "params": params, "bytes": weights + activations + data,
+            "macs": sum(r["mult-adds"] for r in rows)}
 
 
 def available_bytes(device: str = "cpu") -> int:

@@ -16,6 +16,7 @@ from torch import nn
 
 from playground.data import DATASETS_2D, Data, load_images, make_2d
 from playground.engine.device import DEVICE_CHOICES
+from playground.labs._shared import ACTIVATIONS, OPTIMIZERS, make_optimizer, predict
 from playground.params import param
 from playground.ui import charts
 
@@ -25,8 +26,6 @@ TRY_THIS = ("Spiral with activation = linear: the boundary stays a straight line
             "features x1^2 and x2^2 alone on circles with no hidden layer at all.")
 
 FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
-               "leaky_relu": nn.LeakyReLU, "linear": nn.Identity}
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist")
 
 
@@ -54,7 +53,7 @@ class Config:
                       help="Initial weights. Zeros makes every neuron of a layer identical.")
     dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
                            help="Probability of zeroing each hidden activation while training.")
-    optimizer: str = param("adam", choices=("sgd", "momentum", "adam", "adamw", "rmsprop"),
+    optimizer: str = param("adam", choices=OPTIMIZERS,
                            group="Training", help="momentum = SGD with momentum 0.9.")
     lr: float = param(0.01, lo=1e-6, hi=100.0, log=True, group="Training", label="Learning rate",
                       help="Step size of the optimizer.")
@@ -162,22 +161,6 @@ class MLP(nn.Module):
         return (logits, hidden) if keep_hidden else logits
 
 
-def make_optimizer(name: str, params, lr: float):
-    """The optimizer by name. Fused kernels (one call for all parameters) where torch has them
-    for the device, else the multi-tensor path: on small models the per-parameter Python loop
-    would cost more than the arithmetic."""
-    params = list(params)
-    cls, kw = {"sgd": (torch.optim.SGD, {}), "momentum": (torch.optim.SGD, {"momentum": 0.9}),
-               "adam": (torch.optim.Adam, {}), "adamw": (torch.optim.AdamW, {}),
-               "rmsprop": (torch.optim.RMSprop, {})}[name]
-    if name != "rmsprop":
-        try:
-            return cls(params, lr=lr, fused=True, **kw)
-        except (RuntimeError, TypeError, ValueError):
-            pass
-    return cls(params, lr=lr, foreach=True, **kw)
-
-
 @dataclass
 class State:
     cfg: Config
@@ -221,17 +204,9 @@ def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean()}
 
 
-def _predict(model: MLP, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    model.eval()                      # dropout off; train_step relies on train() coming back
-    try:
-        return torch.cat([model(x[i:i + chunk]).float() for i in range(0, len(x), chunk)])
-    finally:
-        model.train()
-
-
 def evaluate(s: State, data: Data) -> dict[str, float]:
     x, y = data.test
-    logits = _predict(s.model, x)
+    logits = predict(s.model, x)
     loss, acc = F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
     loss, acc = torch.stack([loss, acc]).tolist()
     return {"val/loss": loss, "val/acc": acc}
@@ -256,7 +231,7 @@ def _plane(data: Data, res: int):
 
 def _boundary(s: State, data: Data) -> dict:
     axis, grid = _plane(data, GRID)
-    prob = torch.softmax(_predict(s.model, grid), 1)[:, 1].reshape(GRID, GRID)
+    prob = torch.softmax(predict(s.model, grid), 1)[:, 1].reshape(GRID, GRID)
     ax = axis.cpu().numpy()
     (xtr, ytr), (xte, yte) = [(x.cpu().numpy(), y.cpu().numpy()) for x, y in (data.train, data.test)]
     fig = charts.boundary(ax, ax, prob.cpu().numpy(), [
@@ -286,29 +261,6 @@ def _neurons(s: State, data: Data) -> dict | None:
                            "each neuron responds to over the plane (blue negative, orange positive).")
 
 
-def _image_views(s: State, data: Data) -> dict:
-    x, y = data.test
-    logits = _predict(s.model, x)
-    pred = logits.argmax(1)
-    k = data.num_classes
-    cm = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu().numpy()
-    show = slice(0, 32)
-    imgs = (x[show].float().cpu() * data.extra["std"] + data.extra["mean"]).clamp(0, 1)
-    imgs = imgs.permute(0, 2, 3, 1).squeeze(-1).numpy()
-    names = list(data.classes)
-    p, t = pred[show].tolist(), y[show].tolist()
-    grid = charts.labelled_grid(imgs, [names[i] for i in p], [a != b for a, b in zip(p, t)],
-                                scale=4 if imgs.shape[1] <= 8 else 2)
-    acc = float(np.trace(cm) / max(1, cm.sum()))
-    return {
-        "predictions": charts.artifact("Test predictions", "image", charts.png(grid),
-                                       "Predicted label under each test image; red frames are "
-                                       "mistakes."),
-        "confusion": charts.artifact(f"Confusion matrix (test accuracy {acc:.1%})", "plotly",
-                                     charts.confusion(cm, names)),
-    }
-
-
 def artifacts(s: State, data: Data) -> dict[str, dict]:
     if data.kind == "2d":
         out = {"boundary": _boundary(s, data)}
@@ -316,4 +268,4 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
         if neurons:
             out["neurons"] = neurons
         return out
-    return _image_views(s, data)
+    return charts.classification_views(predict(s.model, data.test[0]).argmax(1), data)

@@ -160,3 +160,34 @@ def labelled_grid(images: np.ndarray, labels: list[str], wrong: list[bool], scal
         draw.text((4 + c * (tw + 4) + 3, 4 + r * (th + 4) + th - label_h),
                   label, fill=(214, 39, 40) if w else (40, 40, 40), font=font)
     return np.asarray(img)
+
+
+def classification_views(pred, data, show: int = 32) -> dict:
+    """Test-set pictures of an image classifier: a grid of predictions (mistakes framed in red),
+    the confusion matrix and per-class accuracy. `pred`: predicted class per test example."""
+    import torch
+
+    x, y = data.test
+    k = data.num_classes
+    cm = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu().numpy()
+    imgs = (x[:show].float().cpu() * data.extra["std"] + data.extra["mean"]).clamp(0, 1)
+    imgs = imgs.permute(0, 2, 3, 1).numpy()
+    if imgs.shape[-1] == 1:
+        imgs = imgs[..., 0]
+    names = list(data.classes)
+    p, t = pred[:show].tolist(), y[:show].tolist()
+    grid = labelled_grid(imgs, [names[i] for i in p], [a != b for a, b in zip(p, t)],
+                         scale=4 if imgs.shape[1] <= 16 else 2)
+    acc = float(np.trace(cm) / max(1, cm.sum()))
+    per_class = np.diag(cm) / np.maximum(1, cm.sum(1))
+    bars = {"data": [{"type": "bar", "x": names, "y": np.round(per_class, 4).tolist(),
+                      "marker": {"color": BLUE}, "hovertemplate": "%{x}: %{y:.1%}<extra></extra>"}],
+            "layout": {**_LAYOUT, "height": 300, "yaxis": {"range": [0, 1], "tickformat": ".0%"},
+                       "xaxis": {"type": "category"}}}
+    return {
+        "predictions": artifact("Test predictions", "image", png(grid),
+                                "Predicted label under each test image; red frames are mistakes."),
+        "confusion": artifact(f"Confusion matrix (test accuracy {acc:.1%})", "plotly",
+                              confusion(cm, names)),
+        "per_class": artifact("Accuracy per class", "plotly", bars),
+    }

@@ -41,7 +41,8 @@ def _model_summary(lab_name: str, lab, cfg) -> None:
 
     info = _describe(lab_name, repr(cfg), cfg)
     with st.expander(f"Model: {len(info['rows'])} layers, {info['params']:,} trainable parameters, "
-                     f"about {human(info['bytes'])} to train"):
+                     f"{info['macs']:,} multiply-adds per example, about {human(info['bytes'])} "
+                     "to train"):
         st.dataframe(pd.DataFrame(info["rows"]), hide_index=True, width="stretch")
 
 

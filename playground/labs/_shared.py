@@ -1,0 +1,33 @@
+"""Pieces every lab shares: activations, optimizers by name, chunked prediction."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+               "leaky_relu": nn.LeakyReLU, "linear": nn.Identity}
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+
+
+def make_optimizer(name: str, params, lr: float):
+    """The optimizer by name. Fused kernels (one call for all parameters) where torch has them
+    for the device, else the multi-tensor path: on small models the per-parameter Python loop
+    would cost more than the arithmetic."""
+    params = list(params)
+    cls, kw = {"sgd": (torch.optim.SGD, {}), "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+               "adam": (torch.optim.Adam, {}), "adamw": (torch.optim.AdamW, {}),
+               "rmsprop": (torch.optim.RMSprop, {})}[name]
+    if name != "rmsprop":
+        try:
+            return cls(params, lr=lr, fused=True, **kw)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return cls(params, lr=lr, foreach=True, **kw)
+
+
+def predict(model: nn.Module, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    model.eval()                      # dropout off; train_step relies on train() coming back
+    try:
+        return torch.cat([model(x[i:i + chunk]).float() for i in range(0, len(x), chunk)])
+    finally:
+        model.train()
