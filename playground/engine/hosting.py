@@ -33,7 +33,7 @@ class Caps:
 
 
 HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, params=2_000_000, samples=10_000,
-                       running=1, running_per_session=1, queued=8, queued_per_session=1)
+                       running=1, running_per_session=1, queued=8, queued_per_session=2)
 
 
 def caps() -> Caps:

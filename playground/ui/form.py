@@ -54,7 +54,7 @@ def _seed_values(lab_name: str, lab, store) -> None:
                 values[spec.name] = params.coerce(params.bounded(spec, limits), qp[spec.name])
             except params.Invalid as e:
                 notes.append(f"Ignored from the link: {e}")
-    unknown = [k for k in qp if k not in values and k not in ("run", "preset")]
+    unknown = [k for k in qp if k not in values and k not in ("run", "preset", "compare")]
     notes += [f"Ignored from the link: unknown setting {k!r}" for k in unknown]
     for spec in params.specs(lab.Config):
         st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, values[spec.name])
@@ -142,7 +142,7 @@ def url_notes(lab_name: str) -> list[str]:
     return st.session_state.get(f"_url_notes.{lab_name}", [])
 
 
-def sync_url(lab_name: str, lab, cfg, run_id: str | None) -> None:
+def sync_url(lab_name: str, lab, cfg, run_id: str | None, extra: dict | None = None) -> None:
     """Non-default settings and the shown run go into the address bar."""
     want = {}
     if cfg is not None:
@@ -154,5 +154,6 @@ def sync_url(lab_name: str, lab, cfg, run_id: str | None) -> None:
         want = {k: v for k, v in st.query_params.to_dict().items() if k != "run"}
     if run_id:
         want["run"] = run_id
+    want.update(extra or {})
     if want != st.query_params.to_dict():
         st.query_params.from_dict(want)

@@ -152,3 +152,40 @@ def panel(run_id: str, store, manager, on_fix=None) -> None:
         _live()
     else:
         _body(run_id, store, manager, on_fix)
+
+
+def _compare_body(ids: list[str], names: tuple, store) -> bool:
+    """Overlaid curves of the compared runs; True while any of them is still going."""
+    smoothing = st.session_state.get("_smoothing", 0.6)
+    runs, active = [], False
+    for rid, name in zip(ids, names):
+        try:
+            state = store.status(rid).get("status", "?")
+        except NoSuchRun:
+            continue
+        active |= state in ACTIVE
+        runs.append((f"{name} ({state})", store.metrics(rid)))
+    cols = st.columns(2)
+    for col, (key, title, smooth_it) in zip(cols, (("train/loss", "Training loss", True),
+                                                    ("val/acc", "Test accuracy", False))):
+        series = {name: _series(recs, key, "step") for name, recs in runs}
+        series = {k: v for k, v in series.items() if v[0]}
+        if series:
+            col.plotly_chart(charts.curves(series, title, y_title=key.split("/")[1],
+                                           smoothing=smoothing if smooth_it else 0.0),
+                             key=f"compare-{key}", width="stretch")
+    return active
+
+
+def compare_panel(ids: list[str], names: tuple, store) -> None:
+    st.subheader("Comparison: " + " vs ".join(names))
+    st.caption("Same data, same seed, one setting changed. The runs train one after another; "
+               "the panel below follows the last one.")
+    if any(store.exists(i) and store.status(i).get("status") in ACTIVE for i in ids):
+        @st.fragment(run_every=POLL_S)
+        def _live():
+            if not _compare_body(ids, names, store):
+                st.rerun()
+        _live()
+    else:
+        _compare_body(ids, names, store)

@@ -5,6 +5,7 @@ Train, Train/Stop, the live panel of the run named in the URL, and this lab's ea
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pandas as pd
@@ -87,6 +88,34 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
         st.rerun()
 
 
+def _compare_ids(lab_name: str, store) -> list[str]:
+    """The runs of a comparison named in the URL (?compare=a,b), if they are this lab's."""
+    ids = [i for i in str(st.query_params.get("compare", "")).split(",") if i][:4]
+    try:
+        if ids and all(store.config(i).get("lab") == lab_name for i in ids):
+            return ids
+    except NoSuchRun:
+        pass
+    return []
+
+
+def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
+    """Queue one run per compared value, identical otherwise (same data order and seed)."""
+    ids = []
+    try:
+        for value in compare["values"]:
+            ids.append(mgr.submit(lab_name, cfg=dataclasses.replace(cfg, **{compare["field"]: value}),
+                                  owner=session_id()))
+    except (InvalidConfig, SubmitError) as e:
+        for rid in ids:
+            mgr.cancel(rid)
+        st.error(f"The comparison could not start: {e}")
+        return
+    st.query_params["compare"] = ",".join(ids)
+    st.query_params["run"] = ids[-1]
+    st.rerun()
+
+
 def lab_page(lab_name: str) -> None:
     lab = registry.get(lab_name)
     mgr = manager()
@@ -119,12 +148,21 @@ def lab_page(lab_name: str) -> None:
             st.error("\n".join(e.messages))
         except SubmitError as e:
             st.error(str(e))
+    compare = getattr(lab, "COMPARE", None)
+    compared = _compare_ids(lab_name, store)
+    if compare and c3.button(compare["label"], key=f"{lab_name}._compare", disabled=bool(errors),
+                             icon=":material/compare_arrows:"):
+        _start_comparison(lab_name, cfg, compare, mgr)
     if stop and run_id:
-        mgr.cancel(run_id)
+        for rid in {run_id, *compared}:
+            mgr.cancel(rid)
         c3.caption("Stopping...")
-    form.sync_url(lab_name, lab, cfg, run_id)
+    form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
+                  if compared else None)
     _model_summary(lab_name, lab, cfg)
 
+    if compare and compared:
+        live.compare_panel(compared, compare["names"], store)
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix))
     else:

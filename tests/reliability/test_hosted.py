@@ -40,14 +40,20 @@ def test_size_caps_refuse_with_a_message(hosted, store, query, message):
     assert store.list() == []
 
 
-def test_one_visitor_gets_one_run_at_a_time(hosted, store):
+def test_one_visitor_trains_one_run_at_a_time_with_one_waiting(hosted, store):
     at = open_page(query={"epochs": "200"})
     at.button(key="mlp._train").click().run()
     first = run_id_of(at)
+    at.button(key="mlp._train").click().run()          # a second one waits behind the first
+    second = run_id_of(at)
+    assert store.status(second)["status"] == "queued"
     at.button(key="mlp._train").click().run()
     assert "most this server allows per visitor" in texts(at, "error")
-    assert run_id_of(at) == first and len(store.list()) == 1
-    at.button(key="mlp._stop").click().run()
+    assert run_id_of(at) == second and len(store.list()) == 2
+    for run_id in (first, second):
+        at.query_params["run"] = run_id
+        at.run()
+        at.button(key="mlp._stop").click().run()
 
 
 def test_a_second_visitor_sees_their_queue_position(hosted, store):

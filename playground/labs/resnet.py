@@ -1,0 +1,218 @@
+"""Residual network. Each block learns a correction to its input instead of a whole new
+representation: y = relu(x + F(x)), with F two 3x3 convolutions. The identity path lets the
+gradient reach the first layers unchanged, so very deep stacks still train; without it
+(a "plain" net, y = relu(F(x))) the gradient shrinks or explodes layer after layer and deep
+plain nets train worse than shallow ones (He, Zhang, Ren & Sun, 2015: Deep Residual Learning).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import Data, load_images
+from playground.engine.device import DEVICE_CHOICES
+from playground.labs._shared import OPTIMIZERS, make_optimizer, predict
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "ResNet", "🪜", "Vision"
+TRY_THIS = ("Press 'Compare plain vs residual' at depth 20 (or 30): the plain net's loss stays "
+            "flat while the residual net learns, and the plain net's gradient heatmap goes dark "
+            "at the top (the first layers). Then turn batch norm on and compare again.")
+COMPARE = {"field": "residual", "values": (False, True),
+           "label": "Compare plain vs residual", "names": ("plain", "residual")}
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+GRAD_EVERY = 5            # steps between gradient-norm snapshots for the heatmap
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: str = param("digits", choices=DATASETS, group="Data",
+                         help="digits is embedded (upscaled); the others download on first use.")
+    image_size: int = param(12, lo=8, hi=32, group="Data", help="Side of the digits images.")
+    depth: int = param(20, lo=2, hi=50, group="Network",
+                       help="Residual blocks (two 3x3 convolutions each).")
+    residual: bool = param(True, group="Network",
+                           help="Add the block's input to its output (the skip connection).")
+    batch_norm: bool = param(False, group="Network",
+                             help="Batch norm inside each block: it also helps deep plain nets, "
+                                  "so leave it off to see what the skip connection does alone.")
+    width: int = param(16, lo=4, hi=256, group="Network", help="Channels of every block.")
+    optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
+                           help="Even Adam's per-weight step sizes cannot revive a gradient that "
+                                "has vanished.")
+    lr: float = param(0.003, lo=1e-6, hi=10.0, log=True, group="Training", label="Learning rate",
+                      help="Step size of the optimizer.")
+    batch_size: int = param(64, lo=1, hi=4096, group="Training", help="Images per step.")
+    epochs: int = param(6, lo=1, hi=200, group="Training", help="Passes over the training set.")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training", help="Same seed, same run.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Depth 20, residual": {},
+    "Depth 20, plain": {"residual": False},
+    "Depth 30 (compare!)": {"depth": 30},
+    "Shallow (4 blocks)": {"depth": 4},
+    "With batch norm": {"batch_norm": True, "depth": 30},
+}
+
+
+def input_shape(cfg: Config) -> tuple[int, int, int]:
+    return {"digits": (1, cfg.image_size, cfg.image_size), "mnist": (1, 28, 28),
+            "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[cfg.dataset]
+
+
+def load_data(cfg: Config) -> Data:
+    return load_images(cfg.dataset, seed=cfg.seed,
+                       size=cfg.image_size if cfg.dataset == "digits" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+class Block(nn.Module):
+    def __init__(self, width: int, residual: bool, batch_norm: bool):
+        super().__init__()
+        norm = (lambda: nn.BatchNorm2d(width)) if batch_norm else nn.Identity
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm)
+        self.bn1 = norm()
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm)
+        self.bn2 = norm()
+        self.residual = residual
+
+    def forward(self, x):                                     # (B, C, H, W) -> same
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(x + out if self.residual else out)
+
+
+class ResNet(nn.Module):
+    def __init__(self, cfg: Config, shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        self.stem = nn.Conv2d(shape[0], cfg.width, 3, padding=1)
+        self.blocks = nn.Sequential(*[Block(cfg.width, cfg.residual, cfg.batch_norm)
+                                      for _ in range(cfg.depth)])
+        self.head = nn.Linear(cfg.width, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                # NOTE: He init keeps activations' scale through ReLUs; the plain net still
+                # loses its gradient with depth, which is the point of this lab.
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        if cfg.residual and not cfg.batch_norm:
+            # NOTE: without batch norm each x + F(x) adds variance, and 30 blocks would blow
+            # the activations up. Fixup (Zhang et al. 2019): scale each branch's first conv by
+            # depth^-1/2 and start its last conv at zero, so every block starts as the
+            # identity; the skip path itself is unchanged.
+            for b in self.blocks:
+                b.conv1.weight.data.mul_(cfg.depth ** -0.5)
+                nn.init.zeros_(b.conv2.weight)
+                nn.init.zeros_(b.conv2.bias)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem(x)))                 # (B, C, H, W)
+        return self.head(x.mean(dim=(2, 3)))                  # global average pool -> (B, K)
+
+    def layer_weights(self) -> list[torch.Tensor]:
+        """Conv weights from input to output: the rows of the gradient heatmap."""
+        return [self.stem.weight] + [w for b in self.blocks for w in (b.conv1.weight,
+                                                                      b.conv2.weight)]
+
+
+def blueprint(cfg: Config):
+    shape = input_shape(cfg)
+    return ResNet(cfg, shape, 10), shape
+
+
+@dataclass
+class State:
+    cfg: Config
+    model: ResNet
+    opt: torch.optim.Optimizer
+    weights: list
+    step: int = 0
+    grad_norms: list = None               # (depth,) tensors every GRAD_EVERY steps, on device
+    grad_steps: list = None
+
+
+def build(cfg: Config, data: Data) -> State:
+    model = ResNet(cfg, data.input_shape, data.num_classes).to(data.train[0].device)
+    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
+                 model.layer_weights(), grad_norms=[], grad_steps=[])
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    x, y = batch                                              # (B, C, H, W), (B,)
+    logits = s.model(x)
+    loss = F.cross_entropy(logits, y)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    first = s.weights[0].grad.norm()
+    if s.step % GRAD_EVERY == 0:                              # stays on the device: no sync
+        s.grad_norms.append(torch.stack(torch._foreach_norm([w.grad for w in s.weights])))
+        s.grad_steps.append(s.step)
+    s.opt.step()
+    s.step += 1
+    return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean(),
+            "train/grad_first_layer": first}
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    x, y = data.test
+    logits = predict(s.model, x, chunk=512)
+    loss, acc = torch.stack([F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()]
+                            ).tolist()
+    return {"val/loss": loss, "val/acc": acc}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+def _gradient_heatmap(s: State) -> dict | None:
+    if not s.grad_norms:
+        return None
+    keep = np.linspace(0, len(s.grad_norms) - 1, min(len(s.grad_norms), 300)).astype(int)
+    norms = torch.stack([s.grad_norms[i] for i in keep]).float().cpu().numpy()   # (T, L)
+    z = np.log10(np.maximum(norms.T, 1e-12))                                      # (L, T)
+    names = ["stem"] + [f"block {i // 2 + 1}.conv{i % 2 + 1}" for i in range(norms.shape[1] - 1)]
+    fig = {"data": [{"type": "heatmap", "z": np.round(z, 3).tolist(),
+                     "x": [s.grad_steps[i] for i in keep], "y": names, "colorscale": "Viridis",
+                     "colorbar": {"title": {"text": "log10 |grad|"}},
+                     "hovertemplate": "step %{x}, %{y}: 10^%{z:.2f}<extra></extra>"}],
+           "layout": {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "height": 420,
+                      "template": "plotly_white", "xaxis": {"title": {"text": "step"}},
+                      "yaxis": {"title": {"text": "layer (input at the top)"},
+                                "autorange": "reversed"}}}
+    return charts.artifact("Gradient norm of every layer over training", "plotly", fig,
+                           "Each row is a conv layer, input at the top; dark = a tiny gradient. "
+                           "In a deep plain net the top rows go dark: those layers stop learning.")
+
+
+def _depth_profile(s: State) -> dict | None:
+    if not s.grad_norms:
+        return None
+    last = s.grad_norms[-1].float().cpu().numpy()
+    fig = {"data": [{"type": "bar", "x": list(range(len(last))), "y": last.tolist(),
+                     "marker": {"color": charts.BLUE}}],
+           "layout": {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "height": 300,
+                      "template": "plotly_white", "yaxis": {"type": "log",
+                                                            "title": {"text": "|grad|"}},
+                      "xaxis": {"title": {"text": "layer (0 = input)"}}}}
+    return charts.artifact("Gradient norm by depth, latest step", "plotly", fig)
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    out = {k: v for k, v in (("gradients", _gradient_heatmap(s)), ("profile", _depth_profile(s)))
+           if v is not None}
+    pred = predict(s.model, data.test[0], chunk=512).argmax(1)
+    views = charts.classification_views(pred, data)
+    out["confusion"] = views["confusion"]
+    return out
