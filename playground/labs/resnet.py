@@ -46,10 +46,10 @@ class Config:
     optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
                            help="Even Adam's per-weight step sizes cannot revive a gradient that "
                                 "has vanished.")
-    lr: float = param(0.003, lo=1e-6, hi=10.0, log=True, group="Training", label="Learning rate",
+    lr: float = param(0.001, lo=1e-6, hi=10.0, log=True, group="Training", label="Learning rate",
                       help="Step size of the optimizer.")
     batch_size: int = param(64, lo=1, hi=4096, group="Training", help="Images per step.")
-    epochs: int = param(6, lo=1, hi=200, group="Training", help="Passes over the training set.")
+    epochs: int = param(8, lo=1, hi=200, group="Training", help="Passes over the training set.")
     seed: int = param(0, lo=0, hi=2**31 - 1, group="Training", help="Same seed, same run.")
     device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
                         help="auto = the GPU when there is one.")
