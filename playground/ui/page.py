@@ -65,6 +65,43 @@ def _current_run(lab_name: str, store) -> str | None:
     return run_id
 
 
+def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
+    """Upload, camera or drawing-free fallback: the finished run's class probabilities."""
+    from playground.engine import inference
+
+    path = store.model_path(run_id)
+    if path is None or store.status(run_id).get("status") != "completed":
+        return
+    st.subheader("Try your own image")
+    c1, c2 = st.columns([1, 1])
+    source = c1.radio("Image from", ["Upload", "Camera"], horizontal=True,
+                      key=f"{lab_name}._img_source")
+    file = (c1.file_uploader("Image (PNG or JPEG, up to 2 MB)", type=list(inference.IMAGE_TYPES),
+                             key=f"{lab_name}._upload") if source == "Upload"
+            else c1.camera_input("Take a picture", key=f"{lab_name}._camera"))
+    invert = c1.toggle("Dark strokes on a light background (invert)", value=True,
+                       key=f"{lab_name}._invert",
+                       help="The digit sets are light strokes on black: invert a pen drawing.")
+    if file is None:
+        c2.caption("A photo of a handwritten digit or a drawing works best, centred and large.")
+        return
+    try:
+        inference.check_upload(file.name, file.size, bytes(file.getbuffer()[:16]))
+        cfg, _ = registry.parse_config(lab, store.config(run_id)["config"], budget=False)
+        classes, probs, seen = inference.classify(lab, cfg, path, file.getvalue(), invert)
+    except inference.BadImage as e:
+        c1.error(str(e))
+        return
+    best = max(range(len(probs)), key=probs.__getitem__)
+    c2.image(seen, caption="What the model sees", width=140)
+    c2.markdown(f"**Prediction: {classes[best]}** ({probs[best]:.0%})")
+    c2.plotly_chart({"data": [{"type": "bar", "x": classes, "y": probs}],
+                     "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                                "yaxis": {"range": [0, 1], "tickformat": ".0%"},
+                                "xaxis": {"type": "category"}, "template": "plotly_white"}},
+                    key=f"{lab_name}._probs", width="stretch")
+
+
 def _history(lab_name: str, lab, store, current: str | None) -> None:
     runs = store.list(lab=lab_name, limit=50)
     if not runs:
@@ -168,4 +205,6 @@ def lab_page(lab_name: str) -> None:
     else:
         st.caption("Press **Train** to start. The run trains in the background: you can change "
                    "page, refresh or share the link and come back to it.")
+    if run_id and getattr(lab, "ACCEPTS_IMAGES", False):
+        _try_your_image(lab_name, lab, store, run_id)
     _history(lab_name, lab, store, run_id)
