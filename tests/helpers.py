@@ -39,3 +39,13 @@ def run_id_of(at: AppTest) -> str | None:
 
 def texts(at: AppTest, kind: str) -> str:
     return "\n".join(e.value for e in getattr(at, kind))
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    """Poll a condition (a run's files, a status) until it holds or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

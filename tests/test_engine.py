@@ -1,7 +1,6 @@
 """The loop, the job manager and the run store: lifecycle, cancel, divergence, restart, safety."""
 import json
 import os
-import time
 import types
 from dataclasses import dataclass
 
@@ -15,15 +14,6 @@ from playground.engine.jobs import InvalidConfig
 from playground.params import param
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _fake_lab(nan_at_step: int):

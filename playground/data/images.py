@@ -23,6 +23,17 @@ _FASHION = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt"
 _CIFAR = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
+def image_shape(name: str, digits_side: int = 8) -> tuple[int, int, int]:
+    """(C, H, W) of a set without loading it; digits are upscaled to `digits_side`."""
+    return {"digits": (1, digits_side, digits_side), "mnist": (1, 28, 28),
+            "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[name]
+
+
+def digits_size(name: str, side: int) -> int | None:
+    """The resize a lab asks for: only the 8x8 digits are upscaled."""
+    return side if name == "digits" else None
+
+
 def data_dir() -> Path:
     return Path(os.environ.get("PLAYGROUND_DATA_DIR") or Path.home() / ".neural_playground" / "data")
 

@@ -1,4 +1,5 @@
-"""Pieces every lab shares: activations, optimizers by name, chunked prediction."""
+"""Pieces every lab shares: activations, optimizers by name, prediction and evaluation of a
+classifier."""
 from __future__ import annotations
 
 import torch
@@ -31,3 +32,13 @@ def predict(model: nn.Module, x: torch.Tensor, chunk: int = 8192) -> torch.Tenso
         return torch.cat([model(x[i:i + chunk]).float() for i in range(0, len(x), chunk)])
     finally:
         model.train()
+
+
+def evaluate_classifier(model: nn.Module, data, chunk: int = 8192) -> dict[str, float]:
+    """Test loss and accuracy of a classifier over the whole test set, one host sync."""
+    x, y = data.test
+    logits = predict(model, x, chunk)
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    acc = (logits.argmax(1) == y).float().mean()
+    loss, acc = torch.stack([loss, acc]).tolist()
+    return {"val/loss": loss, "val/acc": acc}

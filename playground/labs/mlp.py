@@ -16,7 +16,8 @@ from torch import nn
 
 from playground.data import DATASETS_2D, Data, load_images, make_2d
 from playground.engine.device import DEVICE_CHOICES
-from playground.labs._shared import ACTIVATIONS, OPTIMIZERS, make_optimizer, predict
+from playground.labs._shared import (ACTIVATIONS, OPTIMIZERS, evaluate_classifier,
+                                     make_optimizer, predict)
 from playground.params import param
 from playground.ui import charts
 
@@ -205,11 +206,7 @@ def train_step(s: State, batch) -> dict[str, torch.Tensor]:
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
-    x, y = data.test
-    logits = predict(s.model, x)
-    loss, acc = F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
-    loss, acc = torch.stack([loss, acc]).tolist()
-    return {"val/loss": loss, "val/acc": acc}
+    return evaluate_classifier(s.model, data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data, load_images
+from playground.data.images import digits_size, image_shape
 from playground.engine.device import DEVICE_CHOICES
-from playground.labs._shared import OPTIMIZERS, make_optimizer, predict
+from playground.labs._shared import OPTIMIZERS, evaluate_classifier, make_optimizer, predict
 from playground.params import param
 from playground.ui import charts
 
@@ -65,13 +66,11 @@ PRESETS = {
 
 
 def input_shape(cfg: Config) -> tuple[int, int, int]:
-    return {"digits": (1, cfg.image_size, cfg.image_size), "mnist": (1, 28, 28),
-            "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[cfg.dataset]
+    return image_shape(cfg.dataset, cfg.image_size)
 
 
 def load_data(cfg: Config) -> Data:
-    return load_images(cfg.dataset, seed=cfg.seed,
-                       size=cfg.image_size if cfg.dataset == "digits" else None)
+    return load_images(cfg.dataset, seed=cfg.seed, size=digits_size(cfg.dataset, cfg.image_size))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,11 +165,7 @@ def train_step(s: State, batch) -> dict[str, torch.Tensor]:
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
-    x, y = data.test
-    logits = predict(s.model, x, chunk=512)
-    loss, acc = torch.stack([F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()]
-                            ).tolist()
-    return {"val/loss": loss, "val/acc": acc}
+    return evaluate_classifier(s.model, data, chunk=512)
 
 
 # ---------------------------------------------------------------------------------------------

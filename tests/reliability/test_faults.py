@@ -12,18 +12,9 @@ import torch
 from playground.engine import loop
 from playground.engine.jobs import JobManager, StoreUnavailable
 from playground.engine.runs import RunStore
-from tests.helpers import open_page, poll_until, run_id_of, texts
+from tests.helpers import wait_for as _wait_for, open_page, poll_until, run_id_of, texts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_cancel_stops_within_one_second_and_keeps_metrics(manager, store):
