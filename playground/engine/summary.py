@@ -3,6 +3,7 @@ on PyTorch's meta device (shapes only, no memory), so even an absurd request is 
 instantly with numbers instead of an out-of-memory crash."""
 from __future__ import annotations
 
+import copy
 import os
 
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1}
@@ -47,8 +48,21 @@ def _macs_per_output(m) -> int:
 
 
 def describe(lab, cfg) -> dict:
-    """{"rows", "params", "bytes"}: the layer table and the memory one training run needs
-    (weights, gradients, optimizer state, activations of a batch, the dataset on the device)."""
+    """{"rows", "params", "bytes", "macs"}: the layer table and the memory one training run
+    needs (weights, gradients, optimizer state, activations of a batch, the dataset on the
+    device). Cached: the form validates and the page shows the summary on every rerun."""
+    key = (getattr(lab, "__name__", id(lab)), cfg)
+    if key not in _DESCRIBED:
+        if len(_DESCRIBED) > 256:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = _describe(lab, cfg)
+    return copy.deepcopy(_DESCRIBED[key])
+
+
+_DESCRIBED: dict = {}
+
+
+def _describe(lab, cfg) -> dict:
     import torch
 
     with torch.device("meta"):

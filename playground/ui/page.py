@@ -28,19 +28,12 @@ def _explanation(lab) -> None:
     st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _describe(lab_name: str, cfg_key: str, _cfg) -> dict:
-    from playground.engine import summary
-
-    return summary.describe(registry.get(lab_name), _cfg)
-
-
 def _model_summary(lab_name: str, lab, cfg) -> None:
     if cfg is None or not hasattr(lab, "blueprint"):
         return
-    from playground.engine.summary import human
+    from playground.engine.summary import describe, human
 
-    info = _describe(lab_name, repr(cfg), cfg)
+    info = describe(lab, cfg)
     with st.expander(f"Model: {len(info['rows'])} layers, {info['params']:,} trainable parameters, "
                      f"{info['macs']:,} multiply-adds per example, about {human(info['bytes'])} "
                      "to train"):
