@@ -3,6 +3,7 @@
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
     python -m playground bench [--quick] [--json] [--device cpu|cuda]
+    python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
 """
 from __future__ import annotations
 
@@ -105,6 +106,35 @@ def _bench(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from pathlib import Path
+
+    from playground import export
+    from playground.engine.runs import NoSuchRun, RunStore
+
+    store = RunStore()
+    try:
+        info = store.info(args.run_id)
+        if not store.exists(args.run_id):
+            raise NoSuchRun(f"no such run: {args.run_id}")
+        if args.what == "script":
+            data, name = export.run_script(store, args.run_id).encode(), f"train_{info.lab}.py"
+        elif args.what == "onnx":
+            data, name = export.onnx_bytes(store, args.run_id), f"{args.run_id}.onnx"
+        elif args.what == "zip":
+            data, name = export.bundle(store, args.run_id), f"{args.run_id}.zip"
+        else:
+            export.run_script(store, args.run_id)          # the same checks: completed, weights
+            data, name = store.model_path(args.run_id).read_bytes(), f"{args.run_id}.pt"
+    except (NoSuchRun, export.NotExportable) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.output or name)
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,6 +153,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.set_defaults(fn=_bench)
+    p = sub.add_parser("export", help="a finished run as a standalone script, weights, ONNX or zip")
+    p.add_argument("run_id")
+    p.add_argument("--as", dest="what", default="script",
+                   choices=("script", "weights", "onnx", "zip"))
+    p.add_argument("-o", "--output", help="file to write (default: a name from the run)")
+    p.set_defaults(fn=_export)
     args = ap.parse_args(argv)
     return args.fn(args)
 
