@@ -12,11 +12,14 @@ A refresh, a second tab, a restarted server or a reloaded module all read the sa
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import math
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -154,6 +157,24 @@ class RunStore:
     def cancel_requested(self, run_id: str) -> bool:
         return (self.path(run_id) / "cancel").exists()
 
+    def delete(self, run_id: str) -> None:
+        """Remove a run's folder for good. A queued or running run is refused: its worker would
+        keep writing into a folder that no longer exists."""
+        d = self.path(run_id)
+        if not d.is_dir():
+            raise NoSuchRun(f"no such run: {run_id}")
+        try:
+            state = self.status(run_id).get("status")
+        except (NoSuchRun, AttributeError):
+            state = None            # no readable status: a damaged folder, nothing trains in it
+        if state in ACTIVE:
+            raise ValueError(f"Run {run_id} is {state}: stop it first, then delete it.")
+        # Renamed out of the id pattern first, so list() never meets a half-removed folder
+        # (a config.json whose status.json is already gone).
+        trash = self.root / f".deleting-{run_id}-{secrets.token_hex(3)}"
+        os.replace(d, trash)
+        shutil.rmtree(trash)
+
     # -- reading ------------------------------------------------------------------------------
     @staticmethod
     def _read_json(path: Path, default=None):
@@ -200,6 +221,21 @@ class RunStore:
             if isinstance(rec, dict):
                 out.append(rec)
         return out
+
+    def metrics_csv(self, run_id: str) -> str:
+        """Every metric record as CSV: step, epoch, time, then the other keys sorted; a record
+        without a key leaves its cell empty (evaluations and training steps log different keys)."""
+        if not self.path(run_id).is_dir():
+            raise NoSuchRun(f"no such run: {run_id}")
+        records = self.metrics(run_id)
+        first = ["step", "epoch", "time"]
+        others = sorted({k for r in records for k in r} - set(first))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=first + others, restval="", lineterminator="\n")
+        writer.writeheader()
+        for r in records:
+            writer.writerow({k: "" if v is None else v for k, v in r.items()})
+        return out.getvalue()
 
     def artifacts(self, run_id: str) -> dict:
         try:

@@ -1,4 +1,5 @@
-"""Navigation: Home plus one page per lab, grouped by section, all derived from the registry."""
+"""Navigation: Home, one page per lab grouped by section (derived from the registry), then the
+Tools pages that work across labs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import streamlit as st
 from playground import registry
 
 ROOT = Path(__file__).resolve().parents[2]
+RUNS_PAGE = ROOT / "app_pages" / "90_runs.py"
 
 
 def lab_files() -> dict[str, Path]:
@@ -34,4 +36,6 @@ def main() -> None:
         in_section = [p for name, p in pages.items() if registry.get(name).SECTION == section]
         if in_section:
             sections[section] = in_section
+    runs = st.Page(str(RUNS_PAGE), title="Runs", icon="🗂️", url_path="runs")
+    sections.setdefault("Tools", []).append(runs)
     st.navigation(sections).run()

@@ -10,7 +10,7 @@ from playground.ui.state import manager
 
 
 def home_page() -> None:
-    from playground.ui.app import lab_files
+    from playground.ui.app import RUNS_PAGE, lab_files
 
     pages = lab_files()
     st.title("🧪 Neural Playground")
@@ -37,6 +37,7 @@ def home_page() -> None:
 
     runs = manager().store.list(limit=20)
     st.subheader("Recent runs")
+    st.page_link(str(RUNS_PAGE), label="All runs: compare, download, delete", icon="🗂️")
     if not runs:
         st.caption("No runs yet.")
         return

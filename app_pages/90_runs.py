@@ -1,0 +1,3 @@
+from playground.ui.runs import runs_page
+
+runs_page()
