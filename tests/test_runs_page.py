@@ -108,6 +108,18 @@ def test_runs_in_the_url_are_preselected_and_unknown_ids_ignored(runs):
     assert len(chart(at)["data"]) == 2
 
 
+def test_at_most_eight_runs_are_compared_even_from_a_long_link(runs, store):
+    copies = []
+    for i in range(9):
+        run_id = f"{runs['narrow'][:-6]}{i:06x}"
+        shutil.copytree(store.root / runs["narrow"], store.root / run_id)
+        copies.append(run_id)
+    at = open_page(PAGE, query={"runs": ",".join(copies)})
+    assert not at.exception, at.exception
+    assert at.multiselect(key="runs.selected").value == copies[:8]
+    assert len(chart(at)["data"]) == 8
+
+
 def test_the_diff_table_shows_only_the_settings_that_differ(runs):
     at = compare(runs["narrow"], runs["wide"])
     diff = at.dataframe[1].value
@@ -260,3 +272,4 @@ def test_home_links_to_the_runs_page(home):
     at = open_page("app_pages/00_home.py")
     links = [link.proto.page for link in at.get("page_link")]
     assert any(page.endswith("runs") for page in links), links
+
