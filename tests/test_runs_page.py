@@ -253,6 +253,14 @@ def test_delete_of_an_unknown_or_malformed_id_is_no_such_run(store):
         store.delete("../../home")
 
 
+def test_a_run_without_its_status_file_is_listed_as_damaged_and_can_be_deleted(store):
+    run_id = store.create("mlp", {})
+    (store.path(run_id) / "status.json").unlink()
+    [info] = store.list()
+    assert info.damaged and "status.json is missing" in info.damaged
+    store.delete(run_id)
+    assert store.list() == []
+
 def test_metrics_csv_has_step_first_and_one_row_per_record(runs, store):
     text = store.metrics_csv(runs["narrow"])
     rows = list(csv.reader(io.StringIO(text)))

@@ -251,7 +251,11 @@ class RunStore:
     def info(self, run_id: str) -> RunInfo:
         try:
             cfg = self.config(run_id)
-            status = self.status(run_id)
+            try:
+                status = self.status(run_id)
+            except NoSuchRun:
+                # create() writes config.json, then status.json: a crash between the two
+                raise DamagedRun(f"run {run_id} is damaged: its status.json is missing") from None
             if not isinstance(status, dict):
                 raise DamagedRun("status.json is not an object")
             return RunInfo(run_id, str(cfg.get("lab", "?")), dict(cfg.get("config") or {}), status,
