@@ -89,8 +89,10 @@ def _names_used(node: ast.AST) -> list[str]:
 
 
 class _Extractor:
-    def __init__(self, provided: set[str]):
+    def __init__(self, provided: set[str], stubs: dict[str, str], lab_module: str):
         self.provided = provided                  # names the script defines itself (Config)
+        self.stubs = stubs                        # the lab's stand-ins for code a script never runs
+        self.lab_module = lab_module
         self.blocks: list[tuple[str, str, str]] = []     # (module, name, source), deps first
         self.imports: dict[str, str] = {}          # local name -> import line
         self._seen: set[tuple[str, str]] = set()
@@ -100,6 +102,9 @@ class _Extractor:
         if (module, name) in self._seen or name in self.provided:
             return
         self._seen.add((module, name))
+        if module == self.lab_module and name in self.stubs:
+            self.blocks.append((module, name, self.stubs[name]))
+            return
         text, tree = _module(module)
         node = _definitions(tree).get(name)
         if node is not None:
@@ -162,7 +167,7 @@ def train(cfg: Config, device: str | None = None, out: str | None = None) -> dic
     batch_size = max(1, min(getattr(cfg, "batch_size", n), n))
     steps_per_epoch = math.ceil(n / batch_size)
     if hasattr(cfg, "epochs"):
-        total, report_every = cfg.epochs * steps_per_epoch, steps_per_epoch
+        total, report_every = epochs_of(cfg) * steps_per_epoch, steps_per_epoch
     else:
         total, report_every = cfg.steps, max(1, cfg.steps // 20)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
@@ -206,10 +211,16 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
         why = exportable(cfg)
         if why:
             raise NotExportable(why)
-    ex = _Extractor(provided={"Config"})
+    ex = _Extractor(provided={"Config"}, stubs=getattr(lab, "EXPORT_STUBS", {}),
+                    lab_module=lab.__name__)
     ex.need("playground.engine.loop", "seed_everything")
     for fn in ENTRY_POINTS:
         ex.need(lab.__name__, fn)
+    if hasattr(lab, "epochs_of"):
+        ex.need(lab.__name__, "epochs_of")
+    else:
+        ex.blocks.append((lab.__name__, "epochs_of",
+                          "def epochs_of(cfg: Config) -> int:\n    return cfg.epochs"))
     body = [f"# {'-' * 93}\n# {mod.replace('.', '/')}.py\n\n" + "\n\n\n".join(srcs)
             for mod, srcs in _by_module(ex.blocks, last=lab.__name__)]
     imports = _merge_imports({"import argparse", "import json", "import math", "import sys",

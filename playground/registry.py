@@ -6,7 +6,7 @@ from types import ModuleType
 
 from playground import params
 
-LABS = ("mlp", "cnn", "resnet")
+LABS = ("mlp", "cnn", "resnet", "distill")
 SECTIONS = ("Foundations", "Vision", "Sequences & text", "Generative", "Graphs & RL", "Tools")
 
 

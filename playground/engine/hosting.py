@@ -33,7 +33,7 @@ class Caps:
 
 
 HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, params=2_000_000, samples=10_000,
-                       running=1, running_per_session=1, queued=8, queued_per_session=2)
+                       running=1, running_per_session=1, queued=8, queued_per_session=3)
 
 
 def caps() -> Caps:
@@ -56,6 +56,7 @@ def limits(config_cls, c: Caps | None = None) -> dict:
     names = {f.name for f in fields(config_cls)}
     out = {}
     for field_name, cap in (("epochs", c.epochs), ("steps", c.steps), ("n_samples", c.samples)):
-        if cap and field_name in names:
-            out[field_name] = (None, cap)
+        for name in names:
+            if cap and (name == field_name or name.endswith("_" + field_name)):
+                out[name] = (None, cap)        # teacher_epochs too
     return out

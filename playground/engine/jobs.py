@@ -53,6 +53,7 @@ class Job:
     result: loop.Result | None = None
     interrupted: bool = False       # stopped because the process is exiting, not by a user
     owner: str | None = None        # the browser session that started it
+    needs: tuple[str, ...] = ()     # runs that must complete first (a student's teacher)
 
 
 class ThreadExecutor:
@@ -134,7 +135,8 @@ class JobManager:
             except OSError as e:
                 raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
                                        f"({e.strerror or e}); the run was not started.") from None
-            job = Job(run_id, lab_name, cfg, pool, owner=owner)
+            needs = tuple(getattr(lab, "needs", lambda _cfg: ())(cfg))
+            job = Job(run_id, lab_name, cfg, pool, owner=owner, needs=needs)
             self._jobs[run_id] = job
             self._queued.append(job)
             self._dispatch()
@@ -148,6 +150,8 @@ class JobManager:
             busy[j.pool] = busy.get(j.pool, 0) + 1
             per_owner[j.owner] = per_owner.get(j.owner, 0) + 1
         for job in list(self._queued):
+            if self._waiting_on(job):
+                continue
             if busy.get(job.pool, 0) >= self.caps.running:
                 continue
             if (job.owner is not None and self.caps.running_per_session
@@ -158,6 +162,33 @@ class JobManager:
             busy[job.pool] = busy.get(job.pool, 0) + 1
             per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
             self.executor.start(job.run_id, lambda job=job: self._work(job))
+
+    def _waiting_on(self, job: Job) -> bool:
+        """True while a run this job needs is still queued or running (call with the lock held).
+        A needed run that ended any other way than completed fails the job at once: waiting
+        would be forever."""
+        from playground.engine.runs import ACTIVE, NoSuchRun
+
+        for need in job.needs:
+            try:
+                state = self.store.status(need).get("status")
+            except NoSuchRun:
+                state = "deleted"
+            if state == "completed":
+                continue
+            if state in ACTIVE and (need in self._running or
+                                    any(j.run_id == need for j in self._queued)):
+                return True
+            why = ("is training in another process, which this server cannot wait for"
+                   if state in ACTIVE else f"ended {state}")
+            message = (f"This run needs run {need} to complete first, and that run {why}: "
+                       "start again once it has completed.")
+            self._queued.remove(job)
+            self.store.set_status(job.run_id, status="failed", ended=time.time(), message=message)
+            job.result = loop.Result(job.run_id, job.lab_name, "failed", message)
+            job.done.set()
+            return True
+        return False
 
     def _work(self, job: Job) -> None:
         try:
@@ -184,6 +215,7 @@ class JobManager:
                 self.store.set_status(run_id, status="cancelled", ended=time.time(),
                                       message="Cancelled while waiting in the queue.")
                 job.done.set()
+                self._dispatch()                # runs that needed it fail now, not later
                 return True
         if job is not None and not job.done.is_set():
             job.cancel.set()

@@ -60,6 +60,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def epochs_of(lab, cfg) -> int:
+    """Passes over the training set: `cfg.epochs`, unless the lab says otherwise (a
+    distillation teacher trains for its own number of epochs)."""
+    return lab.epochs_of(cfg) if hasattr(lab, "epochs_of") else cfg.epochs
+
+
 def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters()) if model is not None else 0
 
@@ -182,7 +188,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         n = data.n_train
         batch_size = max(1, min(int(getattr(cfg, "batch_size", n)), n))
         steps_per_epoch = math.ceil(n / batch_size)
-        total = (int(cfg.epochs) * steps_per_epoch if hasattr(cfg, "epochs")
+        total = (int(epochs_of(lab, cfg)) * steps_per_epoch if hasattr(cfg, "epochs")
                  else int(getattr(cfg, "steps")))
         gen = torch.Generator(device=dev).manual_seed(seed)
         train = data.train

@@ -36,7 +36,7 @@ def predict(model: nn.Module, x: torch.Tensor, chunk: int = 8192) -> torch.Tenso
 
 def evaluate_classifier(model: nn.Module, data, chunk: int = 8192) -> dict[str, float]:
     """Test loss and accuracy of a classifier over the whole test set, one host sync."""
-    x, y = data.test
+    x, y = data.test[0], data.test[1]
     logits = predict(model, x, chunk)
     loss = torch.nn.functional.cross_entropy(logits, y)
     acc = (logits.argmax(1) == y).float().mean()

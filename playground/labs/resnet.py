@@ -6,7 +6,7 @@ plain nets train worse than shallow ones (He, Zhang, Ren & Sun, 2015: Deep Resid
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -24,8 +24,6 @@ TITLE, ICON, SECTION = "ResNet", "🪜", "Vision"
 TRY_THIS = ("Press 'Compare plain vs residual' at depth 20 (or 30): the plain net's loss stays "
             "flat while the residual net learns, and the plain net's gradient heatmap goes dark "
             "at the top (the first layers). Then turn batch norm on and compare again.")
-COMPARE = {"field": "residual", "values": (False, True),
-           "label": "Compare plain vs residual", "names": ("plain", "residual")}
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 GRAD_EVERY = 5            # steps between gradient-norm snapshots for the heatmap
@@ -121,6 +119,15 @@ class ResNet(nn.Module):
         """Conv weights from input to output: the rows of the gradient heatmap."""
         return [self.stem.weight] + [w for b in self.blocks for w in (b.conv1.weight,
                                                                       b.conv2.weight)]
+
+
+def _plain_then_residual(cfg: Config, earlier: list[str]) -> Config | None:
+    """The comparison: the same net, seed and data order, first plain, then residual."""
+    return replace(cfg, residual=bool(earlier)) if len(earlier) < 2 else None
+
+
+COMPARE = {"label": "Compare plain vs residual", "names": ("plain", "residual"),
+           "plan": _plain_then_residual}
 
 
 def blueprint(cfg: Config):

@@ -167,7 +167,7 @@ def classification_views(pred, data, show: int = 32) -> dict:
     the confusion matrix and per-class accuracy. `pred`: predicted class per test example."""
     import torch
 
-    x, y = data.test
+    x, y = data.test[0], data.test[1]          # a third tensor may follow (teacher logits)
     k = data.num_classes
     cm = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu().numpy()
     imgs = (x[:show].float().cpu() * data.extra["std"] + data.extra["mean"]).clamp(0, 1)

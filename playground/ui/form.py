@@ -94,8 +94,10 @@ def load_config(lab_name: str, lab, config: dict) -> None:
 
 def _widget(lab_name: str, spec: params.Spec, container) -> None:
     key, label, help_ = _key(lab_name, spec.name), spec.title, spec.help or None
-    if spec.kind == "str":
+    if spec.kind == "str" and spec.choices:
         container.selectbox(label, spec.choices, key=key, help=help_)
+    elif spec.kind == "str":
+        container.text_input(label, key=key, help=help_)
     elif spec.kind == "strs":
         container.multiselect(label, spec.choices, key=key, help=help_)
     elif spec.kind == "ints":

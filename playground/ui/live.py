@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 
+import pandas as pd
 import streamlit as st
 
 from playground.engine.runs import ACTIVE, NoSuchRun
@@ -96,7 +97,11 @@ def _curves(run_id: str, records: list[dict]) -> None:
 
 
 def _artifacts(art: dict) -> None:
-    items = art.get("items")
+    artifact_grid(art.get("items"))
+
+
+def artifact_grid(items) -> None:
+    """Artefacts two to a row; a bad one is a caption, never an exception."""
     if not isinstance(items, dict) or not items:
         return
     cols = st.columns(2)
@@ -177,10 +182,27 @@ def _compare_body(ids: list[str], names: tuple, store) -> bool:
     return active
 
 
-def compare_panel(ids: list[str], names: tuple, store) -> None:
+def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
+    """The final table of a finished comparison: the lab's own (with its verdict) or a plain
+    one from the runs' final metrics."""
+    runs = [store.info(i) for i in ids if store.exists(i)]
+    if table is not None:
+        rows, verdict = table(list(zip(names, runs)))
+    else:
+        rows = [{"run": name, "status": r.status.get("status"),
+                 "test accuracy": (r.status.get("final") or {}).get("val/acc"),
+                 "parameters": r.status.get("params"), "seconds": r.status.get("seconds")}
+                for name, r in zip(names, runs)]
+        verdict = ""
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table")
+    if verdict:
+        st.info(verdict, icon="⚖️")
+
+
+def compare_panel(ids: list[str], names: tuple, store, table=None) -> None:
     st.subheader("Comparison: " + " vs ".join(names))
-    st.caption("Same data, same seed, one setting changed. The runs train one after another; "
-               "the panel below follows the last one.")
+    st.caption("Same data order, same seed. The runs train one after another; the panel below "
+               "follows the last one.")
     if any(store.exists(i) and store.status(i).get("status") in ACTIVE for i in ids):
         @st.fragment(run_every=POLL_S)
         def _live():
@@ -189,3 +211,4 @@ def compare_panel(ids: list[str], names: tuple, store) -> None:
         _live()
     else:
         _compare_body(ids, names, store)
+        _compare_table(ids, names, store, table)

@@ -119,10 +119,12 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
 
 
 def _compare_ids(lab_name: str, store) -> list[str]:
-    """The runs of a comparison named in the URL (?compare=a,b), if they are this lab's."""
+    """The runs of a comparison named in the URL (?compare=a,b,c). The last one is this lab's;
+    the others may come from another page (a teacher trained on the MLP page, say)."""
     ids = [i for i in str(st.query_params.get("compare", "")).split(",") if i][:4]
     try:
-        if ids and all(store.config(i).get("lab") == lab_name for i in ids):
+        if ids and all(store.exists(i) for i in ids) and \
+                store.config(ids[-1]).get("lab") == lab_name:
             return ids
     except NoSuchRun:
         pass
@@ -130,20 +132,35 @@ def _compare_ids(lab_name: str, store) -> list[str]:
 
 
 def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
-    """Queue one run per compared value, identical otherwise (same data order and seed)."""
-    ids = []
+    """Queue the runs the lab's plan asks for, one after another, each seeing the ids queued
+    before it (a distilled student names its teacher). A plan may also name an existing run."""
+    ids, submitted = [], []
     try:
-        for value in compare["values"]:
-            ids.append(mgr.submit(lab_name, cfg=dataclasses.replace(cfg, **{compare["field"]: value}),
-                                  owner=session_id()))
+        while (item := compare["plan"](cfg, list(ids))) is not None:
+            if not isinstance(item, str):
+                item = mgr.submit(lab_name, cfg=item, owner=session_id())
+                submitted.append(item)
+            ids.append(item)
     except (InvalidConfig, SubmitError) as e:
-        for rid in ids:
+        for rid in submitted:
             mgr.cancel(rid)
         st.error(f"The comparison could not start: {e}")
         return
     st.query_params["compare"] = ",".join(ids)
     st.query_params["run"] = ids[-1]
     st.rerun()
+
+
+def _overview(lab, cfg) -> None:
+    """What the lab shows before anything trains (the distillation page's teacher vs student)."""
+    if cfg is None or not hasattr(lab, "overview"):
+        return
+    try:
+        items = lab.overview(cfg)
+    except Exception as e:  # noqa: BLE001 - an overview must never hide the form and Train
+        st.caption(f"The overview could not be computed ({type(e).__name__}: {e}).")
+        return
+    live.artifact_grid(items)
 
 
 def lab_page(lab_name: str) -> None:
@@ -190,9 +207,10 @@ def lab_page(lab_name: str) -> None:
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
     _model_summary(lab_name, lab, cfg)
+    _overview(lab, cfg)
 
     if compare and compared:
-        live.compare_panel(compared, compare["names"], store)
+        live.compare_panel(compared, compare["names"], store, table=compare.get("table"))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix))
     else:

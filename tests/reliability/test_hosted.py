@@ -40,17 +40,18 @@ def test_size_caps_refuse_with_a_message(hosted, store, query, message):
     assert store.list() == []
 
 
-def test_one_visitor_trains_one_run_at_a_time_with_one_waiting(hosted, store):
+def test_one_visitor_trains_one_run_at_a_time_with_two_waiting(hosted, store):
+    """Three per visitor: a three-way comparison (teacher, two students) fits, a fourth does not."""
     at = open_page(query={"epochs": "200"})
-    at.button(key="mlp._train").click().run()
-    first = run_id_of(at)
-    at.button(key="mlp._train").click().run()          # a second one waits behind the first
-    second = run_id_of(at)
-    assert store.status(second)["status"] == "queued"
+    ids = []
+    for _ in range(3):
+        at.button(key="mlp._train").click().run()
+        ids.append(run_id_of(at))
+    assert [store.status(i)["status"] for i in ids[1:]] == ["queued", "queued"]
     at.button(key="mlp._train").click().run()
     assert "most this server allows per visitor" in texts(at, "error")
-    assert run_id_of(at) == second and len(store.list()) == 2
-    for run_id in (first, second):
+    assert run_id_of(at) == ids[-1] and len(store.list()) == 3
+    for run_id in ids:
         at.query_params["run"] = run_id
         at.run()
         at.button(key="mlp._stop").click().run()

@@ -1,0 +1,553 @@
+"""Knowledge distillation. A trained "teacher" knows more than its top answer: its softened
+outputs p_i = softmax(z_i / T) say how much this 2 looks like a 3 or a 7. A small "student"
+trained to match them at the same temperature T, besides the true labels, can generalise better
+than the same student trained on labels alone:
+loss = alpha * T² * KL(p_teacher(T) || p_student(T)) + (1 - alpha) * CE(student, labels)
+(Hinton, Vinyals & Dean, 2015: Distilling the Knowledge in a Neural Network).
+
+**Why T².** Softening by T shrinks the gradient of the soft term by about 1/T² (the logits are
+divided by T once in the teacher's target and once in the student's output). Multiplying by T²
+keeps the soft and hard terms in proportion whatever T you pick, so alpha means the same thing at
+T = 2 and at T = 20.
+
+**What the page compares.** The three-way comparison trains the teacher, then the student from
+scratch (labels only) and the distilled student, all on the same data order and seed: the only
+difference between the two students is the soft-target term. Distillation helps most when the
+student sees little data (the transfer set); with plenty of data and a large student, labels
+alone do as well, and the final table says so.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import Data, DataUnavailable, load_images
+from playground.data.images import image_shape
+from playground.engine.device import DEVICE_CHOICES
+from playground.labs._shared import OPTIMIZERS, make_optimizer, predict
+from playground.labs.cnn import CNN
+from playground.labs.cnn import PRESETS as CNN_PRESETS
+from playground.labs.cnn import check as cnn_check
+from playground.labs.mlp import MLP
+from playground import params
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "Distillation", "⚗️", "Vision"
+TRY_THIS = ("Press 'Run the three-way comparison' with the defaults: a 16-neuron student that "
+            "sees 300 digits makes fewer test errors with the teacher's soft targets than with "
+            "the labels alone (at seed 0: 94.2% against 92.8%). Other seeds move the gap, and the "
+            "table says when there is none. Then set transfer size to 0 (all data): the gap "
+            "closes. Or drop the digit 3 from the students' data and look at its accuracy.")
+
+DATASETS = ("digits", "mnist", "fashion_mnist")
+MODES = ("teacher", "scratch", "distill")
+# The CNN page's presets, as architectures (their data and training settings are this page's),
+# over the CNN page's defaults.
+CNN_DEFAULTS = {"channels": (16, 32), "kernel_size": 3, "stride": 1, "padding": "same",
+                "pooling": "max", "pool_every": 1, "batch_norm": False, "activation": "relu",
+                "fc_size": 64, "dropout": 0.0}
+CNN_MODELS = {
+    "tutorial": {k: v for k, v in CNN_PRESETS["Tutorial CNN (2 conv + 2 fc)"].items()
+                 if k in CNN_DEFAULTS},
+    "lenet5": {k: v for k, v in CNN_PRESETS["LeNet-5"].items() if k in CNN_DEFAULTS},
+    "small": {"channels": (8, 16), "fc_size": 32},
+}
+TEACHER_LABS = ("distill", "mlp", "cnn")        # finished runs that can serve as a teacher
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: str = param("digits", choices=DATASETS, group="Data",
+                         help="digits is embedded (8x8); MNIST and Fashion-MNIST (28x28) download "
+                              "on first use.")
+    train_ratio: float = param(0.5, lo=0.1, hi=0.9, group="Data",
+                               help="Share of the digits used for training (the MLP page's split "
+                                    "with the same seed); MNIST keeps its official split.")
+    transfer_size: int = param(300, lo=0, hi=60_000, group="Data",
+                               help="Training examples the students see (0 = all); the teacher "
+                                    "always sees all. Small transfer sets are where soft targets "
+                                    "help most.")
+    drop_class: int = param(-1, lo=-1, hi=9, group="Data",
+                            help="A class removed from the students' training data (-1 = none): "
+                                 "what does the distilled student still know about it?")
+    mode: str = param("teacher", choices=MODES, group="Distillation",
+                      help="What Train trains: the teacher, the student on labels alone "
+                           "(scratch), or the student on the teacher's soft targets (distill).")
+    teacher_run: str = param("", group="Distillation",
+                             help="A finished run to use as the teacher (its id, from the Runs "
+                                  "page): a teacher run of this page, or an MLP or CNN run on the "
+                                  "same data and split. Empty: the comparison trains one.")
+    temperature: float = param(4.0, lo=1.0, hi=50.0, group="Distillation",
+                               help="T: softens both networks' outputs, p = softmax(z / T). High "
+                                    "T shows the teacher's small probabilities (dark knowledge).")
+    alpha_kd: float = param(0.9, lo=0.0, hi=1.0, group="Distillation", label="Alpha (soft weight)",
+                            help="Weight of the soft-target term; 1 - alpha weighs the true "
+                                 "labels. 0 = a student from scratch.")
+    inspect_index: int = param(0, lo=0, hi=9999, group="Distillation",
+                               help="The test image of the soft-target inspector.")
+    teacher_model: str = param("mlp", choices=("mlp", "cnn"), group="Teacher",
+                               help="An MLP (sizes below) or one of the CNN page's presets.")
+    teacher_hidden: tuple[int, ...] = param((256, 256), lo=1, hi=4096, min_len=1, max_len=4,
+                                            group="Teacher", label="Teacher hidden sizes",
+                                            help="Neurons per hidden layer of an MLP teacher.")
+    teacher_cnn: str = param("tutorial", choices=tuple(CNN_MODELS), group="Teacher",
+                             label="Teacher CNN", help="The CNN preset of a CNN teacher.")
+    teacher_dropout: float = param(0.2, lo=0.0, hi=0.9, group="Teacher",
+                                   help="Dropout of an MLP teacher (Hinton's teacher used it).")
+    teacher_epochs: int = param(30, lo=1, hi=500, group="Teacher",
+                                help="Passes of the teacher over the whole training set.")
+    student_model: str = param("mlp", choices=("mlp", "cnn"), group="Student",
+                               help="An MLP (sizes below) or one of the CNN page's presets.")
+    student_hidden: tuple[int, ...] = param((16,), lo=1, hi=4096, min_len=1, max_len=4,
+                                            group="Student", label="Student hidden sizes",
+                                            help="Neurons per hidden layer of an MLP student.")
+    student_cnn: str = param("small", choices=tuple(CNN_MODELS), group="Student",
+                             label="Student CNN", help="The CNN preset of a CNN student.")
+    optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
+                           help="momentum = SGD with momentum 0.9.")
+    lr: float = param(0.003, lo=1e-6, hi=10.0, log=True, group="Training", label="Learning rate",
+                      help="Step size of the optimizer (teacher and students alike).")
+    batch_size: int = param(64, lo=1, hi=8192, group="Training", help="Examples per step.")
+    epochs: int = param(60, lo=1, hi=500, group="Training",
+                        help="Passes of each student over the transfer set (the teacher has its "
+                             "own, under Teacher).")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed: same split, same data order, same initial student.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Small student, little data (default)": {},
+    "CPU-sized MNIST (10k)": {"dataset": "mnist", "transfer_size": 1000,
+                              "teacher_hidden": (512, 512), "teacher_dropout": 0.2,
+                              "teacher_epochs": 10, "student_hidden": (32,), "epochs": 60,
+                              "lr": 0.002, "batch_size": 64, "temperature": 4.0, "alpha_kd": 0.9},
+    "Hinton et al. 2015 (MNIST, 2x1200 -> 2x800, T=20)": {
+        "dataset": "mnist", "transfer_size": 0, "teacher_hidden": (1200, 1200),
+        "teacher_dropout": 0.5, "student_hidden": (800, 800), "temperature": 20.0,
+        "alpha_kd": 0.9, "lr": 0.001, "batch_size": 128, "epochs": 30, "teacher_epochs": 30},
+    "Digit 3 never seen by the students": {"drop_class": 3, "transfer_size": 0},
+    "CNN teacher, MLP student": {"teacher_model": "cnn", "teacher_cnn": "small",
+                                 "teacher_epochs": 20},
+    "All data (distillation helps less)": {"transfer_size": 0},
+}
+# Hinton, Vinyals & Dean (2015), section 3, full MNIST (60,000 training images): test errors.
+PAPER = {"teacher": 67, "scratch": 146, "distill": 74}
+
+
+def _matches_paper(cfg: Config) -> bool:
+    return (cfg.dataset == "mnist" and cfg.teacher_model == cfg.student_model == "mlp"
+            and cfg.teacher_hidden == (1200, 1200) and cfg.student_hidden == (800, 800)
+            and cfg.temperature == 20.0 and cfg.transfer_size == 0 and cfg.drop_class < 0)
+
+
+def check(cfg: Config) -> list[str]:
+    errors = []
+    if cfg.mode == "distill" and not cfg.teacher_run:
+        errors.append("Distilling needs a teacher: press 'Run the three-way comparison' (it "
+                      "trains one first), or give the id of a finished teacher run.")
+    if cfg.teacher_run:
+        errors += _teacher_problems(cfg)
+    for who in ("teacher", "student"):
+        if getattr(cfg, f"{who}_model") == "cnn":
+            errors += [f"{who.capitalize()} CNN: {e}" for e in cnn_check(_cnn_settings(cfg, who))]
+    return errors
+
+
+def _teacher_problems(cfg: Config) -> list[str]:
+    """What is wrong with the named teacher run, checked before anything trains."""
+    from playground.engine.runs import RUN_ID, RunStore
+
+    run_id = cfg.teacher_run
+    if not RUN_ID.match(run_id):
+        return [f"Teacher run {run_id[:60]!r} is not a run id (they look like "
+                "20261125-093000-distill-1a2b3c; the Runs page lists them)."]
+    store = RunStore()
+    if not store.exists(run_id):
+        return [f"There is no run {run_id}: it may have been deleted. The Runs page lists them."]
+    info = store.info(run_id)
+    state = info.status.get("status")
+    if info.lab not in TEACHER_LABS:
+        return [f"Run {run_id} is a {info.lab} run; a teacher is a run of this page, the MLP "
+                "page or the CNN page."]
+    if state not in ("completed", "queued", "running"):
+        return [f"Teacher run {run_id} ended {state}: pick a completed run."]
+    if info.config.get("dataset") != cfg.dataset:
+        return [f"Teacher run {run_id} learnt {info.config.get('dataset')}, not {cfg.dataset}: "
+                f"set dataset to {info.config.get('dataset')} or pick another teacher."]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Models: the playground's own MLP and CNN, sized for each role
+
+def _cnn_settings(cfg: Config, who: str) -> SimpleNamespace:
+    """What the CNN page's network reads from its own config, for this role's preset."""
+    arch = CNN_MODELS[getattr(cfg, f"{who}_cnn")]
+    return SimpleNamespace(**{**CNN_DEFAULTS, **arch}, dataset=cfg.dataset, image_size=8)
+
+
+def make_model(cfg: Config, who: str, shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The teacher's or the student's network (`who`), built as the MLP and CNN pages build it."""
+    if getattr(cfg, f"{who}_model") == "cnn":
+        return CNN(_cnn_settings(cfg, who), shape, num_classes)
+    dropout = cfg.teacher_dropout if who == "teacher" else 0.0
+    settings = SimpleNamespace(features=(), hidden_sizes=getattr(cfg, f"{who}_hidden"),
+                               activation="relu", dropout=dropout, init="he")
+    return MLP(settings, shape, num_classes)
+
+
+def _role(cfg: Config) -> str:
+    return "teacher" if cfg.mode == "teacher" else "student"
+
+
+def blueprint(cfg: Config):
+    shape = image_shape(cfg.dataset, 8)
+    return make_model(cfg, _role(cfg), shape, 10), shape
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: the students' transfer set, with the teacher's logits beside every example
+
+def load_data(cfg: Config) -> Data:
+    """The teacher trains on the whole training set. The students train on the transfer set
+    (the first `transfer_size` examples, without `drop_class`). In distill mode every example
+    carries the teacher's logits as a third tensor, computed once: batches slice it along."""
+    data = load_images(cfg.dataset, train_ratio=cfg.train_ratio, seed=cfg.seed)
+    if cfg.mode == "teacher":
+        return data
+    x, y = data.train
+    extra_train, extra_test = (), ()
+    if cfg.mode == "distill":
+        logits_train, logits_test = teacher_logits(cfg, data)
+        extra_train, extra_test = (logits_train,), (logits_test,)
+    keep = torch.ones(len(y), dtype=torch.bool) if cfg.drop_class < 0 else y != cfg.drop_class
+    idx = keep.nonzero()[:, 0]
+    if cfg.transfer_size:
+        idx = idx[:cfg.transfer_size]
+    return replace(data, train=(x[idx], y[idx], *(t[idx] for t in extra_train)),
+                   test=(*data.test, *extra_test))
+
+
+def teacher_logits(cfg: Config, data: Data) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher run's logits for every training and test example. The teacher sees the
+    examples as its own page prepared them (a CNN run's upscaled digits, say); its labels must
+    match ours one for one, or it was trained on a different split and has seen our test set."""
+    from playground import registry
+    from playground.engine import inference
+    from playground.engine.runs import RunStore
+
+    store = RunStore()
+    problems = _teacher_problems(cfg)
+    if problems:
+        raise DataUnavailable(problems[0])
+    info = store.info(cfg.teacher_run)
+    if info.status.get("status") != "completed" or store.model_path(cfg.teacher_run) is None:
+        raise DataUnavailable(f"Teacher run {cfg.teacher_run} has not completed: there are no "
+                              "weights to learn from yet.")
+    lab = registry.get(info.lab)
+    teacher_cfg, errors = registry.parse_config(lab, info.config, budget=False)
+    if errors:
+        raise DataUnavailable(f"Teacher run {cfg.teacher_run}'s settings are no longer valid: "
+                              + "; ".join(errors))
+    seen = lab.load_data(teacher_cfg)
+    same = (seen.n_train == data.n_train and seen.n_test == data.n_test
+            and torch.equal(seen.train[1], data.train[1]) and torch.equal(seen.test[1], data.test[1]))
+    if not same:
+        raise DataUnavailable(
+            f"Teacher run {cfg.teacher_run} was trained on another split of {cfg.dataset} "
+            f"(seed {info.config.get('seed')}, train ratio {info.config.get('train_ratio', 0.8)}): "
+            "it may have seen this page's test images. Use its seed and train ratio here.",
+            fix={"seed": info.config.get("seed", 0),
+                 "train_ratio": info.config.get("train_ratio", 0.8)})
+    model = inference.load_model(lab, teacher_cfg, store.model_path(cfg.teacher_run))
+    with torch.no_grad():
+        return predict(model, seen.train[0], 2048), predict(model, seen.test[0], 2048)
+
+
+def epochs_of(cfg: Config) -> int:
+    """The teacher trains for teacher_epochs over all the data, a student for epochs over the
+    transfer set."""
+    return cfg.teacher_epochs if cfg.mode == "teacher" else cfg.epochs
+
+
+def needs(cfg: Config) -> list[str]:
+    """Runs that must complete before this one starts: the teacher of a distilled student."""
+    return [cfg.teacher_run] if cfg.mode == "distill" and cfg.teacher_run else []
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+@dataclass
+class State:
+    cfg: Config
+    model: nn.Module
+    opt: torch.optim.Optimizer
+
+
+def build(cfg: Config, data: Data) -> State:
+    # NOTE: reseeded here so that the scratch and the distilled student start from the very same
+    # weights, whatever loading the teacher did to the random state.
+    torch.manual_seed(cfg.seed)
+    model = make_model(cfg, _role(cfg), data.input_shape, data.num_classes)
+    model = model.to(data.train[0].device)
+    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr))
+
+
+def distillation_loss(student_logits, teacher_logits, labels, temperature: float, alpha: float):
+    """alpha * T² * KL(teacher(T) || student(T)) + (1 - alpha) * CE(student, labels).
+    Returns (total, soft term, hard term)."""
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1),
+                    reduction="batchmean", log_target=True) * (t * t)
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * soft + (1 - alpha) * hard, soft, hard
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    x, y = batch[0], batch[1]                                   # (B, C, H, W), (B,)
+    logits = s.model(x)                                         # (B, K)
+    out = {}
+    if s.cfg.mode == "distill":
+        loss, soft, hard = distillation_loss(logits, batch[2], y, s.cfg.temperature,
+                                             s.cfg.alpha_kd)
+        out["train/soft_loss"] = soft.detach()
+    else:
+        loss = hard = F.cross_entropy(logits, y)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    s.opt.step()
+    # train/loss is the label loss in every mode, so the three runs' curves compare
+    return {"train/loss": hard.detach(), "train/acc": (logits.argmax(1) == y).float().mean(),
+            **out}
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    x, y = data.test[0], data.test[1]
+    logits = predict(s.model, x, 2048)
+    wrong = logits.argmax(1) != y
+    values = [F.cross_entropy(logits, y), 1 - wrong.float().mean(), wrong.sum().float()]
+    names = ["val/loss", "val/acc", "val/errors"]
+    if s.cfg.drop_class >= 0:
+        dropped = y == s.cfg.drop_class
+        values.append((~wrong & dropped).sum() / dropped.sum().clamp_min(1))
+        names.append("val/acc_dropped")
+    return dict(zip(names, torch.stack([v.float() for v in values]).tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+def _probabilities(s: State, data: Data, i: int, t: float):
+    """(student or trained model, teacher or None) probabilities at temperature t for test i."""
+    x = data.test[0][i:i + 1]
+    s.model.eval()
+    mine = torch.softmax(s.model(x).float() / t, 1)[0]
+    s.model.train()
+    theirs = torch.softmax(data.test[2][i:i + 1].float() / t, 1)[0] if len(data.test) > 2 else None
+    return mine.cpu().numpy(), None if theirs is None else theirs.cpu().numpy()
+
+
+def _inspector(s: State, data: Data) -> dict:
+    i = min(s.cfg.inspect_index, data.n_test - 1)
+    t = s.cfg.temperature
+    classes = list(data.classes)
+    truth = classes[int(data.test[1][i])]
+    image = (data.test[0][i].float().cpu() * data.extra["std"][0] + data.extra["mean"][0])
+    image = np.clip(image[0].numpy(), 0, 1)
+    scale = max(1, 112 // image.shape[0])
+    picture = charts.png((np.kron(image, np.ones((scale, scale))) * 255).astype(np.uint8))
+    mine, teacher = _probabilities(s, data, i, t)
+    out = {"image": charts.artifact(f"Test image {i} (true class {truth})", "image", picture)}
+    if teacher is None:                           # no teacher here: the model's own softening
+        hard, _ = _probabilities(s, data, i, 1.0)
+        bars = [("T = 1", hard, charts.BLUE), (f"T = {t:g}", mine, charts.ORANGE)]
+        caption = (f"This {_role(s.cfg)}'s probabilities at T = 1 and softened at T = {t:g}: "
+                   "the small ones are what a student would learn from.")
+    else:
+        bars = [(f"teacher, T = {t:g}", teacher, charts.BLUE),
+                (f"student, T = {t:g}", mine, charts.ORANGE)]
+        caption = "The soft targets the student is pulled towards, and where it stands now."
+    fig = {"data": [{"type": "bar", "name": name, "x": classes, "y": np.round(p, 4).tolist(),
+                     "marker": {"color": color}} for name, p, color in bars],
+           "layout": {"barmode": "group", "height": 300, "template": "plotly_white",
+                      "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                      "xaxis": {"type": "category"}, "yaxis": {"title": {"text": "probability"}},
+                      "legend": {"orientation": "h", "y": -0.2}}}
+    out["soft_targets"] = charts.artifact(f"Soft targets at T = {t:g}", "plotly", fig, caption)
+    if teacher is not None:
+        kl = teacher * (np.log(np.maximum(teacher, 1e-12)) - np.log(np.maximum(mine, 1e-12)))
+        fig = {"data": [{"type": "bar", "x": classes, "y": np.round(kl, 5).tolist(),
+                         "marker": {"color": charts.BLUE}}],
+               "layout": {"height": 260, "template": "plotly_white",
+                          "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                          "xaxis": {"type": "category"},
+                          "yaxis": {"title": {"text": "p_t log(p_t / p_s)"}}}}
+        out["kl"] = charts.artifact(f"KL per class (total {kl.sum():.4f})", "plotly", fig,
+                                    "Each class's share of KL(teacher || student) for this image: "
+                                    "where the student still disagrees with its teacher.")
+    return out
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    views = charts.classification_views(predict(s.model, data.test[0], 2048).argmax(1), data)
+    return {**_inspector(s, data), "per_class": views["per_class"],
+            "confusion": views["confusion"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Before Train and after the comparison: teacher vs student
+
+@lru_cache(maxsize=64)
+def _cost(cfg: Config, who: str) -> dict:
+    """Parameters, multiply-adds and measured CPU inference time of one role's network."""
+    from playground.engine.summary import layer_table
+
+    shape = image_shape(cfg.dataset, 8)
+    with torch.device("meta"):
+        meta = make_model(cfg, who, shape, 10)
+        macs = sum(r["mult-adds"] for r in layer_table(meta, torch.zeros((2,) + shape)))
+    model = make_model(cfg, who, shape, 10).eval()
+    x = torch.randn((1000,) + shape)
+    with torch.no_grad():
+        model(x)                                              # warm-up (allocations, kernels)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    return {"params": sum(p.numel() for p in model.parameters()), "macs": macs,
+            "ms": 1000 * min(times)}
+
+
+def describe_model(cfg: Config, who: str) -> str:
+    if getattr(cfg, f"{who}_model") == "cnn":
+        return f"CNN {getattr(cfg, f'{who}_cnn')} {CNN_MODELS[getattr(cfg, f'{who}_cnn')]['channels']}"
+    return "MLP " + "x".join(map(str, getattr(cfg, f"{who}_hidden")))
+
+
+def overview(cfg: Config) -> dict[str, dict]:
+    key = replace(cfg, mode="teacher", teacher_run="", inspect_index=0)   # one entry per pair
+    teacher, student = _cost(key, "teacher"), _cost(key, "student")
+    rows = ["| | network | parameters | multiply-adds per image | CPU time per 1,000 images |",
+            "|---|---|---:|---:|---:|"]
+    for who, c in (("teacher", teacher), ("student", student)):
+        rows.append(f"| **{who}** | {describe_model(cfg, who)} | {c['params']:,} | {c['macs']:,} "
+                    f"| {c['ms']:.2f} ms |")
+    rows.append(f"\nThe student is **{teacher['params'] / max(1, student['params']):.1f}x "
+                f"smaller** and **{teacher['ms'] / max(1e-6, student['ms']):.1f}x faster** than "
+                "the teacher (time measured here, batch of 1,000).")
+    if cfg.teacher_run:
+        rows.append(f"\nThe teacher is run `{cfg.teacher_run}`; the first row shows this page's "
+                    "teacher settings, which may differ from that run's.")
+    return {"models": charts.artifact("Teacher vs student", "markdown", "\n".join(rows))}
+
+
+def _name_of(mode: str) -> str:
+    return {"teacher": "teacher", "scratch": "student from scratch",
+            "distill": "distilled student"}[mode]
+
+
+def comparison_table(runs) -> tuple[list[dict], str]:
+    """The final table of a three-way comparison, and an honest verdict. `runs`: (name, RunInfo)
+    of teacher, scratch student, distilled student."""
+    rows, acc = [], {}
+    student_cfg = None
+    teacher_ms = None
+    for name, info in runs:
+        final = info.status.get("final") or {}
+        cfg_dict = info.config
+        cfg = params.parse(Config, cfg_dict)[0] if info.lab == "distill" else None
+        if cfg is not None:
+            student_cfg = student_cfg or (cfg if cfg.mode != "teacher" else None)
+            cost = _cost(replace(cfg, mode="teacher", teacher_run="", inspect_index=0),
+                         _role(cfg))
+            arch = describe_model(cfg, _role(cfg))
+        else:
+            cost, arch = None, f"{info.lab} run"
+        mode = cfg_dict.get("mode", "teacher") if info.lab == "distill" else "teacher"
+        acc[mode] = final.get("val/acc")
+        row = {"model": name, "network": arch, "status": info.status.get("status"),
+               "test accuracy": final.get("val/acc"),
+               "test errors": None if final.get("val/errors") is None else int(final["val/errors"]),
+               "parameters": info.status.get("params"),
+               "CPU ms / 1,000 images": None if cost is None else round(cost["ms"], 2)}
+        if mode == "teacher" and cost is not None:
+            teacher_ms = cost["ms"]
+        row["speed-up vs teacher"] = (None if cost is None or not teacher_ms
+                                      else round(teacher_ms / cost["ms"], 1))
+        if "val/acc_dropped" in final:
+            row["accuracy on the dropped class"] = final["val/acc_dropped"]
+        rows.append(row)
+    if student_cfg is not None and _matches_paper(student_cfg):
+        for row, mode in zip(rows, MODES):
+            row["paper's test errors (full MNIST)"] = PAPER[mode]
+    return rows, _verdict(acc, rows, student_cfg)
+
+
+def _verdict(acc: dict, rows: list[dict], cfg: Config | None) -> str:
+    scratch, distilled = acc.get("scratch"), acc.get("distill")
+    if scratch is None or distilled is None:
+        return "The comparison is incomplete: a run did not finish, so there is nothing to judge."
+    diff = distilled - scratch
+    errors = {r["model"]: r["test errors"] for r in rows}
+    e_s, e_d = errors.get(_name_of("scratch")), errors.get(_name_of("distill"))
+    fewer = "" if e_s is None or e_d is None else f"; {e_d} test errors against {e_s}"
+    if diff > 0:
+        text = (f"Distillation helped here: the distilled student reached {distilled:.1%} test "
+                f"accuracy against {scratch:.1%} for the same student on labels alone "
+                f"(+{100 * diff:.1f} points{fewer}).")
+    elif diff == 0:
+        text = (f"Distillation made no difference here: both students reached {scratch:.1%}. "
+                "Try a smaller transfer set or a smaller student.")
+    else:
+        text = (f"Distillation did not help at this setting: the distilled student reached "
+                f"{distilled:.1%}, the student on labels alone {scratch:.1%} "
+                f"({100 * diff:+.1f} points{fewer}). Try a smaller transfer set, a smaller "
+                "student, or another temperature.")
+    dropped = [r.get("accuracy on the dropped class") for r in rows[1:]]
+    if cfg is not None and cfg.drop_class >= 0 and all(d is not None for d in dropped):
+        text += (f" On class {cfg.drop_class}, which neither student saw: from scratch "
+                 f"{dropped[0]:.1%}, distilled {dropped[1]:.1%}.")
+    return text
+
+
+def _three_way(cfg: Config, earlier: list[str]):
+    """Teacher (or the named teacher run), then the student from scratch, then the distilled
+    student that learns from that teacher: the same seed, so the same data order."""
+    if not earlier:
+        return cfg.teacher_run or replace(cfg, mode="teacher", teacher_run="")
+    if len(earlier) == 1:
+        return replace(cfg, mode="scratch", teacher_run="")
+    if len(earlier) == 2:
+        return replace(cfg, mode="distill", teacher_run=earlier[0])
+    return None
+
+
+COMPARE = {"label": "Run the three-way comparison",
+           "names": tuple(_name_of(m) for m in MODES), "plan": _three_way,
+           "table": comparison_table}
+
+
+def exportable(cfg: Config) -> str:
+    """Why this run cannot become a standalone script ("" when it can)."""
+    if cfg.mode == "distill":
+        return ("A distilled student's script would need its teacher run as well: export the "
+                "teacher's or the scratch student's run, or download this run's weights.")
+    return ""
+
+
+# The exported script of a teacher or scratch run never calls the teacher-loading code.
+EXPORT_STUBS = {"teacher_logits": (
+    "def teacher_logits(cfg, data):\n"
+    "    raise SystemExit('this script trains a teacher or a student on labels alone')")}
