@@ -14,7 +14,7 @@ import streamlit as st
 from playground import registry
 from playground.engine.jobs import InvalidConfig, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
-from playground.ui import form, live
+from playground.ui import downloads, form, live
 from playground.ui.state import manager, session_id
 
 
@@ -213,6 +213,9 @@ def lab_page(lab_name: str) -> None:
         live.compare_panel(compared, compare["names"], store, table=compare.get("table"))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix))
+        if store.status(run_id).get("status") == "completed":
+            with st.expander("Download: script, weights, ONNX, whole run"):
+                downloads.run_downloads(run_id, store, key=f"{lab_name}._dl")
     else:
         st.caption("Press **Train** to start. The run trains in the background: you can change "
                    "page, refresh or share the link and come back to it.")
