@@ -27,6 +27,7 @@ class Spec:
     label: str = ""
     min_len: int = 0
     max_len: int = 64
+    runs_of: tuple | None = None   # a str field naming a finished run of these labs
 
     @property
     def title(self) -> str:
@@ -34,10 +35,12 @@ class Spec:
 
 
 def param(default, *, lo=None, hi=None, choices=None, help="", log=False, group="Training",
-          label="", min_len=0, max_len=64):
-    """Declare a Config field. `lo`/`hi` bound numbers (and each item of a tuple of numbers)."""
+          label="", min_len=0, max_len=64, runs_of=None):
+    """Declare a Config field. `lo`/`hi` bound numbers (and each item of a tuple of numbers);
+    `runs_of` marks a str field that names a finished run of those labs (the form lists them)."""
     meta = dict(lo=lo, hi=hi, choices=tuple(choices) if choices else None, help=help, log=log,
-                group=group, label=label, min_len=min_len, max_len=max_len)
+                group=group, label=label, min_len=min_len, max_len=max_len,
+                runs_of=tuple(runs_of) if runs_of else None)
     return field(default=default, metadata={"param": meta})
 
 

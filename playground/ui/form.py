@@ -92,9 +92,28 @@ def load_config(lab_name: str, lab, config: dict) -> None:
         st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, getattr(cfg, spec.name))
 
 
-def _widget(lab_name: str, spec: params.Spec, container) -> None:
+def _run_choices(spec: params.Spec, store, current: str) -> dict[str, str]:
+    """Finished runs a `runs_of` field can name: id -> what the list shows, newest first."""
+    out = {"": "(none)"}
+    for info in store.list(limit=400):
+        if info.lab in spec.runs_of and info.status.get("status") == "completed":
+            acc = (info.status.get("final") or {}).get("val/acc")
+            out[info.run_id] = (f"{info.lab} · {info.config.get('dataset', '?')}"
+                                + (f" · {acc:.1%}" if isinstance(acc, (int, float)) else "")
+                                + f" · {info.run_id}")
+            if len(out) > 50:
+                break
+    if current and current not in out:
+        out[current] = current              # from a link or the comparison: keep it visible
+    return out
+
+
+def _widget(lab_name: str, spec: params.Spec, container, store=None) -> None:
     key, label, help_ = _key(lab_name, spec.name), spec.title, spec.help or None
-    if spec.kind == "str" and spec.choices:
+    if spec.runs_of and store is not None:
+        runs = _run_choices(spec, store, str(st.session_state.get(key) or ""))
+        container.selectbox(label, list(runs), key=key, help=help_, format_func=runs.get)
+    elif spec.kind == "str" and spec.choices:
         container.selectbox(label, spec.choices, key=key, help=help_)
     elif spec.kind == "str":
         container.text_input(label, key=key, help=help_)
@@ -130,7 +149,7 @@ def render(lab_name: str, lab, store):
     for group, group_specs in groups.items():
         box = sb.expander(group, expanded=group in ("Data", "Network"))
         for spec in group_specs:
-            _widget(lab_name, spec, box)
+            _widget(lab_name, spec, box, store)
 
     raw = {}
     for spec in params.specs(lab.Config):

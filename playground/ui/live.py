@@ -100,13 +100,13 @@ def _artifacts(art: dict) -> None:
     artifact_grid(art.get("items"))
 
 
-def artifact_grid(items) -> None:
-    """Artefacts two to a row; a bad one is a caption, never an exception."""
+def artifact_grid(items, columns: int = 2) -> None:
+    """Artefacts `columns` to a row; a bad one is a caption, never an exception."""
     if not isinstance(items, dict) or not items:
         return
-    cols = st.columns(2)
+    cols = st.columns(columns)
     for i, (key, item) in enumerate(items.items()):
-        with cols[i % 2]:
+        with cols[i % columns]:
             try:
                 _artifact(key, item)
             except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
@@ -194,7 +194,10 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
                  "parameters": r.status.get("params"), "seconds": r.status.get("seconds")}
                 for name, r in zip(names, runs)]
         verdict = ""
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="compare-table")
+    frame = pd.DataFrame(rows)
+    percent = {c: st.column_config.NumberColumn(format="percent") for c in frame.columns
+               if "accuracy" in c}
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=percent)
     if verdict:
         st.info(verdict, icon="⚖️")
 

@@ -160,7 +160,7 @@ def _overview(lab, cfg) -> None:
     except Exception as e:  # noqa: BLE001 - an overview must never hide the form and Train
         st.caption(f"The overview could not be computed ({type(e).__name__}: {e}).")
         return
-    live.artifact_grid(items)
+    live.artifact_grid(items, columns=1)
 
 
 def lab_page(lab_name: str) -> None:
