@@ -163,6 +163,19 @@ def test_a_student_whose_teacher_is_cancelled_fails_with_a_message(store, manage
 # ---------------------------------------------------------------------------------------------
 # The comparison and its verdict
 
+def test_a_digit_the_students_never_saw_is_still_learnt_from_the_teacher(manager):
+    """Hinton et al.'s experiment: with its bias raised, the distilled student recognises most
+    3s though no 3 was in its training data; the student from scratch recognises none."""
+    ids = _three_way(manager, _cfg(**distill.PRESETS["Digit 3 never seen by the students"]))
+    finals = [manager.wait(i, timeout=120).metrics for i in ids]
+    scratch, distilled = finals[1], finals[2]
+    assert scratch["val/acc_dropped"] < 0.05 and scratch["val/acc_dropped_bias"] < 0.2
+    assert distilled["val/acc_dropped_bias"] > 0.6
+    assert distilled["val/acc_dropped"] > scratch["val/acc_dropped"]
+    rows, verdict = distill.comparison_table(
+        list(zip(distill.COMPARE["names"], [manager.store.info(i) for i in ids])))
+    assert "which neither student saw" in verdict
+
 def _info(lab, config, **final):
     status = {"status": "completed", "final": final, "params": 100}
     return RunInfo("20260101-000000-distill-abcdef", lab, config, status, 0.0)

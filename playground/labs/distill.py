@@ -43,7 +43,7 @@ from playground.ui import charts
 TITLE, ICON, SECTION = "Distillation", "⚗️", "Vision"
 TRY_THIS = ("Press 'Run the three-way comparison' with the defaults: a 16-neuron student that "
             "sees 300 digits makes fewer test errors with the teacher's soft targets than with "
-            "the labels alone (at seed 0: 94.2% against 92.8%). Other seeds move the gap, and the "
+            "the labels alone (at seed 0: 96.0% against 92.8%). Other seeds move the gap, and the "
             "table says when there is none. Then set transfer size to 0 (all data): the gap "
             "closes. Or drop the digit 3 from the students' data and look at its accuracy.")
 
@@ -102,7 +102,7 @@ class Config:
                              label="Teacher CNN", help="The CNN preset of a CNN teacher.")
     teacher_dropout: float = param(0.2, lo=0.0, hi=0.9, group="Teacher",
                                    help="Dropout of an MLP teacher (Hinton's teacher used it).")
-    teacher_epochs: int = param(30, lo=1, hi=500, group="Teacher",
+    teacher_epochs: int = param(20, lo=1, hi=500, group="Teacher",
                                 help="Passes of the teacher over the whole training set.")
     student_model: str = param("mlp", choices=("mlp", "cnn"), group="Student",
                                help="An MLP (sizes below) or one of the CNN page's presets.")
@@ -135,7 +135,8 @@ PRESETS = {
         "dataset": "mnist", "transfer_size": 0, "teacher_hidden": (1200, 1200),
         "teacher_dropout": 0.5, "student_hidden": (800, 800), "temperature": 20.0,
         "alpha_kd": 0.9, "lr": 0.001, "batch_size": 128, "epochs": 30, "teacher_epochs": 30},
-    "Digit 3 never seen by the students": {"drop_class": 3, "transfer_size": 0},
+    "Digit 3 never seen by the students": {"drop_class": 3, "transfer_size": 0,
+                                           "temperature": 8.0},
     "CNN teacher, MLP student": {"teacher_model": "cnn", "teacher_cnn": "small",
                                  "teacher_epochs": 20},
     "All data (distillation helps less)": {"transfer_size": 0},
@@ -345,6 +346,15 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
         dropped = y == s.cfg.drop_class
         values.append((~wrong & dropped).sum() / dropped.sum().clamp_min(1))
         names.append("val/acc_dropped")
+        # NOTE: as in the paper, the unseen class is mostly held back by its bias: raise its logit
+        # by the shift that is best for the whole test set, and ask again.
+        shifts = torch.linspace(0, 10, 41, device=logits.device)                   # (S,)
+        shifted = logits.unsqueeze(0).repeat(len(shifts), 1, 1)                    # (S, N, K)
+        shifted[:, :, s.cfg.drop_class] += shifts[:, None]
+        right = shifted.argmax(2) == y                                             # (S, N)
+        best = right.float().mean(1).argmax()
+        values.append((right[best] & dropped).sum() / dropped.sum().clamp_min(1))
+        names.append("val/acc_dropped_bias")
     return dict(zip(names, torch.stack([v.float() for v in values]).tolist()))
 
 
@@ -385,12 +395,12 @@ def _inspector(s: State, data: Data) -> dict:
                      "marker": {"color": color}} for name, p, color in bars],
            "layout": {"barmode": "group", "height": 300, "template": "plotly_white",
                       "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                      "xaxis": {"type": "category", "domain": [0.24, 1.0]},
+                      "xaxis": {"type": "category", "domain": [0.3, 1.0]},
                       "yaxis": {"title": {"text": "probability"}},
                       "legend": {"orientation": "h", "y": -0.2},
                       # the image itself, left of the bars
                       "images": [{"source": "data:image/png;base64," + picture, "xref": "paper",
-                                  "yref": "paper", "x": 0.0, "y": 0.95, "sizex": 0.18,
+                                  "yref": "paper", "x": 0.0, "y": 0.95, "sizex": 0.2,
                                   "sizey": 0.9, "xanchor": "left", "yanchor": "top",
                                   "layer": "above"}]}}
     out["soft_targets"] = charts.artifact(
@@ -498,6 +508,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
                                       else round(teacher_ms / cost["ms"], 1))
         if "val/acc_dropped" in final:
             row["accuracy on the dropped class"] = final["val/acc_dropped"]
+            row["... with its bias raised"] = final.get("val/acc_dropped_bias")
         rows.append(row)
     if student_cfg is not None and _matches_paper(student_cfg):
         for row, mode in zip(rows, MODES):
@@ -526,9 +537,14 @@ def _verdict(acc: dict, rows: list[dict], cfg: Config | None) -> str:
                 f"({100 * diff:+.1f} points{fewer}). Try a smaller transfer set, a smaller "
                 "student, or another temperature.")
     dropped = [r.get("accuracy on the dropped class") for r in rows[1:]]
+    raised = [r.get("... with its bias raised") for r in rows[1:]]
     if cfg is not None and cfg.drop_class >= 0 and all(d is not None for d in dropped):
         text += (f" On class {cfg.drop_class}, which neither student saw: from scratch "
-                 f"{dropped[0]:.1%}, distilled {dropped[1]:.1%}.")
+                 f"{dropped[0]:.1%}, distilled {dropped[1]:.1%}")
+        if all(r is not None for r in raised):
+            text += (f"; with that class's output bias raised (as in the paper): "
+                     f"{raised[0]:.1%} and {raised[1]:.1%}")
+        text += "."
     return text
 
 

@@ -195,9 +195,10 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
                 for name, r in zip(names, runs)]
         verdict = ""
     frame = pd.DataFrame(rows)
-    percent = {c: st.column_config.NumberColumn(format="percent") for c in frame.columns
-               if "accuracy" in c}
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=percent)
+    formats = {c: st.column_config.NumberColumn(
+        format="percent" if "accuracy" in c or c.startswith("...") else "localized")
+        for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=formats)
     if verdict:
         st.info(verdict, icon="⚖️")
 
