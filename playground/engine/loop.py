@@ -21,7 +21,7 @@ METRIC_INTERVAL_S = 0.25      # train metrics and status: at most ~4 host syncs 
 EVAL_INTERVAL_S = 0.25        # validation metrics, or less often when evaluating is slow...
 EVAL_SHARE = 20               # ...so that it takes at most ~1/20 of the time
 EVAL_POINTS = 25              # a run too short for the clock still gets a test curve...
-EVAL_BUDGET = 0.02            # ...from evaluations costing at most 2% of the training time
+EVAL_BUDGET = 0.01            # ...from evaluations costing about 1% of the training time
 ARTIFACT_INTERVAL_S = 1.0     # artefacts (figures, images), likewise
 ARTIFACT_SHARE = 10
 CURVE_POINTS = 500            # training-curve resolution over a whole run
@@ -202,7 +202,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         train_start = time.perf_counter()
         next_flush = next_eval = next_show = 0.0    # the first step is shown at once
         eval_every = max(1, total // EVAL_POINTS)
-        eval_spent = 0.0
+        eval_spent = eval_cost = 0.0             # forced evaluations so far; the last one's cost
         perm = None
 
         def flush(now: float, final: bool = False) -> None:
@@ -251,19 +251,21 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             if cancel.is_set():
                 break
             now = time.perf_counter()
-            due = step % eval_every == 0 and eval_spent <= EVAL_BUDGET * (now - train_start)
-            if now >= next_flush or len(window) >= MAX_WINDOW or due:
+            if now >= next_flush or len(window) >= MAX_WINDOW:
                 flush(now)
                 next_flush = now + METRIC_INTERVAL_S
                 if store.cancel_requested(run_id):
                     cancel.set()
                     break
-                if now >= next_eval or due:
-                    next_eval = now + max(EVAL_INTERVAL_S, EVAL_SHARE * evaluate(now))
+                if now >= next_eval:
+                    eval_cost = evaluate(now)
+                    next_eval = now + max(EVAL_INTERVAL_S, EVAL_SHARE * eval_cost)
                 if now >= next_show:
                     next_show = now + max(ARTIFACT_INTERVAL_S, ARTIFACT_SHARE * show())
-                if due:                     # the flush and its writes count too
-                    eval_spent += time.perf_counter() - now
+            elif (step % eval_every == 0
+                  and eval_spent + eval_cost <= EVAL_BUDGET * (now - train_start)):
+                eval_cost = evaluate(now)   # between flushes: a test point, no train flush
+                eval_spent += eval_cost
 
         now = time.perf_counter()
         flush(now, final=True)

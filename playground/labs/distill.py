@@ -400,7 +400,7 @@ def _inspector(s: State, data: Data) -> dict:
                       "legend": {"orientation": "h", "y": -0.2},
                       # the image itself, left of the bars
                       "images": [{"source": "data:image/png;base64," + picture, "xref": "paper",
-                                  "yref": "paper", "x": 0.0, "y": 0.95, "sizex": 0.2,
+                                  "yref": "paper", "x": 0.0, "y": 0.95, "sizex": 0.17,
                                   "sizey": 0.9, "xanchor": "left", "yanchor": "top",
                                   "layer": "above"}]}}
     out["soft_targets"] = charts.artifact(
