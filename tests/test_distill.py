@@ -1,4 +1,5 @@
-"""Knowledge distillation: teacher, student from scratch and distilled student, honestly compared."""
+"""Knowledge distillation: teacher, student from scratch and distilled student, compared
+honestly."""
 import statistics
 
 import pytest
@@ -195,14 +196,16 @@ def test_the_verdict_says_so_when_distillation_does_not_help():
 
 
 def test_the_papers_figures_appear_only_for_the_hinton_setting():
-    hinton = params.to_dict(_cfg(**distill.PRESETS["Hinton et al. 2015 (MNIST, 2x1200 -> 2x800, T=20)"]))
+    preset = distill.PRESETS["Hinton et al. 2015 (MNIST, 2x1200 -> 2x800, T=20)"]
+    hinton = params.to_dict(_cfg(**preset))
     runs = [(n, _info("distill", {**hinton, "mode": m}, **{"val/acc": 0.9, "val/errors": 1}))
             for n, m in zip(distill.COMPARE["names"], distill.MODES)]
     rows, _ = distill.comparison_table(runs)
     assert [r[distill.PAPER_COLUMN] for r in rows] == pytest.approx([0.9933, 0.9854, 0.9926])
     other = params.to_dict(distill.Config())
-    rows, _ = distill.comparison_table([(n, _info("distill", {**other, "mode": m}, **{"val/acc": 0.9}))
-                                        for n, m in zip(distill.COMPARE["names"], distill.MODES)])
+    rows, _ = distill.comparison_table([
+        (n, _info("distill", {**other, "mode": m}, **{"val/acc": 0.9}))
+        for n, m in zip(distill.COMPARE["names"], distill.MODES)])
     assert all(distill.PAPER_COLUMN not in r for r in rows)
 
 
@@ -253,11 +256,12 @@ def test_cpu_preset_distilled_student_beats_scratch_on_mnist10k_over_three_seeds
 
 def test_the_teacher_can_be_picked_from_finished_runs_of_other_pages(store):
     teacher = _finished(store, "mlp", dataset="digits", hidden_sizes="64", epochs=20, lr=0.003)
-    _finished(store, "mlp", epochs=2)                      # a spiral run is listed too; check() refuses it
+    _finished(store, "mlp", epochs=2)            # a spiral run is listed too; check() refuses it
     at = open_page("app_pages/40_distill.py", {k: str(v) for k, v in FAST.items()})
     picker = at.selectbox(key="distill.teacher_run")
     assert teacher in picker.options[1:] or any(teacher in o for o in picker.options)
     picker.set_value(teacher).run()
+    assert f"MLP 64 (run {teacher[-6:]})" in texts(at, "markdown")     # the real teacher's cost
     at.selectbox(key="distill.mode").set_value("distill").run()
     assert not at.error, texts(at, "error")
     at.button(key="distill._train").click().run()

@@ -265,7 +265,8 @@ def teacher_logits(cfg: Config, data: Data) -> tuple[torch.Tensor, torch.Tensor]
                               + "; ".join(errors))
     seen = lab.load_data(teacher_cfg)
     same = (seen.n_train == data.n_train and seen.n_test == data.n_test
-            and torch.equal(seen.train[1], data.train[1]) and torch.equal(seen.test[1], data.test[1]))
+            and torch.equal(seen.train[1], data.train[1])
+            and torch.equal(seen.test[1], data.test[1]))
     if not same:
         raise DataUnavailable(
             f"Teacher run {cfg.teacher_run} was trained on another split of {cfg.dataset} "
@@ -428,17 +429,12 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------
 # Before Train and after the comparison: teacher vs student
 
-@lru_cache(maxsize=64)
-def _cost(cfg: Config, who: str) -> dict:
-    """Parameters, multiply-adds and measured CPU inference time of one role's network."""
+def _measure(model: nn.Module, shape: tuple[int, ...]) -> dict:
+    """Parameters, multiply-adds per image and measured CPU time per 1,000 images."""
     from playground.engine.summary import layer_table
 
-    shape = image_shape(cfg.dataset, 8)
-    with torch.device("meta"):
-        meta = make_model(cfg, who, shape, 10)
-        macs = sum(r["mult-adds"] for r in layer_table(meta, torch.zeros((2,) + shape)))
-    model = make_model(cfg, who, shape, 10).eval()
-    x = torch.randn((1000,) + shape)
+    macs = sum(r["mult-adds"] for r in layer_table(model, torch.zeros((2,) + tuple(shape))))
+    x = torch.randn((1000,) + tuple(shape))
     with torch.no_grad():
         model(x)                                              # warm-up (allocations, kernels)
         times = []
@@ -450,26 +446,70 @@ def _cost(cfg: Config, who: str) -> dict:
             "ms": 1000 * min(times)}
 
 
+@lru_cache(maxsize=64)
+def _cost(cfg: Config, who: str) -> dict:
+    shape = image_shape(cfg.dataset, 8)
+    return _measure(make_model(cfg, who, shape, 10), shape)
+
+
 def describe_model(cfg: Config, who: str) -> str:
     if getattr(cfg, f"{who}_model") == "cnn":
-        return f"CNN {getattr(cfg, f'{who}_cnn')} {CNN_MODELS[getattr(cfg, f'{who}_cnn')]['channels']}"
+        name = getattr(cfg, f"{who}_cnn")
+        return f"CNN {name} {CNN_MODELS[name]['channels']}"
     return "MLP " + "x".join(map(str, getattr(cfg, f"{who}_hidden")))
 
 
+@lru_cache(maxsize=32)
+def _run_cost(run_id: str) -> tuple[dict, str] | None:
+    """The network of a finished run (a teacher from another page): its cost and a name."""
+    from playground import registry
+    from playground.engine.runs import RunStore
+
+    try:
+        info = RunStore().info(run_id)
+        lab = registry.get(info.lab)
+    except (LookupError, OSError):
+        return None
+    cfg, errors = registry.parse_config(lab, info.config, budget=False)
+    if errors or not hasattr(lab, "blueprint"):
+        return None
+    model, shape = lab.blueprint(cfg)
+    if info.lab == "distill":
+        name = describe_model(cfg, _role(cfg))
+    else:
+        sizes = getattr(cfg, "hidden_sizes", None) or getattr(cfg, "channels", ())
+        name = f"{lab.TITLE} " + "x".join(map(str, sizes))
+    return _measure(model, shape), f"{name} (run {run_id[-6:]})"
+
+
+def _teacher_cost(cfg: Config) -> tuple[dict, str]:
+    named = _run_cost(cfg.teacher_run) if cfg.teacher_run else None
+    if named is not None:
+        return named
+    return _cost(_cost_key(cfg), "teacher"), describe_model(cfg, "teacher")
+
+
+def _cost_key(cfg: Config) -> Config:
+    """Only the networks matter to the cost: one cache entry per teacher/student pair."""
+    return replace(Config(), dataset=cfg.dataset, teacher_model=cfg.teacher_model,
+                   teacher_hidden=cfg.teacher_hidden, teacher_cnn=cfg.teacher_cnn,
+                   teacher_dropout=cfg.teacher_dropout, student_model=cfg.student_model,
+                   student_hidden=cfg.student_hidden, student_cnn=cfg.student_cnn)
+
+
 def overview(cfg: Config) -> dict[str, dict]:
-    key = replace(cfg, mode="teacher", teacher_run="", inspect_index=0)   # one entry per pair
-    teacher, student = _cost(key, "teacher"), _cost(key, "student")
+    teacher, teacher_name = _teacher_cost(cfg)
+    student = _cost(_cost_key(cfg), "student")
     rows = ["| | network | parameters | multiply-adds per image | CPU time per 1,000 images |",
             "|---|---|---:|---:|---:|"]
-    for who, c in (("teacher", teacher), ("student", student)):
-        rows.append(f"| **{who}** | {describe_model(cfg, who)} | {c['params']:,} | {c['macs']:,} "
-                    f"| {c['ms']:.2f} ms |")
+    for who, name, c in (("teacher", teacher_name, teacher),
+                         ("student", describe_model(cfg, "student"), student)):
+        rows.append(f"| **{who}** | {name} | {c['params']:,} | {c['macs']:,} | {c['ms']:.2f} ms |")
     rows.append(f"\nThe student is **{teacher['params'] / max(1, student['params']):.1f}x "
                 f"smaller** and **{teacher['ms'] / max(1e-6, student['ms']):.1f}x faster** than "
-                "the teacher (time measured here, batch of 1,000).")
-    if cfg.teacher_run:
-        rows.append(f"\nThe teacher is run `{cfg.teacher_run}`; the first row shows this page's "
-                    "teacher settings, which may differ from that run's.")
+                "the teacher (time measured here, batch of 1,000). The soft term of the loss is "
+                "multiplied by T² so that its gradients keep their size whatever T is (see "
+                "*More about this architecture*).")
     return {"models": charts.artifact("Teacher vs student", "markdown", "\n".join(rows))}
 
 
@@ -490,16 +530,16 @@ def comparison_table(runs) -> tuple[list[dict], str]:
         cfg = params.parse(Config, cfg_dict)[0] if info.lab == "distill" else None
         if cfg is not None:
             student_cfg = student_cfg or (cfg if cfg.mode != "teacher" else None)
-            cost = _cost(replace(cfg, mode="teacher", teacher_run="", inspect_index=0),
-                         _role(cfg))
+            cost = _cost(_cost_key(cfg), _role(cfg))
             arch = describe_model(cfg, _role(cfg))
         else:
-            cost, arch = None, f"{info.lab} run"
+            cost, arch = _run_cost(info.run_id) or (None, f"{info.lab} run")
         mode = cfg_dict.get("mode", "teacher") if info.lab == "distill" else "teacher"
         acc[mode] = final.get("val/acc")
+        errors = final.get("val/errors")
         row = {"model": name, "network": arch, "status": info.status.get("status"),
                "test accuracy": final.get("val/acc"),
-               "test errors": None if final.get("val/errors") is None else int(final["val/errors"]),
+               "test errors": None if errors is None else int(errors),
                "parameters": info.status.get("params"),
                "CPU ms / 1,000 images": None if cost is None else round(cost["ms"], 2)}
         if mode == "teacher" and cost is not None:

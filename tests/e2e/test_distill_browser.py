@@ -25,25 +25,28 @@ def test_three_way_comparison_then_the_runs_page(browser, server, tmp_path):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{server.url}/distill?teacher_epochs=20&epochs=60")
     page.wait_for_selector(CONNECTED)
-    expect(page.get_by_text("Teacher vs student")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"The student is [\d.]+x smaller"))).to_be_visible()
+    expect(page.get_by_text("Teacher vs student")).to_be_visible(timeout=90_000)
+    smaller = page.get_by_text(re.compile(r"The student is [\d.]+x smaller"))
+    expect(smaller).to_be_visible(timeout=90_000)
 
     page.get_by_role("button", name="Run the three-way comparison").click()
     page.wait_for_url(re.compile(rf"compare={RUN}%2C{RUN}%2C{RUN}"))
     ids = re.findall(RUN, unquote(page.url.split("compare=")[1]))[:3]
     verdict = page.get_by_text(re.compile(r"^Distillation (helped|did not help|made no)"))
-    expect(verdict).to_be_visible()
-    expect(page.get_by_text("Soft targets of test image 0")).to_be_visible()
-    expect(page.get_by_text("KL per class")).to_be_visible()
+    expect(verdict).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Soft targets of test image 0")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("KL per class")).to_be_visible(timeout=90_000)
     page.wait_for_timeout(1500)             # let the charts draw before the picture
     page.screenshot(path=str(tmp_path / "distill.png"), full_page=True)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(ASSETS / "distill_comparison.png"), full_page=True)
 
+    page.set_viewport_size({"width": 1400, "height": 1800})
     page.goto(f"{server.url}/runs?runs={','.join(ids)}")
     page.wait_for_selector(CONNECTED)
-    expect(page.get_by_text("mode", exact=True).first).to_be_attached()    # a diff-table cell
-    expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()
+    diff_cell = page.get_by_text("mode", exact=True).first          # a cell of the diff table
+    expect(diff_cell).to_be_attached(timeout=60_000)
+    expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible(timeout=90_000)
     page.wait_for_timeout(1500)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(ASSETS / "runs_page.png"), full_page=True)
