@@ -55,6 +55,12 @@ def _current_run(lab_name: str, store) -> str | None:
     if cfg.get("lab") != lab_name:
         st.warning(f"Run {run_id} belongs to the {cfg.get('lab')} lab, not this one.")
         return None
+    try:
+        store.status(run_id)
+    except NoSuchRun:                       # a crash between writing config and status
+        st.error(f"Run {run_id} is damaged: its status.json is missing. The other runs are "
+                 "fine; start a new one with Train.")
+        return None
     return run_id
 
 

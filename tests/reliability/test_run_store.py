@@ -87,6 +87,20 @@ def test_a_damaged_run_is_shown_as_damaged_and_the_rest_still_loads(home, store,
     assert "Finished" in texts(page, "success")
 
 
+def test_a_run_whose_status_file_is_missing_is_an_error_on_its_page_not_a_crash(home, store):
+    from playground.engine import loop
+    from playground.labs import mlp
+    from playground.params import to_dict
+
+    cfg = mlp.Config(epochs=2)
+    run_id = store.create("mlp", to_dict(cfg))
+    loop.run(mlp, cfg, run_id, store)
+    (store.path(run_id) / "status.json").unlink()
+    page = open_page(query={"run": run_id})
+    assert not page.exception, page.exception
+    assert "status.json is missing" in texts(page, "error")
+
+
 def test_damaged_run_is_a_no_such_run_for_callers(store):
     run_id = store.create("mlp", {})
     (store.path(run_id) / "config.json").write_text("[1, 2")
