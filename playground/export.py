@@ -153,9 +153,10 @@ def _config_source(lab, cfg, run_id: str) -> str:
 
 
 _LOOP = '''
-def train(cfg: Config, device: str | None = None, out: str | None = None) -> dict:
+def train(cfg: Config, device: str | None = None, out: str | None = None):
     """The engine's loop without its dashboard: seed, data, model, then batches drawn as slices
-    of a device-side permutation, one epoch after another, evaluating as it goes."""
+    of a device-side permutation, one epoch after another, evaluating as it goes. Returns the
+    final test metrics and the trained model."""
     if device is None:
         use_gpu = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
         device = "cuda" if use_gpu else "cpu"
@@ -186,7 +187,7 @@ def train(cfg: Config, device: str | None = None, out: str | None = None) -> dic
                   f"  [{time.perf_counter() - started:.1f} s]", file=sys.stderr)
     if out:
         torch.save(state.model.state_dict(), out)
-    return metrics
+    return metrics, state.model
 
 
 if __name__ == "__main__":
@@ -195,7 +196,7 @@ if __name__ == "__main__":
     ap.add_argument("--out", default="model.pt", help="where to save the trained weights")
     ap.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     args = ap.parse_args()
-    final = train(Config(), args.device, args.out)
+    final, _ = train(Config(), args.device, args.out)
     print(json.dumps(final) if args.json else final)
 '''
 
@@ -211,8 +212,8 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
         why = exportable(cfg)
         if why:
             raise NotExportable(why)
-    ex = _Extractor(provided={"Config"}, stubs=getattr(lab, "EXPORT_STUBS", {}),
-                    lab_module=lab.__name__)
+    stubs = lab.export_stubs(cfg) if hasattr(lab, "export_stubs") else {}
+    ex = _Extractor(provided={"Config"}, stubs=stubs, lab_module=lab.__name__)
     ex.need("playground.engine.loop", "seed_everything")
     for fn in ENTRY_POINTS:
         ex.need(lab.__name__, fn)

@@ -147,3 +147,26 @@ def test_cli_export_writes_the_script_and_refuses_unknown_runs(home, store, tmp_
     p = subprocess.run([sys.executable, "-m", "playground", "export", "20260101-000000-mlp-abcdef"],
                        cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "no such run" in p.stderr
+
+
+@pytest.mark.slow
+def test_a_distilled_students_script_trains_its_teacher_first_and_lands_on_the_runs_accuracy(
+        store, tmp_path):
+    teacher = _finished(store, "distill", teacher_epochs=10)
+    student = _finished(store, "distill", mode="distill", teacher_run=teacher, epochs=30)
+    final = store.status(student)["final"]["val/acc"]
+    path = tmp_path / "train_distill.py"
+    path.write_text(export.run_script(store, student))
+    assert f"run {teacher}, trained first by this script" in path.read_text()
+    p = _run_script(path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])["val/acc"]
+    assert abs(got - final) <= 0.01, (got, final)
+
+
+def test_a_student_of_another_pages_teacher_says_why_it_has_no_script(store):
+    teacher = _finished(store, "mlp", dataset="digits", hidden_sizes="32", epochs=5)
+    student = _finished(store, "distill", mode="distill", teacher_run=teacher, epochs=2)
+    with pytest.raises(export.NotExportable, match="trained on another page"):
+        export.run_script(store, student)
+    assert export.onnx_bytes(store, student)                     # its weights still travel

@@ -157,8 +157,9 @@ def _matches_paper(cfg: Config) -> bool:
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.mode == "distill" and not cfg.teacher_run:
-        errors.append("Distilling needs a teacher: press 'Run the three-way comparison' (it "
-                      "trains one first), or give the id of a finished teacher run.")
+        errors.append("Distilling needs a teacher: pick a finished run as teacher run, or set "
+                      "mode back to teacher and press 'Run the three-way comparison' (it trains "
+                      "the teacher first).")
     if cfg.teacher_run:
         errors += _teacher_problems(cfg)
     for who in ("teacher", "student"):
@@ -607,13 +608,43 @@ COMPARE = {"label": "Run the three-way comparison",
 
 def exportable(cfg: Config) -> str:
     """Why this run cannot become a standalone script ("" when it can)."""
-    if cfg.mode == "distill":
-        return ("A distilled student's script would need its teacher run as well: export the "
-                "teacher's or the scratch student's run, or download this run's weights.")
+    if cfg.mode == "distill" and _teacher_settings(cfg) is None:
+        return (f"This student's teacher (run {cfg.teacher_run}) is gone or was trained on "
+                "another page, whose code a script would need too: download the weights, or "
+                "distil from a teacher trained on this page.")
     return ""
 
 
-# The exported script of a teacher or scratch run never calls the teacher-loading code.
-EXPORT_STUBS = {"teacher_logits": (
-    "def teacher_logits(cfg, data):\n"
-    "    raise SystemExit('this script trains a teacher or a student on labels alone')")}
+def _teacher_settings(cfg: Config) -> Config | None:
+    """The settings of the teacher run, when it is a teacher of this page."""
+    from playground.engine.runs import NoSuchRun, RunStore
+
+    try:
+        info = RunStore().info(cfg.teacher_run)
+    except NoSuchRun:
+        return None
+    return params.parse(Config, info.config)[0] if info.lab == "distill" else None
+
+
+def export_stubs(cfg: Config) -> dict[str, str]:
+    """What a standalone script has in place of loading a teacher run: for a distilled student,
+    the teacher is trained first in the same script, exactly as its run was."""
+    if cfg.mode != "distill":
+        return {"teacher_logits": "def teacher_logits(cfg, data):\n    raise SystemExit("
+                                  "'this script trains a teacher or a student on labels alone')"}
+    teacher = _teacher_settings(cfg)
+    settings = "\n".join(f"    {f}={getattr(teacher, f)!r}," for f in Config.__dataclass_fields__)
+    return {"teacher_logits": f'''# The teacher: run {cfg.teacher_run}, trained first by this script.
+TEACHER = replace(Config(), **dict(
+{settings}
+))
+
+
+def teacher_logits(cfg: Config, data: Data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train the teacher as its run did, then take its logits for every training and test example
+    once, on the CPU (as the playground does with the saved teacher)."""
+    _, teacher = train(TEACHER)
+    seen = load_data(TEACHER)
+    teacher = teacher.cpu()
+    with torch.no_grad():
+        return predict(teacher, seen.train[0], 2048), predict(teacher, seen.test[0], 2048)'''}
