@@ -57,7 +57,8 @@ def curves(series: dict[str, tuple[list, list]], title: str, x_title: str = "ste
     layout = {**_LAYOUT, "title": {"text": title}, "height": 300,
               "xaxis": {"title": {"text": x_title}},
               "yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {})},
-              "legend": {"orientation": "h", "y": -0.25}}
+              "legend": {"orientation": "h", "y": -0.25},
+              "showlegend": True}             # one run of a comparison still says which it is
     return {"data": traces, "layout": layout}
 
 
