@@ -18,8 +18,16 @@ def _train(store, **overrides):
 
 
 def test_at_depth_20_residual_trains_where_plain_loses_its_first_layer_gradient(store):
-    res, res_loss, res_grad = _train(store, depth=20, residual=True)
-    plain, plain_loss, plain_grad = _train(store, depth=20, residual=False)
+    # NOTE: the plain net sits near the edge of trainability, and the summation order (the thread
+    # count, which the app's manager sets for the whole process) decides which side of it a given
+    # seed lands on. Pin it, so the test does not depend on which tests ran before it.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        res, res_loss, res_grad = _train(store, depth=20, residual=True)
+        plain, plain_loss, plain_grad = _train(store, depth=20, residual=False)
+    finally:
+        torch.set_num_threads(threads)
     assert res.status == plain.status == "completed"
     assert res_loss[-1] <= 0.5 * res_loss[0], res_loss[:: max(1, len(res_loss) // 10)]
     assert plain_loss[-1] > 0.8 * plain_loss[0]            # the plain net barely moves
