@@ -85,6 +85,7 @@ class JobManager:
         self._queued: deque[Job] = deque()
         self._running: dict[str, Job] = {}
         self._jobs: dict[str, Job] = {}
+        self._closing = False
         self.recovered = self.store.recover()
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
         atexit.register(self._interrupt_all)
@@ -93,6 +94,7 @@ class JobManager:
         """At process exit: stop running jobs cleanly (a thread killed inside a torch kernel
         aborts the process) and mark them interrupted, their metrics kept."""
         with self._lock:
+            self._closing = True        # queued runs stay queued: the next start recovers them
             running = list(self._running.values())
         for job in running:
             job.interrupted = True
@@ -144,6 +146,8 @@ class JobManager:
 
     def _dispatch(self) -> None:
         """Start queued jobs while their device has a free slot (call with the lock held)."""
+        if self._closing:
+            return
         busy: dict[str, int] = {}
         per_owner: dict[str, int] = {}
         for j in self._running.values():

@@ -79,6 +79,18 @@ def test_process_exit_marks_running_jobs_interrupted(manager, store):
     assert store.metrics(run_id)
 
 
+def test_process_exit_starts_no_queued_run(manager, store):
+    """A queued run must not start while the process exits: a thread left inside a torch
+    kernel at exit aborts the whole process."""
+    first = manager.submit("mlp", {"epochs": 2000})
+    second = manager.submit("mlp", {"epochs": 2000})
+    assert _wait_for(lambda: store.metrics(first))
+    manager._interrupt_all()
+    assert store.status(first)["status"] == "interrupted"
+    assert store.status(second)["status"] == "queued"        # recovered at the next start
+    assert manager.active() == [second] and manager.position(second) == 1
+
+
 def test_stop_in_the_page_cancels_within_one_second(home, store):
     at = open_page(query={"epochs": "2000"})
     at.button(key="mlp._train").click().run()

@@ -122,3 +122,24 @@ def test_eight_visitors_share_the_server(hosted, store):
     again = open_page(query={"run": ids[0]})
     assert ids[0] in " ".join(m.value for m in again.markdown)
     assert "Finished" in texts(again, "success")
+
+
+def test_the_distillation_teachers_epochs_are_capped_like_epochs(hosted):
+    from playground import registry
+    from playground.labs import distill
+
+    _, errors = registry.parse_config(distill, {"teacher_epochs": 300})
+    assert "Teacher epochs must be at most 200, got 300" in errors
+    _, errors = registry.parse_config(
+        distill, distill.PRESETS["Hinton et al. 2015 (MNIST, 2x1200 -> 2x800, T=20)"])
+    assert any("this server allows at most 2,000,000" in e for e in errors)
+
+
+def test_a_three_way_comparison_fits_one_visitors_queue(hosted, store):
+    at = open_page("app_pages/40_distill.py", {"teacher_epochs": "5", "epochs": "5"})
+    at.button(key="distill._compare").click().run()
+    assert not at.error, texts(at, "error")
+    ids = at.query_params["compare"]
+    ids = (ids if isinstance(ids, str) else ids[0]).split(",")
+    assert len(ids) == 3 and len(store.list()) == 3
+    assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids))
