@@ -147,7 +147,7 @@ def render(lab_name: str, lab, store):
     for spec in params.specs(lab.Config):
         groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
-        box = sb.expander(group, expanded=group in ("Data", "Network"))
+        box = sb.expander(group, expanded=group in ("Data", "Network", "Distillation"))
         for spec in group_specs:
             _widget(lab_name, spec, box, store)
 

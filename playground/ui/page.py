@@ -110,7 +110,8 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
              "test acc": (r.status.get("final") or {}).get("val/acc"),
              "dataset": r.config.get("dataset"), "seconds": r.status.get("seconds")} for r in runs]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"test acc": st.column_config.NumberColumn(format="percent")})
+                 column_config={"test acc": st.column_config.NumberColumn(format="percent"),
+                                "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])
     pick = c1.selectbox("Show run", ids, index=ids.index(current) if current in ids else 0,
