@@ -270,3 +270,17 @@ def test_the_teacher_can_be_picked_from_finished_runs_of_other_pages(store):
     assert poll_until(at, lambda a: store.status(run_id)["status"] == "completed", timeout=60)
     assert store.config(run_id)["config"]["teacher_run"] == teacher
     assert store.status(run_id)["final"]["val/acc"] > 0.8
+
+
+def test_a_finished_students_soft_targets_can_be_inspected_on_any_test_image(store):
+    teacher = _finished(store, "distill", **FAST)
+    student = _finished(store, "distill", mode="distill", teacher_run=teacher, epochs=10)
+    at = open_page("app_pages/40_distill.py", {"run": student})
+    assert "Soft targets of test image 0" in texts(at, "markdown")      # the run's own artefact
+    at.number_input(key=f"distill._explore.{student}").set_value(7).run()
+    assert not at.exception, at.exception
+    assert "Soft targets of test image 7" in texts(at, "markdown")
+    bars = [c for c in at.get("plotly_chart")
+            if "teacher, T = 4" in c.proto.spec and "student, T = 4" in c.proto.spec]
+    assert len(bars) >= 2                         # the run's image 0 and the chosen image 7
+    assert "KL per class" in texts(at, "markdown")

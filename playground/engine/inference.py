@@ -48,9 +48,14 @@ def to_input(data: bytes, shape: tuple[int, int, int], mean, std, invert: bool):
 
 def load_model(lab, cfg, model_path):
     """The run's network rebuilt from its config, weights loaded with weights_only=True."""
+    model, _ = lab.blueprint(cfg)
+    return load_weights(model, model_path)
+
+
+def load_weights(model, model_path):
+    """A saved state_dict into `model`, read with weights_only=True (no code from the file)."""
     import torch
 
-    model, _ = lab.blueprint(cfg)
     state = torch.load(model_path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.eval()

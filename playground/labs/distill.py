@@ -91,8 +91,9 @@ class Config:
     alpha_kd: float = param(0.9, lo=0.0, hi=1.0, group="Distillation", label="Alpha (soft weight)",
                             help="Weight of the soft-target term; 1 - alpha weighs the true "
                                  "labels. 0 = a student from scratch.")
-    inspect_index: int = param(0, lo=0, hi=9999, group="Distillation",
-                               help="The test image of the soft-target inspector.")
+    inspect_index: int = param(0, lo=0, hi=9999, group="Distillation", label="Test image",
+                               help="The test image of the soft-target inspector (after "
+                                    "training, any other can be picked below the run).")
     teacher_model: str = param("mlp", choices=("mlp", "cnn"), group="Teacher",
                                help="An MLP (sizes below) or one of the CNN page's presets.")
     teacher_hidden: tuple[int, ...] = param((256, 256), lo=1, hi=4096, min_len=1, max_len=4,
@@ -419,6 +420,26 @@ def _inspector(s: State, data: Data) -> dict:
                                     "Each class's share of KL(teacher || student) for this image: "
                                     "where the student still disagrees with its teacher.")
     return out
+
+
+def explore(cfg: Config, model_path: str, index: int) -> dict[str, dict]:
+    """The soft-target inspector on any test image of a finished run, from its saved weights."""
+    data, model = _finished(cfg, model_path)
+    with torch.no_grad():
+        return _inspector(State(replace(cfg, inspect_index=index), model, None), data)
+
+
+@lru_cache(maxsize=4)
+def _finished(cfg: Config, model_path: str) -> tuple[Data, nn.Module]:
+    from playground.engine import inference
+
+    model = make_model(cfg, _role(cfg), image_shape(cfg.dataset, 8), 10)
+    return load_data(cfg), inference.load_weights(model, model_path)
+
+
+EXPLORE = {"title": "Soft-target inspector", "field": "inspect_index", "fn": explore,
+           "help": "Any test image: the teacher's and this model's probabilities at T, from the "
+                   "finished run's weights (nothing is retrained)."}
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

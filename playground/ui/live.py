@@ -100,7 +100,7 @@ def _artifacts(art: dict) -> None:
     artifact_grid(art.get("items"))
 
 
-def artifact_grid(items, columns: int = 2) -> None:
+def artifact_grid(items, columns: int = 2, prefix: str = "art") -> None:
     """Artefacts `columns` to a row; a bad one is a caption, never an exception."""
     if not isinstance(items, dict) or not items:
         return
@@ -108,7 +108,7 @@ def artifact_grid(items, columns: int = 2) -> None:
     for i, (key, item) in enumerate(items.items()):
         with cols[i % columns]:
             try:
-                _artifact(key, item)
+                _artifact(f"{prefix}-{key}", item)
             except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
                 st.caption(f"This picture could not be shown ({type(e).__name__}).")
 
@@ -117,7 +117,7 @@ def _artifact(key: str, item: dict) -> None:
     st.markdown(f"**{item.get('title', key)}**")
     kind, data = item.get("kind"), item.get("data")
     if kind == "plotly":
-        st.plotly_chart(data, key=f"art-{key}", width="stretch")
+        st.plotly_chart(data, key=key, width="stretch")
     elif kind == "image":
         st.image(base64.b64decode(data), width="stretch")
     elif kind == "markdown":

@@ -101,6 +101,31 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
                     key=f"{lab_name}._probs", width="stretch")
 
 
+def _explore(lab_name: str, lab, store, run_id: str) -> None:
+    """A lab's look into a finished run that needs no retraining (EXPLORE): one setting, read
+    from a widget, and the artefacts the lab makes for it from the saved weights."""
+    from playground import params
+
+    ex = lab.EXPLORE
+    path = store.model_path(run_id)
+    if path is None or store.status(run_id).get("status") != "completed":
+        return
+    cfg, errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
+    if cfg is None:
+        return
+    spec = {s.name: s for s in params.specs(lab.Config)}[ex["field"]]
+    st.subheader(ex["title"])
+    value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
+                            value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
+                            key=f"{lab_name}._explore.{run_id}")
+    try:
+        items = ex["fn"](cfg, str(path), int(value))
+    except Exception as e:  # noqa: BLE001 - a missing teacher or dataset is a message
+        st.caption(f"This run cannot be explored here ({type(e).__name__}: {e}).")
+        return
+    live.artifact_grid(items, prefix=f"explore-{run_id}")
+
+
 def _history(lab_name: str, lab, store, current: str | None) -> None:
     runs = store.list(lab=lab_name, limit=50)
     if not runs:
@@ -167,7 +192,7 @@ def _overview(lab, cfg) -> None:
     except Exception as e:  # noqa: BLE001 - an overview must never hide the form and Train
         st.caption(f"The overview could not be computed ({type(e).__name__}: {e}).")
         return
-    live.artifact_grid(items, columns=1)
+    live.artifact_grid(items, columns=1, prefix="overview")
 
 
 def lab_page(lab_name: str) -> None:
@@ -226,6 +251,8 @@ def lab_page(lab_name: str) -> None:
     else:
         st.caption("Press **Train** to start. The run trains in the background: you can change "
                    "page, refresh or share the link and come back to it.")
+    if run_id and hasattr(lab, "EXPLORE"):
+        _explore(lab_name, lab, store, run_id)
     if run_id and getattr(lab, "ACCEPTS_IMAGES", False):
         _try_your_image(lab_name, lab, store, run_id)
     _history(lab_name, lab, store, run_id)
