@@ -118,6 +118,9 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
                             value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
                             key=f"{lab_name}._explore.{run_id}")
+    if int(value) == getattr(cfg, spec.name):
+        st.caption("The run's own choice is shown above: pick another to look again.")
+        return
     try:
         items = ex["fn"](cfg, str(path), int(value))
     except Exception as e:  # noqa: BLE001 - a missing teacher or dataset is a message

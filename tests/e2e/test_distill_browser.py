@@ -34,12 +34,18 @@ def test_three_way_comparison_then_the_runs_page(browser, server, tmp_path):
     ids = re.findall(RUN, unquote(page.url.split("compare=")[1]))[:3]
     verdict = page.get_by_text(re.compile(r"^Distillation (helped|did not help|made no)"))
     expect(verdict).to_be_visible(timeout=90_000)
-    expect(page.get_by_text("Soft targets of test image 0")).to_be_visible(timeout=90_000)
-    expect(page.get_by_text("KL per class")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Soft targets of test image 0").first).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("KL per class").first).to_be_visible(timeout=90_000)
     page.wait_for_timeout(1500)             # let the charts draw before the picture
     page.screenshot(path=str(tmp_path / "distill.png"), full_page=True)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(ASSETS / "distill_comparison.png"), full_page=True)
+
+    # after training, the inspector looks at any test image without retraining
+    picker = page.get_by_test_id("stMain").get_by_role("spinbutton", name="Test image")
+    picker.fill("5")
+    picker.press("Enter")
+    expect(page.get_by_text("Soft targets of test image 5").first).to_be_visible()
 
     page.set_viewport_size({"width": 1400, "height": 1800})
     page.goto(f"{server.url}/runs?runs={','.join(ids)}")
