@@ -185,14 +185,14 @@ def _compare_body(ids: list[str], names: tuple, store) -> bool:
 def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
     """The final table of a finished comparison: the lab's own (with its verdict) or a plain
     one from the runs' final metrics."""
-    runs = [store.info(i) for i in ids if store.exists(i)]
+    runs = [(name, store.info(i)) for name, i in zip(names, ids) if store.exists(i)]
     if table is not None:
-        rows, verdict = table(list(zip(names, runs)))
+        rows, verdict = table(runs)
     else:
         rows = [{"run": name, "status": r.status.get("status"),
                  "test accuracy": (r.status.get("final") or {}).get("val/acc"),
                  "parameters": r.status.get("params"), "seconds": r.status.get("seconds")}
-                for name, r in zip(names, runs)]
+                for name, r in runs]
         verdict = ""
     frame = pd.DataFrame(rows)
     formats = {c: st.column_config.NumberColumn(

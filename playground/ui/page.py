@@ -5,7 +5,6 @@ Train, Train/Stop, the live panel of the run named in the URL, and this lab's ea
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 
 import pandas as pd
