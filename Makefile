@@ -13,12 +13,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m streamlit run streamlit_app.py
 
-# Debian's Chromium (+ an emoji font) for the browser test; without it that test skips.
+# Debian's Chromium (+ an emoji font) for the browser tests. apt waits for a lock that another
+# apt holds (up to 10 min) instead of failing at once; without chromium those tests are skipped,
+# and both this step and pytest (-rs) say so.
+APT := apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
-	  || echo "chromium could not be installed: the browser test will be skipped"; \
+	  ok=; for i in 1 2 3; do \
+	    if $$SUDO $(APT) update -qq && $$SUDO $(APT) install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
+	    then ok=1; break; fi; echo "apt failed (try $$i of 3), retrying in 20 s"; sleep 20; \
+	  done; \
+	  [ -n "$$ok" ] || echo "*** chromium could not be installed: the BROWSER TESTS WILL BE SKIPPED ***"; \
 	fi
 
 test: $(STAMP) browser-deps

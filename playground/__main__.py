@@ -2,7 +2,7 @@
 
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
-    python -m playground bench [--quick] [--json] [--device cpu|cuda]
+    python -m playground bench [--quick] [--json] [--device cpu|cuda] [--case N ...]
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _train(args) -> int:
     from playground.engine import device
     from playground.engine.jobs import InvalidConfig, JobManager
 
-    manager = JobManager()
+    manager = JobManager(executor="thread")      # no page to compete with: no worker to start
     try:
         run_id = manager.submit(args.lab, raw)
     except InvalidConfig as e:
@@ -99,7 +99,8 @@ def _bench(args) -> int:
     from playground import bench
 
     result = bench.run_bench(quick=args.quick, device=args.device,
-                             progress=lambda m: print(m, file=sys.stderr, flush=True))
+                             progress=lambda m: print(m, file=sys.stderr, flush=True),
+                             cases=set(args.case) if args.case else None)
     print(bench.format_table(result), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result, default=str))
@@ -152,6 +153,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6"),
+                   help="run only this case (repeatable); 6 needs Chromium")
     p.set_defaults(fn=_bench)
     p = sub.add_parser("export", help="a finished run as a standalone script, weights, ONNX or zip")
     p.add_argument("run_id")

@@ -9,6 +9,8 @@ Cases (same model, data shape, batch size and epochs on both sides of each compa
   4. Latency: job submission -> first metric readable from the run store; one AppTest rerun of
      the MLP page while a job trains.
   5. Time to target accuracy on real data: digits MLP >= 97%, spiral MLP >= 95%.
+  6. A run watched in a real browser against the same run headless (playground.bench_live;
+     needs Chromium, skipped with the reason without it).
 Throughput cases use synthetic MNIST-shaped files written in MNIST's own format, so the tutorial
 side runs torchvision's real MNIST class (content does not change speed). Timings are medians of
 repeats; "cold" is the first run of the process (files read, caches empty), "warm" the others.
@@ -227,7 +229,9 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
-def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict:
+def run_bench(quick: bool = False, device: str = "auto", progress=print,
+              cases: set[str] | None = None) -> dict:
+    """Every case, or only `cases` (their numbers as strings: {"4", "6"})."""
 
     from playground.engine import device as devices
     from playground.engine.jobs import JobManager
@@ -239,6 +243,7 @@ def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict
     repeats = 2 if quick else 4
     warm_epochs = 2 if quick else 3
     rows: list[Row] = []
+    want = lambda case: cases is None or case in cases  # noqa: E731
     tmp = Path(tempfile.mkdtemp(prefix="playground-bench-"))
     os.environ["PLAYGROUND_DATA_DIR"] = str(write_fake_mnist(tmp / "data", n_train, n_test))
     os.environ["PLAYGROUND_HOME"] = str(tmp / "home")
@@ -249,11 +254,11 @@ def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict
     from playground.labs import cnn
 
     cnn_cfg = cnn.Config(dataset="mnist")
-    cases = (("1", "MLP 784-512-512-10", mlp_784, ModelLab("bench_1", mlp_784), {}, ">= 4x"),
+    cases_12 = (("1", "MLP 784-512-512-10", mlp_784, ModelLab("bench_1", mlp_784), {}, ">= 4x"),
              ("2", "LeNet-5", lenet5, ModelLab("bench_2", lenet5), {}, ">= 2.5x"),
              ("2b", "CNN lab, default network (conv 16-32, fc 64)",
               lambda: cnn.CNN(cnn_cfg, (1, 28, 28), 10), cnn, {"dataset": "mnist"}, ""))
-    for case, name, make, lab, overrides, target in cases:
+    for case, name, make, lab, overrides, target in [c for c in cases_12 if want(c[0][0])]:
         progress(f"case {case}: {name}, tutorial loop...")
         tut = tutorial_epochs(make, tmp / "data", 1 + repeats, 64, dev)
         progress(f"case {case}: {name}, engine...")
@@ -279,7 +284,8 @@ def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict
     for label, lab, overrides, epochs in (
             ("MLP 784-512-512-10 on MNIST-shaped", ModelLab("bench_3", mlp_784),
              {"device": device}, 2 if quick else 3),
-            ("default spiral MLP (2-32-32-2, batch 32)", mlp, {"device": device}, None)):
+            ("default spiral MLP (2-32-32-2, batch 32)", mlp, {"device": device}, None)
+    ) if want("3") else ():
         progress(f"case 3: {label}, bare loop vs engine...")
         if epochs is None:
             epochs = 30 if quick else make_config(lab, overrides).epochs
@@ -295,24 +301,27 @@ def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict
                         note="engine time includes data prep, evaluation, artefacts, run store"))
 
     # -- case 4: latency -----------------------------------------------------------------------
-    progress("case 4: latency...")
     firsts = []
-    for i in range(repeats + 1):
+    for i in range(repeats + 1 if want("4") else 0):
+        if i == 0:
+            progress("case 4: latency...")
         t0 = time.perf_counter()
         run_id = manager.submit("mlp", {"epochs": 5, "seed": i, "device": device})
         while not store.metrics(run_id):
             time.sleep(0.001)
         firsts.append(time.perf_counter() - t0)
         manager.wait(run_id)
-    rows.append(Row("4. Train -> first metric in the run store (warm)", _median(firsts[1:]), None,
-                    "s", target="<= 2 s", extra={"cold": firsts[0]}))
-    rerun = page_rerun_seconds(manager, device, repeats=3 if quick else 8)
-    rows.append(Row("4. MLP page rerun while a job trains (AppTest)", _median(rerun), None, "s",
-                    target="<= 0.15 s", extra={"all": rerun}))
+    if firsts:
+        rows.append(Row("4. Train -> first metric in the run store (warm)", _median(firsts[1:]),
+                        None, "s", target="<= 2 s", extra={"cold": firsts[0]}))
+        rerun = page_rerun_seconds(manager, device, repeats=3 if quick else 8)
+        rows.append(Row("4. MLP page rerun while a job trains (AppTest)", _median(rerun), None,
+                        "s", target="<= 0.15 s", extra={"all": rerun}))
 
     # -- case 5: time to target accuracy ---------------------------------------------------------
     for label, overrides, target in (("digits MLP to >= 97% test acc", {"dataset": "digits"}, 0.97),
-                                     ("spiral MLP to >= 95% test acc", {}, 0.95)):
+                                     ("spiral MLP to >= 95% test acc", {}, 0.95)
+                                     ) if want("5") else ():
         progress(f"case 5: {label}...")
         secs = []
         for seed in range(repeats):
@@ -324,6 +333,10 @@ def run_bench(quick: bool = False, device: str = "auto", progress=print) -> dict
                         extra={"all": secs}))
 
     manager.shutdown()
+    if want("6"):
+        from playground import bench_live
+
+        rows += bench_live.run(quick=quick, progress=progress)
     return {"machine": machine(dev), "quick": quick, "device": str(dev),
             "rows": [r.__dict__ for r in rows]}
 

@@ -38,4 +38,18 @@ def mnist_dir(monkeypatch):
     return MNIST10K
 
 
+@pytest.fixture(autouse=True)
+def _stop_workers():
+    """Worker processes of this test's managers (each holds torch) end with the test."""
+    yield
+    from playground.engine.jobs import JobManager
+
+    for m in list(JobManager.instances):
+        m.executor.shutdown()
+
+
 os.environ.setdefault("PLAYGROUND_DATA_DIR", str(ROOT / ".no-downloads-in-tests"))
+# Pages and managers train on threads in the tests, so a test can patch a lab or the store in
+# this process; the worker process itself is tested in tests/test_worker.py and by every browser
+# test (a real `streamlit run`).
+os.environ.setdefault("PLAYGROUND_WORKER", "thread")

@@ -1,21 +1,23 @@
 """The process-wide job manager: validates, queues and runs trainings in the background.
 
-A bounded pool: by default one running job per device, the rest queued in order. Jobs run on
-worker threads behind a small executor interface, so a process-based executor can replace it
-without touching labs or UI. Everything a job does is also written to the run store, which is
-what the UI reads; the in-memory snapshot is only a fast path.
+A bounded pool: by default one running job per device, the rest queued in order. Jobs run in a
+warm worker process (see worker.py; a thread for the CLI) behind a small executor interface, so
+the page that watches a run never competes with it for one interpreter. Everything a job does is
+written to the run store, which is what the UI reads; the in-memory snapshot is only a fast path.
 """
 from __future__ import annotations
 
 import atexit
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
 from playground import registry
 from playground.engine import device as devices
 from playground.engine import hosting, loop
+from playground.engine import worker as workers
 from playground.engine.runs import RunStore
 
 
@@ -54,14 +56,13 @@ class Job:
     interrupted: bool = False       # stopped because the process is exiting, not by a user
     owner: str | None = None        # the browser session that started it
     needs: tuple[str, ...] = ()     # runs that must complete first (a student's teacher)
+    config: dict = field(default_factory=dict)     # cfg as JSON, for a worker process
+    store: RunStore | None = None
+    root: object = None
 
 
-class ThreadExecutor:
-    """Runs a job on a daemon thread: fast to start (torch is already imported), and the run
-    keeps going if the browser tab that started it goes away."""
-
-    def start(self, name: str, target) -> None:
-        threading.Thread(target=target, name=f"train-{name}", daemon=True).start()
+ThreadExecutor = workers.ThreadExecutor
+ProcessExecutor = workers.ProcessExecutor
 
 
 def _warm_up() -> None:
@@ -76,32 +77,41 @@ def _warm_up() -> None:
 
 
 class JobManager:
+    """`executor`: "process" (a warm worker process; the default, PLAYGROUND_WORKER), "thread",
+    or an executor object."""
+
+    instances: "weakref.WeakSet[JobManager]" = weakref.WeakSet()
+
     def __init__(self, store: RunStore | None = None, *, caps: hosting.Caps | None = None,
                  executor=None):
         self.store = store or RunStore()
         self.caps = caps or hosting.caps()
-        self.executor = executor or ThreadExecutor()
         self._lock = threading.Lock()
         self._queued: deque[Job] = deque()
         self._running: dict[str, Job] = {}
         self._jobs: dict[str, Job] = {}
         self._closing = False
         self.recovered = self.store.recover()
-        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+        self.executor = (executor if executor is not None and not isinstance(executor, str)
+                         else workers.make_executor(executor))
+        if isinstance(self.executor, ThreadExecutor):
+            threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+        JobManager.instances.add(self)
         atexit.register(self._interrupt_all)
 
     def _interrupt_all(self, timeout: float = 3.0) -> None:
         """At process exit: stop running jobs cleanly (a thread killed inside a torch kernel
-        aborts the process) and mark them interrupted, their metrics kept."""
+        aborts the process) and mark them interrupted, their metrics kept; then the workers."""
         with self._lock:
             self._closing = True        # queued runs stay queued: the next start recovers them
             running = list(self._running.values())
         for job in running:
             job.interrupted = True
-            job.cancel.set()
+            self.executor.cancel(job, interrupt=True)
         deadline = time.monotonic() + timeout
         for job in running:
             job.done.wait(max(0.0, deadline - time.monotonic()))
+        self.executor.shutdown()
 
     # -- submitting ---------------------------------------------------------------------------
     def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None,
@@ -138,7 +148,8 @@ class JobManager:
                 raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
                                        f"({e.strerror or e}); the run was not started.") from None
             needs = tuple(getattr(lab, "needs", lambda _cfg: ())(cfg))
-            job = Job(run_id, lab_name, cfg, pool, owner=owner, needs=needs)
+            job = Job(run_id, lab_name, cfg, pool, owner=owner, needs=needs, config=to_dict(cfg),
+                      store=self.store)
             self._jobs[run_id] = job
             self._queued.append(job)
             self._dispatch()
@@ -165,7 +176,8 @@ class JobManager:
             self._running[job.run_id] = job
             busy[job.pool] = busy.get(job.pool, 0) + 1
             per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
-            self.executor.start(job.run_id, lambda job=job: self._work(job))
+            self.executor.start(job, max_train=self.caps.samples, store=self.store,
+                                on_done=self._finish)
 
     def _waiting_on(self, job: Job) -> bool:
         """True while a run this job needs is still queued or running (call with the lock held).
@@ -194,14 +206,12 @@ class JobManager:
             return True
         return False
 
-    def _work(self, job: Job) -> None:
+    def _finish(self, job: Job, result: loop.Result) -> None:
+        """A job has ended, in whichever executor: record it and start what can start."""
         try:
-            lab = registry.get(job.lab_name)
-            job.result = loop.run(lab, job.cfg, job.run_id, self.store, job.cancel,
-                                  on_progress=lambda st: job.snapshot.update(st),
-                                  max_train=self.caps.samples)
-            if job.interrupted and job.result.status == "cancelled":
-                job.result.status = "interrupted"
+            job.result = result
+            if job.interrupted and result.status == "cancelled":
+                result.status, result.message = "interrupted", INTERRUPTED
                 self.store.set_status(job.run_id, status="interrupted", message=INTERRUPTED)
         finally:
             with self._lock:
@@ -222,7 +232,7 @@ class JobManager:
                 self._dispatch()                # runs that needed it fail now, not later
                 return True
         if job is not None and not job.done.is_set():
-            job.cancel.set()
+            self.executor.cancel(job)
             return True
         # A run of another process (the CLI, an earlier server) still reads its cancel file.
         if self.store.exists(run_id) and self.store.status(run_id).get("status") == "running":
@@ -266,3 +276,4 @@ class JobManager:
         deadline = time.monotonic() + timeout
         for job in list(self._jobs.values()):
             job.done.wait(max(0.0, deadline - time.monotonic()))
+        self.executor.shutdown()

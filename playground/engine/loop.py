@@ -22,6 +22,7 @@ EVAL_INTERVAL_S = 0.25        # validation metrics, or less often when evaluatin
 EVAL_SHARE = 20               # ...so that it takes at most ~1/20 of the time
 EVAL_POINTS = 25              # a run too short for the clock still gets a test curve...
 EVAL_BUDGET = 0.01            # ...from evaluations costing about 1% of the training time
+MIN_EVAL_POINTS = 12          # and every run gets at least this many, evenly spaced in steps
 ARTIFACT_INTERVAL_S = 1.0     # artefacts (figures, images), likewise
 ARTIFACT_SHARE = 10
 CURVE_POINTS = 500            # training-curve resolution over a whole run
@@ -202,7 +203,9 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         train_start = time.perf_counter()
         next_flush = next_eval = next_show = 0.0    # the first step is shown at once
         eval_every = max(1, total // EVAL_POINTS)
+        segment = max(1, total // MIN_EVAL_POINTS)
         eval_spent = eval_cost = 0.0             # forced evaluations so far; the last one's cost
+        last_eval_step = -1
         perm = None
 
         def flush(now: float, final: bool = False) -> None:
@@ -224,7 +227,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
 
         def evaluate(now: float) -> float:
             """Validation metrics; returns how long it took (to keep its share of time small)."""
-            nonlocal last_val
+            nonlocal last_val, last_eval_step
+            last_eval_step = step
             t = time.perf_counter()
             with torch.no_grad(), amp:
                 last_val = {k: float(v) for k, v in lab.evaluate(state, data).items()}
@@ -266,6 +270,10 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                   and eval_spent + eval_cost <= EVAL_BUDGET * (now - train_start)):
                 eval_cost = evaluate(now)   # between flushes: a test point, no train flush
                 eval_spent += eval_cost
+            if step % segment == 0 and last_eval_step <= step - segment and step < total:
+                # NOTE: a slow evaluation (a deep net) would leave a long run with a handful of
+                # test points; one per segment keeps the test curve a curve.
+                eval_cost = evaluate(time.perf_counter())
 
         now = time.perf_counter()
         flush(now, final=True)

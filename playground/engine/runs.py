@@ -21,8 +21,10 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ACTIVE = ("queued", "running")
@@ -87,10 +89,114 @@ class RunInfo:
     damaged: str = ""          # why the folder could not be read, when it could not
 
 
+def _parse_lines(raw: bytes) -> list[dict]:
+    text = raw.decode("utf-8", errors="replace")     # damaged bytes spoil one line only
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+@dataclass
+class Tail:
+    """What a page shows of one run, read incrementally: metrics.jsonl from the last offset
+    (complete lines only), artefacts only when latest.json changed. `version` and
+    `artifacts_version` change exactly when new data arrived, so anything derived from them
+    (series, figures) can be cached against them. Shared by every page watching the run."""
+    folder: Path
+    offset: int = 0
+    records: list = field(default_factory=list)
+    latest: dict = field(default_factory=dict)       # newest value of every metric
+    version: int = 0
+    art: dict = field(default_factory=dict)
+    art_stamp: tuple = ()
+    artifacts_version: int = 0
+    derived: dict = field(default_factory=dict)      # caches keyed by what they derive from
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read(self) -> list[dict]:
+        with self.lock:
+            path = self.folder / "metrics.jsonl"
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                return self.records
+            if size < self.offset:                  # replaced (not appended): start over
+                self.offset, self.records, self.latest = 0, [], {}
+                self.version += 1
+            if size == self.offset:
+                return self.records
+            with open(path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read(size - self.offset)
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                return self.records                 # a line still being written
+            new = _parse_lines(chunk[:end + 1])
+            self.offset += end + 1
+            if new:
+                self.records = self.records + new   # a new list: earlier readers keep theirs
+                for r in new:
+                    self.latest.update({k: v for k, v in r.items() if isinstance(v, (int, float))})
+                self.version += 1
+            return self.records
+
+    def artifacts(self) -> dict:
+        with self.lock:
+            path = self.folder / "artifacts" / "latest.json"
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return self.art
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            if stamp != self.art_stamp:
+                try:
+                    art = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                    art = {}
+                self.art = art if isinstance(art, dict) else {}
+                self.art_stamp = stamp
+                self.artifacts_version += 1
+            return self.art
+
+    def cached(self, key, make):
+        """make() once per key (which should include the version it derives from)."""
+        with self.lock:
+            if key in self.derived:
+                return self.derived[key]
+        value = make()
+        with self.lock:
+            if len(self.derived) > 64:
+                self.derived.clear()
+            self.derived[key] = value
+        return value
+
+
 class RunStore:
+    TAILS = 64                  # runs whose tails are kept (the pages being watched)
+
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else home() / "runs"
         self.root.mkdir(parents=True, exist_ok=True)
+        self._tails: OrderedDict[str, Tail] = OrderedDict()
+        self._tails_lock = threading.Lock()
+
+    def tail(self, run_id: str) -> Tail:
+        """The incremental reader of one run (kept for the most recently watched runs)."""
+        folder = self.path(run_id)
+        with self._tails_lock:
+            t = self._tails.get(run_id)
+            if t is None:
+                t = self._tails[run_id] = Tail(folder)
+                while len(self._tails) > self.TAILS:
+                    self._tails.popitem(last=False)
+            self._tails.move_to_end(run_id)
+            return t
 
     # -- ids and paths ------------------------------------------------------------------------
     def new_id(self, lab: str) -> str:
@@ -171,6 +277,8 @@ class RunStore:
             raise ValueError(f"Run {run_id} is {state}: stop it first, then delete it.")
         # Renamed out of the id pattern first, so list() never meets a half-removed folder
         # (a config.json whose status.json is already gone).
+        with self._tails_lock:
+            self._tails.pop(run_id, None)
         trash = self.root / f".deleting-{run_id}-{secrets.token_hex(3)}"
         os.replace(d, trash)
         shutil.rmtree(trash)
@@ -211,16 +319,7 @@ class RunStore:
             raw = (self.path(run_id) / "metrics.jsonl").read_bytes()
         except FileNotFoundError:
             return []
-        text = raw.decode("utf-8", errors="replace")     # damaged bytes spoil one line only
-        out = []
-        for line in text.splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-        return out
+        return _parse_lines(raw)
 
     def metrics_csv(self, run_id: str) -> str:
         """Every metric record as CSV: step, epoch, time, then the other keys sorted; a record

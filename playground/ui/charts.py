@@ -44,14 +44,14 @@ def smooth(ys: list, weight: float) -> list:
 
 def curves(series: dict[str, tuple[list, list]], title: str, x_title: str = "step",
            y_title: str = "", smoothing: float = 0.0, smooth_only: tuple = (),
-           log_y: bool = False) -> dict:
+           log_y: bool = False, max_points: int = MAX_POINTS) -> dict:
     """Line charts; `smooth_only` names the dense series to smooth (an average over sparse,
     unevenly spaced evaluations would lag far behind the value it shows)."""
     traces = []
     for name, (xs, ys) in series.items():
         if not smooth_only or name in smooth_only:
             ys = smooth(ys, smoothing)
-        xs, ys = downsample(xs, ys)
+        xs, ys = downsample(xs, ys, max_points)
         mode = "lines" if len(xs) > 30 else "lines+markers"     # a few points must stay visible
         traces.append({"type": "scatter", "mode": mode, "name": name, "x": xs, "y": ys})
     layout = {**_LAYOUT, "title": {"text": title}, "height": 300,

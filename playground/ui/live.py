@@ -1,12 +1,17 @@
 """The live panel: status, progress, curves and artefacts of one run, read from the run store.
 
-While the run is queued or running the panel is a fragment that re-reads the run folder twice a
-second (only the panel reruns, not the page); when the run ends it reruns the page once so the
-buttons and history catch up.
+While the run is queued or running the panel is a fragment that polls the run folder (only the
+panel reruns, not the page): every 0.5 s for a run's first seconds, then less often. A poll does
+only the work that changed: metrics are read from the last offset, figures are rebuilt only when
+their data changed (plotly figures built once, not validated again on every rerun), artefacts
+only when the run wrote new ones; all of it is shared by every page watching the same run. When
+the run ends the page reruns once, and a finished run is drawn once.
 """
 from __future__ import annotations
 
 import base64
+import os
+import time
 
 import pandas as pd
 import streamlit as st
@@ -14,7 +19,9 @@ import streamlit as st
 from playground.engine.runs import ACTIVE, NoSuchRun
 from playground.ui import charts
 
-POLL_S = 0.5
+POLL_S = 0.5                  # a run's first seconds: the curve should move at once
+POLLS = ((15, 0.5), (60, 1.0), (float("inf"), 2.0))    # (run older than s, poll every s)
+MAX_CURVE_POINTS = 1000       # per series: more than a chart this wide can show
 _BADGE = {"queued": ("⏳", "gray"), "running": ("🏃", "blue"), "completed": ("✅", "green"),
           "cancelled": ("⏹️", "orange"), "diverged": ("💥", "red"), "failed": ("❌", "red"),
           "interrupted": ("⚠️", "orange"), "damaged": ("🩹", "red")}
@@ -67,10 +74,23 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None) -> Non
         st.warning(status.get("message", state))
 
 
-def _tiles(records: list[dict]) -> None:
-    latest = {}
-    for r in records:
-        latest.update({k: v for k, v in r.items() if "/" in k and isinstance(v, (int, float))})
+def poll_seconds(status: dict, now: float | None = None) -> float:
+    """How often to poll a run: fast while it is young, slower as it goes on."""
+    age = (now or time.time()) - float(status.get("started") or status.get("created") or 0)
+    if status.get("status") == "queued":
+        return 1.0
+    return next(every for older, every in POLLS if age < older)
+
+
+def _figure(spec: dict):
+    """A plotly Figure built (and validated) once: st.plotly_chart validates a dict on every
+    call, ~20-30 ms a chart here, which a poll would pay again for an unchanged picture."""
+    import plotly.graph_objects as go
+
+    return go.Figure(spec)
+
+
+def _tiles(latest: dict) -> None:
     shown = [(k, lbl) for k, lbl in (("train/loss", "Train loss"), ("val/loss", "Test loss"),
                                       ("train/acc", "Train accuracy"), ("val/acc", "Test accuracy"))
              if k in latest]
@@ -81,45 +101,57 @@ def _tiles(records: list[dict]) -> None:
         col.metric(lbl, f"{v:.1%}" if k.endswith("acc") else f"{v:.4f}")
 
 
-def _curves(run_id: str, records: list[dict]) -> None:
+def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float):
+    series = {}
+    for split, name in (("train", "train"), ("val", "test")):
+        xs, ys = _series(records, f"{split}/{suffix}", "step")
+        if xs:
+            series[name] = (xs, ys)
+    if not series:
+        return None
+    return _figure(charts.curves(series, title, y_title=title.lower(), smoothing=smoothing,
+                                smooth_only=("train",), log_y=log_y, max_points=MAX_CURVE_POINTS))
+
+
+def _curves(tail) -> None:
     smoothing = st.session_state.get("_smoothing", 0.6)
+    records = tail.read()
     cols = st.columns(2)
     for col, (suffix, title, log_y) in zip(cols, _CURVES):
-        series = {}
-        for split, name in (("train", "train"), ("val", "test")):
-            xs, ys = _series(records, f"{split}/{suffix}", "step")
-            if xs:
-                series[name] = (xs, ys)
-        if series:
-            fig = charts.curves(series, title, y_title=title.lower(), smoothing=smoothing,
-                                smooth_only=("train",), log_y=log_y)
+        fig = tail.cached(("curve", suffix, tail.version, smoothing),
+                          lambda: _curve_figure(records, suffix, title, log_y, smoothing))
+        if fig is not None:
             col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
 
 
-def _artifacts(art: dict) -> None:
-    artifact_grid(art.get("items"))
+def _artifacts(tail) -> None:
+    art = tail.artifacts()
+    artifact_grid(art.get("items"), cache=lambda key, make: tail.cached(
+        ("art", key, tail.artifacts_version), make))
 
 
-def artifact_grid(items, columns: int = 2, prefix: str = "art") -> None:
-    """Artefacts `columns` to a row; a bad one is a caption, never an exception."""
+def artifact_grid(items, columns: int = 2, prefix: str = "art", cache=None) -> None:
+    """Artefacts `columns` to a row; a bad one is a caption, never an exception. `cache(key,
+    make)` keeps what is built from an item (a figure, decoded image bytes) while it is unchanged."""
     if not isinstance(items, dict) or not items:
         return
+    cache = cache or (lambda key, make: make())
     cols = st.columns(columns)
     for i, (key, item) in enumerate(items.items()):
         with cols[i % columns]:
             try:
-                _artifact(f"{prefix}-{key}", item)
+                _artifact(f"{prefix}-{key}", item, cache)
             except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
                 st.caption(f"This picture could not be shown ({type(e).__name__}).")
 
 
-def _artifact(key: str, item: dict) -> None:
+def _artifact(key: str, item: dict, cache) -> None:
     st.markdown(f"**{item.get('title', key)}**")
     kind, data = item.get("kind"), item.get("data")
     if kind == "plotly":
-        st.plotly_chart(data, key=key, width="stretch")
+        st.plotly_chart(cache(key, lambda: _figure(data)), key=key, width="stretch")
     elif kind == "image":
-        st.image(base64.b64decode(data), width="stretch")
+        st.image(cache(key, lambda: base64.b64decode(data)), width="stretch")
     elif kind == "markdown":
         st.markdown(data)
     if item.get("caption"):
@@ -133,11 +165,26 @@ def _body(run_id: str, store, manager, on_fix=None) -> str:
         st.warning(str(e))
         return "missing"
     _header(run_id, status, manager.position(run_id), on_fix)
-    records = store.metrics(run_id)
-    _tiles(records)
-    _curves(run_id, records)
-    _artifacts(store.artifacts(run_id))
+    tail = store.tail(run_id)
+    tail.read()
+    _tiles(tail.latest)
+    _curves(tail)
+    _artifacts(tail)
     return status.get("status", "?")
+
+
+def _timed(body):
+    """With PLAYGROUND_UI_TIMINGS=<file>, each live-panel rerun appends its seconds there (the
+    live-page benchmark reads them from a real server)."""
+    log = os.environ.get("PLAYGROUND_UI_TIMINGS")
+    if not log:
+        return body()
+    t0 = time.perf_counter()
+    try:
+        return body()
+    finally:
+        with open(log, "a") as f:
+            f.write(f"{time.time():.3f} {time.perf_counter() - t0:.4f}\n")
 
 
 def panel(run_id: str, store, manager, on_fix=None) -> None:
@@ -150,10 +197,14 @@ def panel(run_id: str, store, manager, on_fix=None) -> None:
     st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="_smoothing",
               help="Exponential moving average, as in TensorBoard.")
     if state in ACTIVE:
-        @st.fragment(run_every=POLL_S)
+        every = poll_seconds(store.status(run_id))
+
+        @st.fragment(run_every=every)
         def _live():
-            if _body(run_id, store, manager, on_fix) not in ACTIVE:
+            if _timed(lambda: _body(run_id, store, manager, on_fix)) not in ACTIVE:
                 st.rerun()
+            elif poll_seconds(store.status(run_id)) != every:
+                st.rerun()                  # declare the fragment again with the new interval
         _live()
     else:
         _body(run_id, store, manager, on_fix)
@@ -162,23 +213,34 @@ def panel(run_id: str, store, manager, on_fix=None) -> None:
 def _compare_body(ids: list[str], names: tuple, store) -> bool:
     """Overlaid curves of the compared runs; True while any of them is still going."""
     smoothing = st.session_state.get("_smoothing", 0.6)
-    runs, active = [], False
+    runs, active, versions = [], False, []
     for rid, name in zip(ids, names):
         try:
             state = store.status(rid).get("status", "?")
         except NoSuchRun:
             continue
         active |= state in ACTIVE
-        runs.append((f"{name} ({state})", store.metrics(rid)))
+        tail = store.tail(rid)
+        runs.append((f"{name} ({state})", tail.read()))
+        versions.append((rid, state, tail.version))
+    if not runs:
+        return active
+    cache = store.tail(versions[-1][0]).cached
+
+    def figure(key, title, smooth_it):
+        series = {name: _series(recs, key, "step") for name, recs in runs}
+        series = {k: v for k, v in series.items() if v[0]}
+        return _figure(charts.curves(series, title, y_title=key.split("/")[1],
+                                     smoothing=smoothing if smooth_it else 0.0,
+                                     max_points=MAX_CURVE_POINTS)) if series else None
+
     cols = st.columns(2)
     for col, (key, title, smooth_it) in zip(cols, (("train/loss", "Training loss", True),
                                                     ("val/acc", "Test accuracy", False))):
-        series = {name: _series(recs, key, "step") for name, recs in runs}
-        series = {k: v for k, v in series.items() if v[0]}
-        if series:
-            col.plotly_chart(charts.curves(series, title, y_title=key.split("/")[1],
-                                           smoothing=smoothing if smooth_it else 0.0),
-                             key=f"compare-{key}", width="stretch")
+        fig = cache(("compare", key, tuple(versions), smoothing),
+                    lambda: figure(key, title, smooth_it))
+        if fig is not None:
+            col.plotly_chart(fig, key=f"compare-{key}", width="stretch")
     return active
 
 
@@ -208,7 +270,7 @@ def compare_panel(ids: list[str], names: tuple, store, table=None) -> None:
     st.caption("Same data order, same seed. The runs train one after another; the panel below "
                "follows the last one.")
     if any(store.exists(i) and store.status(i).get("status") in ACTIVE for i in ids):
-        @st.fragment(run_every=POLL_S)
+        @st.fragment(run_every=2 * POLL_S)
         def _live():
             if not _compare_body(ids, names, store):
                 st.rerun()

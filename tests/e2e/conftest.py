@@ -1,6 +1,6 @@
 import pytest
 
-from tests.e2e.support import CHROMIUM, CHROMIUM_ARGS, Server
+from tests.e2e.support import Server
 
 
 @pytest.fixture
@@ -15,22 +15,19 @@ def server(tmp_path):
 
 @pytest.fixture
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: the browser test needs Debian's chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed")
-    from playwright.sync_api import expect
+    from playground import browser as chromium
+
+    why = chromium.missing()
+    if why:
+        pytest.skip(f"browser test skipped: {why}")
+    from playwright.sync_api import expect, sync_playwright
 
     # A fresh server's first page imports torch and the labs: on a cold disk (a new venv, CI) that
     # takes longer than Playwright's 5 s default for each expectation.
     expect.set_options(timeout=30_000)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        b = chromium.launch(pw)
         try:
             yield b
         finally:
             b.close()
-
-

@@ -1,0 +1,132 @@
+"""A real `streamlit run` of the app on 127.0.0.1 and a headless Chromium to look at it.
+
+Used by the live-page benchmark (bench case 6) and the browser tests. Both need Debian's
+chromium at /usr/bin/chromium and the playwright package (no `playwright install`); `missing()`
+says what is absent so callers can skip with a reason.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+STARTUP_S = 60
+
+
+def missing() -> str | None:
+    """Why a browser cannot be driven here, or None when it can."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} not found (Debian's chromium package)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (requirements-dev.txt)"
+    return None
+
+
+def launch(pw):
+    """A headless Chromium from a running sync_playwright()."""
+    return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on a free local port with its own PLAYGROUND_HOME."""
+
+    def __init__(self, home: Path, log: Path, env: dict | None = None):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(log)
+        self._log_file = open(self.log, "wb")
+        env = {**os.environ, "PLAYGROUND_HOME": str(home), "PYTHONUNBUFFERED": "1",
+               "PLAYGROUND_WORKER": "process", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+
+    def wait_healthy(self, timeout: float = STARTUP_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"streamlit not healthy after {timeout} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if not self._log_file.closed:
+            self._log_file.close()
+
+    def output(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def children(self) -> list[int]:
+        """Pids of the server's child processes (the training worker)."""
+        return children(self.proc.pid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Linux /proc readings (None elsewhere)
+
+def children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(d.name))
+    return out
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None

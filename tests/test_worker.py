@@ -1,0 +1,144 @@
+"""The worker process: jobs train outside the app's interpreter, behind the same JobManager
+interface (queue, cancel, waiting, restart and exit -> interrupted, a dead worker fails only its
+run and the next run gets a fresh worker)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from playground.engine.jobs import JobManager
+from tests.helpers import open_page, poll_until, run_id_of, wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def workers(store):
+    m = JobManager(store, executor="process")
+    yield m
+    m.shutdown()
+
+
+def test_a_run_trains_in_a_worker_process_and_leaves_everything_on_disk(workers, store):
+    run_id = workers.submit("mlp", {"epochs": 5})
+    result = workers.wait(run_id, timeout=120)
+    assert result.status == "completed" and result.metrics["val/acc"] > 0.6
+    status = store.status(run_id)
+    assert status["worker"] != os.getpid() and status["worker"] in workers.executor.pids()
+    assert status["status"] == "completed" and status["step"] == status["total_steps"]
+    assert store.artifacts(run_id)["items"] and store.model_path(run_id)
+    assert sum("val/acc" in r for r in store.metrics(run_id)) >= 10, "a test curve, not a dot"
+
+
+def test_the_worker_stays_warm_between_runs(workers, store):
+    first = workers.submit("mlp", {"epochs": 2})
+    workers.wait(first, timeout=120)
+    second = workers.submit("mlp", {"epochs": 2})
+    assert workers.wait(second, timeout=60).status == "completed"
+    assert store.status(first)["worker"] == store.status(second)["worker"]
+
+
+def test_cancel_reaches_the_worker_within_one_second(workers, store):
+    run_id = workers.submit("mlp", {"epochs": 2000})
+    assert wait_for(lambda: store.metrics(run_id), timeout=120)
+    t0 = time.perf_counter()
+    assert workers.cancel(run_id)
+    result = workers.wait(run_id, timeout=5)
+    assert result.status == "cancelled" and time.perf_counter() - t0 < 1.0
+    assert store.status(run_id)["status"] == "cancelled" and store.metrics(run_id)
+
+
+def test_queue_and_waiting_work_across_the_process_boundary(workers, store):
+    first = workers.submit("mlp", {"epochs": 2000})
+    second = workers.submit("mlp", {"epochs": 2})
+    assert workers.position(second) == 1 and store.status(second)["status"] == "queued"
+    assert wait_for(lambda: store.metrics(first), timeout=120)
+    workers.cancel(first)
+    assert workers.wait(second, timeout=60).status == "completed"
+    assert workers.snapshot(second).get("step") == store.status(second)["step"]
+
+
+def test_a_killed_worker_fails_its_run_with_a_message_and_the_next_run_gets_a_fresh_one(
+        workers, store):
+    run_id = workers.submit("mlp", {"epochs": 2000})
+    assert wait_for(lambda: store.metrics(run_id), timeout=120)
+    dead = store.status(run_id)["worker"]
+    os.kill(dead, signal.SIGKILL)
+    result = workers.wait(run_id, timeout=10)
+    assert result.status == "failed" and "SIGKILL" in result.message
+    status = store.status(run_id)
+    assert status["status"] == "failed" and "out of memory" in status["message"]
+    assert store.metrics(run_id), "the curve so far is kept"
+    again = workers.submit("mlp", {"epochs": 2})
+    assert workers.wait(again, timeout=120).status == "completed"
+    assert store.status(again)["worker"] != dead
+
+
+def test_a_normal_exit_marks_the_run_interrupted_and_stops_the_worker(workers, store):
+    run_id = workers.submit("mlp", {"epochs": 2000})
+    assert wait_for(lambda: store.metrics(run_id), timeout=120)
+    pid = store.status(run_id)["worker"]
+    workers._interrupt_all()
+    status = store.status(run_id)
+    assert status["status"] == "interrupted" and "Press Train" in status["message"]
+    assert wait_for(lambda: not _alive(pid), timeout=10), "the worker exits with the app"
+
+
+def test_a_killed_app_leaves_its_run_interrupted_and_its_worker_exits(home, store):
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {ROOT!r})
+        from playground.engine.jobs import JobManager
+        from playground.engine.runs import RunStore
+        m = JobManager(RunStore({str(store.root)!r}), executor="process")
+        print(m.submit("mlp", {{"epochs": 2000}}), flush=True)
+        time.sleep(600)
+    """)
+    app = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        run_id = app.stdout.readline().strip()
+        assert wait_for(lambda: store.metrics(run_id), timeout=120)
+        worker = store.status(run_id)["worker"]
+    finally:
+        app.kill()                                   # no goodbye: SIGKILL
+        app.wait(10)
+    assert wait_for(lambda: not _alive(worker), timeout=10)
+    assert store.status(run_id)["status"] == "interrupted"
+    lines = (store.path(run_id) / "metrics.jsonl").read_text().count("\n")
+    time.sleep(0.5)
+    assert (store.path(run_id) / "metrics.jsonl").read_text().count("\n") == lines
+
+
+def test_a_job_sees_the_settings_of_when_it_was_submitted(workers, monkeypatch, mnist_dir):
+    # mnist_dir points PLAYGROUND_DATA_DIR at the real digits after the worker has started
+    run_id = workers.submit("mlp", {"dataset": "mnist", "epochs": 1, "hidden_sizes": "32"})
+    result = workers.wait(run_id, timeout=120)
+    assert result.status == "completed", result.message
+
+
+def test_the_page_trains_through_a_worker_process(home, store, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_WORKER", "process")
+    at = open_page(query={"epochs": "5"})
+    at.button(key="mlp._train").click().run()
+    run_id = run_id_of(at)
+    assert poll_until(at, lambda a: store.status(run_id)["status"] == "completed", timeout=120)
+    at.run()
+    assert store.status(run_id)["worker"] != os.getpid()
+    assert len(at.get("plotly_chart")) >= 3 and "Finished" in at.success[0].value
+    assert not at.exception
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:             # a zombie has exited
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
