@@ -70,3 +70,22 @@ def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):
     assert result.status == "completed", result.message
     assert store.model_path(run_id) is not None
     assert any("train/loss" in r for r in store.metrics(run_id))
+
+
+@pytest.mark.parametrize("name", registry.LABS)
+def test_navigation_metadata_read_from_the_source_matches_the_module(name):
+    meta, lab = registry.meta(name), registry.get(name)
+    for key in (*registry.META, "__doc__"):
+        assert getattr(meta, key) == getattr(lab, key), key
+
+
+def test_navigation_and_home_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from playground import registry; "
+            "[registry.meta(n) for n in registry.LABS]; import playground.ui.app, "
+            "playground.ui.home; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=str(__import__("pathlib").Path(__file__).parents[1]), timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

@@ -258,6 +258,14 @@ class JobManager:
         with self._lock:
             return list(self._running) + [j.run_id for j in self._queued]
 
+    def device_description(self, timeout: float = 30.0) -> str | None:
+        """Where runs train, in one line, as the process that trains them sees it (asking the
+        worker spares this process the torch import); None while the worker is still starting."""
+        if isinstance(self.executor, ThreadExecutor):
+            return devices.describe()
+        info = self.executor.device_info(timeout)
+        return info.get("describe") if info else None
+
     def wait(self, run_id: str, timeout: float | None = None) -> loop.Result | None:
         job = self._jobs.get(run_id)
         if job is None:

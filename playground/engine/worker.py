@@ -86,7 +86,7 @@ class ThreadExecutor:
     def cancel(self, job, interrupt: bool = False) -> None:
         job.cancel.set()
 
-    def device_info(self) -> dict | None:
+    def device_info(self, timeout: float = 0) -> dict | None:
         return None
 
     def shutdown(self, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -230,7 +230,7 @@ class ProcessExecutor:
                 workers = [Worker(self)]
                 self._idle.extend(workers)
         workers[0].ready.wait(timeout)
-        return workers[0].info or None
+        return workers[0].info or None          # {} until ready; a dead one reports nothing
 
     def pids(self) -> list[int]:
         with self._lock:

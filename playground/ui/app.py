@@ -23,8 +23,9 @@ def lab_files() -> dict[str, Path]:
 
 
 def lab_pages() -> dict[str, st.Page]:
-    return {name: st.Page(str(path), title=registry.get(name).TITLE, icon=registry.get(name).ICON,
-                          url_path=name) for name, path in lab_files().items()}
+    return {name: st.Page(str(path), title=registry.meta(name).TITLE,
+                          icon=registry.meta(name).ICON, url_path=name)
+            for name, path in lab_files().items()}
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     home = st.Page(str(ROOT / "app_pages" / "00_home.py"), title="Home", icon="🏠", default=True)
     sections: dict[str, list] = {"Start": [home]}
     for section in registry.SECTIONS:
-        in_section = [p for name, p in pages.items() if registry.get(name).SECTION == section]
+        in_section = [p for name, p in pages.items() if registry.meta(name).SECTION == section]
         if in_section:
             sections[section] = in_section
     runs = st.Page(str(RUNS_PAGE), title="Runs", icon="🗂️", url_path="runs")

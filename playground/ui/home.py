@@ -5,8 +5,22 @@ import pandas as pd
 import streamlit as st
 
 from playground import registry
-from playground.engine import device
 from playground.ui.state import manager
+
+
+def _device() -> None:
+    where = manager().device_description(timeout=0.3)
+    if where:
+        (st.success if where.startswith("GPU") else st.info)(f"**Device:** {where}", icon="🖥️")
+        return
+
+    @st.fragment(run_every=1.0)
+    def _starting():
+        found = manager().device_description(timeout=0.3)
+        if found:
+            st.rerun()
+        st.info("**Device:** starting the training process...", icon="🖥️")
+    _starting()
 
 
 def home_page() -> None:
@@ -19,18 +33,17 @@ def home_page() -> None:
         "trains in the background while the page shows its curves and what it has learnt so far "
         "(decision boundaries, predictions, ...). Runs are saved: refresh, share the link or come "
         "back later.")
-    where = device.describe()
-    (st.success if where.startswith("GPU") else st.info)(f"**Device:** {where}", icon="🖥️")
+    _device()
 
     by_section: dict[str, list[str]] = {}
     for name in registry.LABS:
-        by_section.setdefault(registry.get(name).SECTION, []).append(name)
+        by_section.setdefault(registry.meta(name).SECTION, []).append(name)
     for section in registry.SECTIONS:
         if section not in by_section:
             continue
         st.subheader(section)
         for name in by_section[section]:
-            lab = registry.get(name)
+            lab = registry.meta(name)
             first = (lab.__doc__ or "").strip().split(".")[0]
             if name in pages:
                 st.page_link(str(pages[name]), label=f"**{lab.TITLE}** - {first}.", icon=lab.ICON)

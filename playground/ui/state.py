@@ -10,7 +10,10 @@ from playground.engine.runs import RunStore, home
 
 @st.cache_resource(show_spinner=False)
 def _manager(root: str) -> JobManager:
-    device.configure_torch(threads=device.ui_threads())
+    from playground.engine import worker
+
+    if worker.mode() == "thread":           # training shares this process: leave a core free
+        device.configure_torch(threads=device.ui_threads())
     return JobManager(RunStore(root))
 
 
