@@ -1,7 +1,9 @@
 """The ResNet lab: skip connections keep deep nets trainable, and the page makes it visible."""
+import pytest
 import torch
 
 from playground import registry
+from playground.engine import device as devices
 from playground.engine import loop
 from playground.labs import resnet
 from tests.helpers import open_page, poll_until, run_id_of
@@ -12,27 +14,39 @@ def _train(store, **overrides):
     assert errors == []
     run_id = store.create("resnet", {})
     result = loop.run(resnet, cfg, run_id, store)
-    losses = [r["train/loss"] for r in store.metrics(run_id) if "train/loss" in r]
-    grads = [r["train/grad_first_layer"] for r in store.metrics(run_id) if "train/loss" in r]
+    rows = [r for r in store.metrics(run_id) if "train/loss" in r]
+    losses = [r["train/loss"] for r in rows]
+    grads = [r["train/grad_first_layer"] for r in rows]
     return result, losses, sum(grads) / len(grads)
 
 
-def test_at_depth_20_residual_trains_where_plain_loses_its_first_layer_gradient(store):
-    # NOTE: the plain net sits near the edge of trainability, and the summation order (the thread
-    # count, which the app's manager sets for the whole process) decides which side of it a given
-    # seed lands on. Pin it, so the test does not depend on which tests ran before it.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        res, res_loss, res_grad = _train(store, depth=20, residual=True)
-        plain, plain_loss, plain_grad = _train(store, depth=20, residual=False)
-    finally:
-        torch.set_num_threads(threads)
+@pytest.fixture
+def threads():
+    """Pin torch's intra-op threads for one test and restore them after. The thread count sets
+    the summation order, and a net near the edge of trainability can land on either side of it
+    depending on that order, so the claim below is checked at 1 thread and at 2."""
+    devices.configure_torch()        # first, or the first run would reset the count to all cores
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+# NOTE: measured on 2 cores, seeds 0-5 at 1 and 2 threads: plain 6-10% test accuracy, residual
+# 93-98%, the plain net's first-layer gradient under 2% of the residual net's.
+@pytest.mark.slow
+@pytest.mark.parametrize("n_threads", [1, 2], ids=["1thread", "2threads"])
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed0", "seed1", "seed2"])
+def test_at_the_default_depth_plain_stalls_and_residual_learns(store, threads, n_threads, seed):
+    threads(n_threads)
+    res, res_loss, res_grad = _train(store, seed=seed, residual=True)
+    plain, plain_loss, plain_grad = _train(store, seed=seed, residual=False)
     assert res.status == plain.status == "completed"
-    assert res_loss[-1] <= 0.5 * res_loss[0], res_loss[:: max(1, len(res_loss) // 10)]
-    assert plain_loss[-1] > 0.8 * plain_loss[0]            # the plain net barely moves
-    assert plain_grad < 0.2 * res_grad, (plain_grad, res_grad)
-    assert res.metrics["val/acc"] > plain.metrics["val/acc"] + 0.3
+    tail = lambda losses: sum(losses[-5:]) / len(losses[-5:])  # noqa: E731
+    assert res.metrics["val/acc"] > 0.85, (res.metrics, res_loss[:: max(1, len(res_loss) // 10)])
+    assert tail(res_loss) < 0.5 * res_loss[0], res_loss[:: max(1, len(res_loss) // 10)]
+    assert plain.metrics["val/acc"] < 0.2, plain.metrics          # chance is 0.1
+    assert tail(plain_loss) > 0.9 * plain_loss[0], plain_loss[:: max(1, len(plain_loss) // 10)]
+    assert plain_grad < 0.1 * res_grad, (plain_grad, res_grad)
 
 
 def test_residual_blocks_start_as_the_identity_without_batch_norm():
