@@ -71,6 +71,7 @@ def watched(page, server, home: Path, lab: str, overrides: dict) -> dict:
     train.wait_for(state="visible")
     page.wait_for_timeout(1000)                         # the page settles before the clock starts
     cpu0 = browser.cpu_seconds(server.proc.pid)
+    chrome0 = browser.cpu_seconds_named("chrom")
     t0 = time.perf_counter()
     train.click()
     page.wait_for_url(re.compile(rf"[?&]run=\d{{8}}-\d{{6}}-{lab}-[0-9a-f]{{6}}"))
@@ -90,9 +91,11 @@ def watched(page, server, home: Path, lab: str, overrides: dict) -> dict:
         state="visible", timeout=60_000)
     shown = time.perf_counter() - t0
     cpu1 = browser.cpu_seconds(server.proc.pid)
+    chrome1 = browser.cpu_seconds_named("chrom")
     return {"seconds": status.get("seconds"), "status": status.get("status"),
             "first_curve_s": first_curve, "ended_s": ended, "shown_s": shown,
             "server_cpu_s": None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+            "browser_cpu_s": chrome1 - chrome0,
             "val_points": _val_points(run_dir)}
 
 
@@ -104,7 +107,7 @@ def _reruns(path: Path, since: int) -> tuple[list[float], int]:
     return [float(x.split()[-1]) for x in lines[since:] if x.strip()], len(lines)
 
 
-def run(quick: bool = False, labs=LABS, progress=print) -> list:
+def run(quick: bool = False, labs=LABS, progress=print, server_env: dict | None = None) -> list:
     """Rows for the bench table (see playground.bench.Row)."""
     from playground.bench import Row
 
@@ -118,7 +121,7 @@ def run(quick: bool = False, labs=LABS, progress=print) -> list:
     tmp = Path(tempfile.mkdtemp(prefix="playground-bench-live-"))
     timings = tmp / "ui_timings.log"
     server = browser.Server(tmp / "page-home", tmp / "streamlit.log",
-                            env={"PLAYGROUND_UI_TIMINGS": str(timings)})
+                            env={"PLAYGROUND_UI_TIMINGS": str(timings), **(server_env or {})})
     rows, seen = [], 0
     try:
         server.wait_healthy()

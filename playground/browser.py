@@ -130,3 +130,15 @@ def cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def cpu_seconds_named(prefix: str) -> float:
+    """CPU seconds used so far by every process whose name starts with `prefix` (the browser)."""
+    total = 0.0
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if (d / "comm").read_text().startswith(prefix):
+                total += cpu_seconds(int(d.name)) or 0.0
+        except OSError:
+            continue
+    return total

@@ -51,7 +51,7 @@ def test_poll_interval_is_fast_for_a_young_run_and_slower_later():
     assert live.poll_seconds({"status": "running", "started": now - 2}, now) == 0.5
     assert live.poll_seconds({"status": "running", "started": now - 30}, now) == 1.0
     assert live.poll_seconds({"status": "running", "started": now - 600}, now) == 2.0
-    assert live.poll_seconds({"status": "queued", "created": now}, now) == 1.0
+    assert live.poll_seconds({"status": "queued", "created": now - 600}, now) == 0.5
 
 
 def test_curves_keep_at_most_a_thousand_points_and_the_newest_one():

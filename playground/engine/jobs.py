@@ -66,14 +66,8 @@ ProcessExecutor = workers.ProcessExecutor
 
 
 def _warm_up() -> None:
-    """Pay the one-off costs (scikit-learn import, torch's first kernels) before the first Train,
-    so that the first curve point of a fresh server appears as fast as the next ones."""
-    import torch
-    from sklearn import datasets  # noqa: F401
-
-    devices.configure_torch()
-    w = torch.ones(4, 4, requires_grad=True)
-    torch.nn.functional.cross_entropy(torch.ones(8, 4) @ w, torch.zeros(8, dtype=torch.long)).backward()
+    """Pay the one-off costs (imports, first kernels) before the first Train (thread mode)."""
+    workers.warm_up()
 
 
 class JobManager:

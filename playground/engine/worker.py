@@ -180,7 +180,13 @@ class ProcessExecutor:
     """Warm worker processes, one per running job; one spare is kept warm between jobs."""
 
     def __init__(self, threads: int | None = None, prewarm: bool = True):
-        self.threads = threads
+        from playground.engine import device
+
+        # NOTE: one core stays free for the server and (on a laptop giving a talk) the browser.
+        # Measured on 2 cores with the page open in Chromium: two training threads made the
+        # default CNN run 6-10x slower than headless (a descheduled OpenMP thread stalls every
+        # parallel region), one thread 1.2-1.4x.
+        self.threads = threads or device.ui_threads()
         self._lock = threading.Lock()
         self._idle: list[Worker] = []
         self._busy: dict[str, Worker] = {}
@@ -395,7 +401,7 @@ def _rss_mb() -> float | None:
     return None
 
 
-def _warm_up() -> dict:
+def warm_up() -> dict:
     """Pay the one-off costs (torch, scikit-learn, the labs, the first kernels) before the first
     Train, so that a run's first curve point comes as fast as the next ones."""
     import torch
@@ -404,11 +410,15 @@ def _warm_up() -> dict:
     from playground import registry
     from playground.engine import device as devices
 
+    from playground.labs._shared import OPTIMIZERS, make_optimizer
+
     devices.configure_torch()
     for name in registry.LABS:
         registry.get(name)
     w = torch.ones(4, 4, requires_grad=True)
     torch.nn.functional.cross_entropy(torch.ones(8, 4) @ w, torch.zeros(8, dtype=torch.long)).backward()
+    for name in OPTIMIZERS:         # the first optimizer imports torch._dynamo: ~2 s here
+        make_optimizer(name, [w], 1e-3).step()
     return {"pid": os.getpid(), "cuda": torch.cuda.is_available(), "mps": devices._mps_ok(torch),
             "describe": devices.describe(), "threads": torch.get_num_threads(), "rss_mb": _rss_mb()}
 
@@ -417,7 +427,7 @@ def main(argv: list[str]) -> int:
     # Ctrl-C in the app's terminal reaches the whole process group: the app stops the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     child = _Child(int(argv[0]))
-    child.emit(ev="ready", **_warm_up())
+    child.emit(ev="ready", **warm_up())
     child.serve()
     return 0
 
