@@ -135,9 +135,13 @@ def run(quick: bool = False, labs=LABS, progress=print, server_env: dict | None 
             page.wait_for_timeout(8000)             # the warm-up (worker, imports) settles
             idle_server = browser.rss_mb(server.proc.pid)
             workers = [browser.rss_mb(p) for p in server.children()]
-            rows.append(Row("6. idle app, server process RSS (MB)", idle_server, None, "MB",
-                            target="<= 400 MB",
+            rows.append(Row("6. idle app (Home open), server process RSS (MB)", idle_server, None,
+                            "MB", target="<= 400 MB",
                             extra={"worker_rss_mb": [w for w in workers if w]}))
+            # "Warm" as a returning user has it: one short run first (the browser has loaded
+            # and compiled the chart library, the worker has run a job), not counted.
+            watched(page, server, tmp / "page-home", "mlp", {"epochs": 3})
+            seen = len(_reruns(timings, 0)[0])
             for lab in labs:
                 overrides = QUICK.get(lab, {}) if quick else {}
                 progress(f"case 6: {lab}, headless...")
@@ -164,6 +168,8 @@ def run(quick: bool = False, labs=LABS, progress=print, server_env: dict | None 
                                     extra={"max": max(reruns), "n": len(reruns)}))
             ctx.close()
             chromium.close()
+        rows.append(Row("6. server process RSS after the runs (lab pages open, MB)",
+                        browser.rss_mb(server.proc.pid), None, "MB", target="<= 400 MB"))
         rows.append(Row("6. worker process RSS after the runs (MB)",
                         max([browser.rss_mb(p) or 0 for p in server.children()] or [0]) or None,
                         None, "MB"))

@@ -50,7 +50,7 @@ def test_bench_case_6_watches_a_run_in_chromium_and_reads_both_processes(home):
     assert watched["ours"] > 0 and watched["reference"] > 0 and watched["ratio"] > 0
     assert watched["extra"]["status"] == "completed" and watched["extra"]["val_points"] >= 10
     assert watched["extra"]["reruns"] > 0, "the server logged its live-panel reruns"
-    idle = rows["6. idle app, server process RSS (MB)"]
+    idle = rows["6. idle app (Home open), server process RSS (MB)"]
     assert idle["ours"] > 0 and idle["extra"]["worker_rss_mb"], "a warm worker beside the server"
     assert rows["6. mlp: Train -> first curve on the page"]["ours"] > 0
 

@@ -105,11 +105,14 @@ def _figure(spec: dict):
     # NOTE: axis automargin (which plotly's templates turn on) makes plotly.js measure every
     # tick label and lay the chart out again, on every redraw: a third of the browser's time
     # on a watched run. Fixed margins wide enough for the labels do the same job once.
-    margin = dict(layout.get("margin") or {})
-    margin["l"], margin["b"] = max(margin.get("l", 0), 56), max(margin.get("b", 0), 42)
-    layout["margin"] = margin
-    for axis in ("xaxis", "yaxis"):
-        layout[axis] = {"automargin": False, **(layout.get(axis) or {})}
+    # Axes labelled with words (layer names, classes) keep automargin: their width varies.
+    if not any(isinstance(next(iter(t.get(k) or []), 0), str)
+               for t in spec.get("data") or [] for k in ("x", "y")):
+        margin = dict(layout.get("margin") or {})
+        margin["l"], margin["b"] = max(margin.get("l", 0), 56), max(margin.get("b", 0), 42)
+        layout["margin"] = margin
+        for axis in ("xaxis", "yaxis"):
+            layout[axis] = {"automargin": False, **(layout.get(axis) or {})}
 
     class _Built(go.Figure):
         def to_dict(self):
