@@ -80,6 +80,20 @@ def test_a_killed_worker_fails_its_run_with_a_message_and_the_next_run_gets_a_fr
     assert store.status(again)["worker"] != dead
 
 
+def test_a_worker_that_died_while_idle_is_replaced_at_the_next_run(workers, store):
+    assert workers.executor.device_info()["pid"]
+    for pid in workers.executor.pids():
+        os.kill(pid, signal.SIGKILL)
+    run_id = workers.submit("mlp", {"epochs": 2})          # no waiting for the death to be seen
+    result = workers.wait(run_id, timeout=120)
+    assert result is not None and result.status in ("completed", "failed"), result
+    if result.status == "failed":                          # it was handed to the dying worker
+        assert "killed" in result.message
+        run_id = workers.submit("mlp", {"epochs": 2})
+        result = workers.wait(run_id, timeout=120)
+    assert result.status == "completed"
+
+
 def test_a_normal_exit_marks_the_run_interrupted_and_stops_the_worker(workers, store):
     run_id = workers.submit("mlp", {"epochs": 2000})
     assert wait_for(lambda: store.metrics(run_id), timeout=120)

@@ -102,6 +102,8 @@ class Worker:
         self.info: dict = {}
         self.job = None
         self.on_done = None
+        self.gone = False                   # the events pipe has closed: the process is over
+        self._job_lock = threading.Lock()
         self._write_lock = threading.Lock()
         read_fd, write_fd = os.pipe()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -110,8 +112,7 @@ class Worker:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "playground.engine.worker", str(write_fd)],
-                cwd=ROOT, env=env, stdin=subprocess.PIPE, pass_fds=(write_fd,),
-                start_new_session=False)
+                cwd=ROOT, env=env, stdin=subprocess.PIPE, pass_fds=(write_fd,))
         finally:
             os.close(write_fd)
         self._events = os.fdopen(read_fd, "rb")
@@ -131,10 +132,15 @@ class Worker:
             return False                     # dead: _read sees the end and fails its job
 
     def run(self, job, max_train, on_done) -> None:
-        self.job, self.on_done = job, on_done
-        if not self.send(op="run", run_id=job.run_id, lab=job.lab_name, config=job.config,
-                         root=str(job.root), max_train=max_train, env=_env_for_job()):
-            pass
+        with self._job_lock:
+            self.job, self.on_done = job, on_done
+            gone = self.gone
+        # A worker that dies from here on is seen by _read, which fails the job; one that was
+        # already gone is failed here.
+        sent = self.send(op="run", run_id=job.run_id, lab=job.lab_name, config=job.config,
+                         root=str(job.root), max_train=max_train, env=_env_for_job())
+        if gone or not sent:
+            self._fail_current()
 
     def _read(self) -> None:
         for line in self._events:
@@ -151,23 +157,32 @@ class Worker:
             elif kind == "done" and self.job is not None:
                 fields = {f.name for f in dataclasses.fields(loop.Result)}
                 result = loop.Result(**{k: v for k, v in ev["result"].items() if k in fields})
-                job, on_done, self.job = self.job, self.on_done, None
+                with self._job_lock:
+                    job, on_done, self.job = self.job, self.on_done, None
                 self.executor._released(self, ev.get("rss_mb"))
                 on_done(job, result)
         # The events pipe closed: the worker is gone.
-        returncode = self.proc.wait()
+        self.proc.wait()
         self.ready.set()
         self.executor._gone(self)
-        job, self.job = self.job, None
-        if job is not None:
-            message = (f"The training process {_death(returncode)}. The metrics so far are kept; "
-                       "press Train to start again.")
-            try:
-                job.store.set_status(job.run_id, status="failed", ended=time.time(),
-                                     message=message)
-            except Exception:  # noqa: BLE001 - a damaged folder must not stop the queue
-                pass
-            self.on_done(job, _failed(job, message))
+        with self._job_lock:
+            self.gone = True
+        self._fail_current()
+
+    def _fail_current(self) -> None:
+        if self.proc.poll() is None:
+            return                          # still alive: its events will end the job
+        with self._job_lock:
+            job, on_done, self.job = self.job, self.on_done, None
+        if job is None:
+            return
+        message = (f"The training process {_death(self.proc.returncode)}. The metrics so far are "
+                   "kept; press Train to start again.")
+        try:
+            job.store.set_status(job.run_id, status="failed", ended=time.time(), message=message)
+        except Exception:  # noqa: BLE001 - a damaged folder must not stop the queue
+            pass
+        on_done(job, _failed(job, message))
 
     def stop(self) -> None:
         self.send(op="stop")
