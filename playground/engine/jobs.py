@@ -58,7 +58,6 @@ class Job:
     needs: tuple[str, ...] = ()     # runs that must complete first (a student's teacher)
     config: dict = field(default_factory=dict)     # cfg as JSON, for a worker process
     store: RunStore | None = None
-    root: object = None
 
 
 ThreadExecutor = workers.ThreadExecutor

@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from playground.engine import loop
+from playground.engine import loop, procfs
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = ("process", "thread")
@@ -138,7 +138,7 @@ class Worker:
         # A worker that dies from here on is seen by _read, which fails the job; one that was
         # already gone is failed here.
         sent = self.send(op="run", run_id=job.run_id, lab=job.lab_name, config=job.config,
-                         root=str(job.root), max_train=max_train, env=_env_for_job())
+                         root=str(job.store.root), max_train=max_train, env=_env_for_job())
         if gone or not sent:
             self._fail_current()
 
@@ -210,7 +210,6 @@ class ProcessExecutor:
             self._idle.append(Worker(self))
 
     def start(self, job, *, max_train, store, on_done) -> None:
-        job.root = store.root
         with self._lock:
             self._closed = False
             worker = self._idle.pop() if self._idle else None
@@ -407,13 +406,7 @@ def _free_device_memory() -> None:
 
 
 def _rss_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return procfs.rss_mb(os.getpid())
 
 
 def warm_up() -> dict:

@@ -114,17 +114,26 @@ def _figure(spec: dict):
         for axis in ("xaxis", "yaxis"):
             layout[axis] = {"automargin": False, **(layout.get(axis) or {})}
 
-    class _Built(go.Figure):
-        def to_dict(self):
-            return built
-
-    fig = _Built({**spec, "layout": layout})
+    fig = _built_class()({**spec, "layout": layout})
     built = go.Figure.to_dict(fig)
     if isinstance(template, str):
         built["layout"]["template"] = _template(template)
     elif template is not None:
         built["layout"]["template"] = template
+    fig._built = built
     return fig
+
+
+@functools.lru_cache(maxsize=1)
+def _built_class():
+    """A Figure whose to_dict() is the dict it was finished as (plotly imported on first use)."""
+    import plotly.graph_objects as go
+
+    class Built(go.Figure):
+        def to_dict(self):
+            return self._built
+
+    return Built
 
 
 def _tiles(latest: dict) -> None:
