@@ -8,9 +8,13 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 TIMEOUT = 60
 
 
-def open_page(page: str = "app_pages/10_mlp.py", query: dict | None = None) -> AppTest:
-    """A fresh browser session on `page`, with `query` in its URL."""
+def open_page(page: str = "app_pages/10_mlp.py", query: dict | None = None,
+              visitor_key: str | None = None) -> AppTest:
+    """A fresh browser session on `page`, with `query` in its URL; `visitor_key` is what the
+    browser's cookie brings back (the same visitor after a refresh)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if visitor_key:
+        at.session_state["_visitor_key"] = visitor_key
     at.run()
     at.switch_page(page)
     for k, v in (query or {}).items():

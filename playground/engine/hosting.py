@@ -3,10 +3,16 @@
 Sized for Streamlit Community Cloud (up to 2 CPUs, ~2.7 GB RAM, one process for everyone).
 Each cap can be overridden with an environment variable PLAYGROUND_MAX_<NAME>, e.g.
 PLAYGROUND_MAX_EPOCHS=50. Outside hosted mode only the queue length is capped.
+
+Ownership: in hosted mode a run belongs to the visitor who started it. A visitor is a random key
+kept in their browser (a cookie, never in a link); the run store keeps only `owner_id(key)`, so a
+downloaded run or a shared link never carries what it takes to control the run.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass, fields
 
 
@@ -20,7 +26,9 @@ class Caps:
     running: int = 1                       # runs training at once, per device
     running_per_session: int | None = None
     queued: int = 32                       # runs waiting, overall
-    queued_per_session: int | None = None  # runs waiting or running, per browser session
+    queued_per_session: int | None = None  # runs waiting or running, per visitor
+    stored: int | None = None              # runs kept on disk, overall (oldest finished pruned)
+    stored_per_visitor: int | None = None  # runs kept on disk, per visitor
 
     def describe(self) -> str:
         parts = [f"at most {v:,} {k}" for k, v in (
@@ -31,9 +39,29 @@ class Caps:
             parts.append(f"{self.queued_per_session} per visitor")
         return "; ".join(parts)
 
+    def describe_retention(self) -> str:
+        """What the store keeps, in words ('' when it keeps everything)."""
+        parts = []
+        if self.stored_per_visitor:
+            parts.append(f"your newest {self.stored_per_visitor:,} runs")
+        if self.stored:
+            parts.append(f"{self.stored:,} runs overall")
+        if not parts:
+            return ""
+        return (f"This server keeps {' and '.join(parts)}: beyond that the oldest finished runs "
+                "are deleted (never one that is training).")
+
 
 HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, params=2_000_000, samples=10_000,
-                       running=1, running_per_session=1, queued=8, queued_per_session=3)
+                       running=1, running_per_session=1, queued=8, queued_per_session=3,
+                       stored=200, stored_per_visitor=20)
+
+VISITOR_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def owner_id(visitor_key: str) -> str:
+    """What the run store records for a visitor: a one-way digest of their key."""
+    return hashlib.sha256(f"neural-playground-owner:{visitor_key}".encode()).hexdigest()[:32]
 
 
 def caps() -> Caps:

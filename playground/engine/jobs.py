@@ -43,6 +43,10 @@ class StoreUnavailable(SubmitError):
     pass
 
 
+class NotOwner(PermissionError):
+    """Hosted mode: a visitor asked to stop or delete a run that another visitor started."""
+
+
 @dataclass
 class Job:
     run_id: str
@@ -111,7 +115,8 @@ class JobManager:
                owner: str | None = None) -> str:
         """Validate and queue a run; returns its id. Raises InvalidConfig with every message,
         QueueFull when a queue cap is reached, StoreUnavailable when the run cannot be saved.
-        `owner` (a browser session) is what the per-visitor caps count."""
+        `owner` (a visitor's owner id, see hosting.owner_id) is what the per-visitor caps count
+        and, in hosted mode, who may stop and delete the run later."""
         try:
             lab = registry.get(lab_name)
         except registry.UnknownLab as e:
@@ -136,7 +141,8 @@ class JobManager:
                 raise QueueFull(f"{len(self._queued)} runs are already waiting, the most this "
                                 "server allows: try again when one has finished.")
             try:
-                run_id = self.store.create(lab_name, to_dict(cfg))
+                run_id = self.store.create(lab_name, to_dict(cfg),
+                                           owner=owner if self.caps.hosted else None)
             except OSError as e:
                 raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
                                        f"({e.strerror or e}); the run was not started.") from None
@@ -146,7 +152,69 @@ class JobManager:
             self._jobs[run_id] = job
             self._queued.append(job)
             self._dispatch()
+        self.prune(owner)
         return run_id
+
+    # -- ownership and retention (hosted mode) -------------------------------------------------
+    def controls(self, run_id: str, by: str | None) -> bool:
+        """May `by` (an owner id; None: this process itself, the CLI) stop and delete the run?
+        Locally everyone may: one user, every run theirs."""
+        if by is None or not self.caps.hosted:
+            return True
+        from playground.engine.runs import DamagedRun, NoSuchRun
+
+        try:
+            return self.store.owner(run_id) == by
+        except DamagedRun:
+            return False                        # whose it is cannot be read: not a visitor's
+        except NoSuchRun:
+            return True                         # nothing to protect; the caller says so
+
+    def _check(self, run_id: str, by: str | None, verb: str) -> None:
+        if not self.controls(run_id, by):
+            raise NotOwner(f"Run {run_id} was started by another visitor: you can watch it and "
+                           f"share its link, but only the visitor who started it can {verb} it.")
+
+    def delete(self, run_id: str, by: str | None = None) -> None:
+        """Delete a finished run (RunStore.delete), refused to anyone but its owner when hosted."""
+        self._check(run_id, by, "delete")
+        self.store.delete(run_id)
+
+    def prune(self, owner: str | None = None) -> list[str]:
+        """Keep the store within the caps: the oldest finished runs go first, never one that is
+        queued or running or that a waiting run needs, never a recorded demo. Returns the ids
+        deleted. Nothing happens without caps (local mode)."""
+        per_visitor, overall = self.caps.stored_per_visitor, self.caps.stored
+        if not (per_visitor or overall):
+            return []
+        from playground.engine.runs import ACTIVE, NoSuchRun
+
+        with self._lock:
+            busy = set(self._running) | {j.run_id for j in self._queued}
+            busy |= {n for j in [*self._queued, *self._running.values()] for n in j.needs}
+        runs = sorted(self.store.list(), key=lambda r: r.created, reverse=True)   # newest first
+
+        def removable(r) -> bool:
+            return (r.run_id not in busy and r.status.get("status") not in ACTIVE
+                    and not r.status.get("demo"))
+
+        doomed: list[str] = []
+        if per_visitor and owner:
+            mine = [r for r in runs if r.owner == owner]
+            extra = len(mine) - per_visitor
+            doomed += [r.run_id for r in reversed(mine) if removable(r)][:max(0, extra)]
+        if overall:
+            left = [r for r in runs if r.run_id not in doomed]
+            extra = len(left) - overall
+            doomed += [r.run_id for r in reversed(left) if removable(r)][:max(0, extra)]
+        deleted = []
+        for run_id in doomed:
+            try:
+                self.store.delete(run_id)
+                deleted.append(run_id)
+            except (NoSuchRun, ValueError, OSError):
+                pass                            # gone already, or started meanwhile: kept
+        return deleted
 
     def _dispatch(self) -> None:
         """Start queued jobs while their device has a free slot (call with the lock held)."""
@@ -213,8 +281,11 @@ class JobManager:
                 self._dispatch()
 
     # -- controlling --------------------------------------------------------------------------
-    def cancel(self, run_id: str) -> bool:
-        """Ask a run to stop; a queued run is cancelled at once. True when there was one to stop."""
+    def cancel(self, run_id: str, by: str | None = None) -> bool:
+        """Ask a run to stop; a queued run is cancelled at once. True when there was one to stop.
+        `by`: who asks (an owner id; None for this process itself); in hosted mode only the run's
+        owner may, anyone else gets NotOwner."""
+        self._check(run_id, by, "stop")
         with self._lock:
             job = self._jobs.get(run_id)
             if job is not None and job in self._queued:

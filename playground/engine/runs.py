@@ -1,6 +1,6 @@
 """The run store: one folder per run under $PLAYGROUND_HOME/runs, the source of truth for the UI.
 
-    runs/<id>/config.json     lab, config, created (written once)
+    runs/<id>/config.json     lab, config, created, owner (written once)
     runs/<id>/status.json     status, progress, message (replaced atomically a few times a second)
     runs/<id>/metrics.jsonl   one JSON record per line, appended and flushed
     runs/<id>/artifacts/latest.json   the newest artefacts (replaced atomically)
@@ -87,6 +87,7 @@ class RunInfo:
     status: dict
     created: float
     damaged: str = ""          # why the folder could not be read, when it could not
+    owner: str | None = None   # hosted mode: the owner id of the visitor who started it
 
 
 def _parse_lines(raw: bytes) -> list[dict]:
@@ -216,13 +217,15 @@ class RunStore:
             return False
 
     # -- writing ------------------------------------------------------------------------------
-    def create(self, lab: str, config: dict, **status) -> str:
+    def create(self, lab: str, config: dict, owner: str | None = None, **status) -> str:
         run_id = self.new_id(lab)
         d = self.path(run_id)
         (d / "artifacts").mkdir(parents=True)
         now = time.time()
-        atomic_write(d / "config.json", json.dumps(
-            {"run_id": run_id, "lab": lab, "config": config, "created": now}, indent=1).encode())
+        record = {"run_id": run_id, "lab": lab, "config": config, "created": now}
+        if owner:
+            record["owner"] = owner
+        atomic_write(d / "config.json", json.dumps(record, indent=1).encode())
         self.set_status(run_id, status="queued", created=now, pid=os.getpid(), **status)
         return run_id
 
@@ -343,6 +346,10 @@ class RunStore:
             return {}
         return art if isinstance(art, dict) else {}
 
+    def owner(self, run_id: str) -> str | None:
+        owner = self.config(run_id).get("owner")
+        return owner if isinstance(owner, str) and owner else None
+
     def model_path(self, run_id: str) -> Path | None:
         p = self.path(run_id) / "model.pt"
         return p if p.is_file() else None
@@ -357,24 +364,27 @@ class RunStore:
                 raise DamagedRun(f"run {run_id} is damaged: its status.json is missing") from None
             if not isinstance(status, dict):
                 raise DamagedRun("status.json is not an object")
+            owner = cfg.get("owner")
             return RunInfo(run_id, str(cfg.get("lab", "?")), dict(cfg.get("config") or {}), status,
                            float(cfg.get("created") or 0.0),
                            damaged=status.get("message", "") if status.get("status") == "damaged"
-                           else "")
+                           else "", owner=owner if isinstance(owner, str) and owner else None)
         except (DamagedRun, AttributeError, TypeError, ValueError) as e:
             return RunInfo(run_id, "?", {}, {"status": "damaged"}, 0.0,
                            damaged=str(e) if isinstance(e, DamagedRun)
                            else f"unreadable run folder ({type(e).__name__})")
 
-    def list(self, lab: str | None = None, limit: int | None = None) -> list[RunInfo]:
-        """Newest first. A damaged folder is listed as damaged; the others still load."""
+    def list(self, lab: str | None = None, limit: int | None = None,
+             where=None) -> list[RunInfo]:
+        """Newest first, those `where(info)` accepts (all by default). A damaged folder is listed
+        as damaged; the others still load."""
         ids = sorted((p.name for p in self.root.iterdir() if RUN_ID.match(p.name)), reverse=True)
         out = []
         for run_id in ids:
             if not (self.root / run_id / "config.json").exists():
                 continue
             info = self.info(run_id)
-            if lab is None or info.lab == lab:
+            if (lab is None or info.lab == lab) and (where is None or where(info)):
                 out.append(info)
                 if limit and len(out) >= limit:
                     break

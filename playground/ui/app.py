@@ -30,6 +30,9 @@ def lab_pages() -> dict[str, st.Page]:
 
 def main() -> None:
     st.set_page_config(page_title="Neural Playground", page_icon="🧪", layout="wide")
+    from playground.ui.state import remember_visitor
+
+    remember_visitor()
     pages = lab_pages()
     home = st.Page(str(ROOT / "app_pages" / "00_home.py"), title="Home", icon="🏠", default=True)
     sections: dict[str, list] = {"Start": [home]}

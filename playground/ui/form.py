@@ -163,14 +163,17 @@ def url_notes(lab_name: str) -> list[str]:
     return st.session_state.get(f"_url_notes.{lab_name}", [])
 
 
+def url_params(lab, cfg) -> dict[str, str]:
+    """The settings of `cfg` that differ from the lab's defaults, as the address bar has them."""
+    return {spec.name: params.to_text(spec, getattr(cfg, spec.name))
+            for spec in params.specs(lab.Config) if getattr(cfg, spec.name) != spec.default}
+
+
 def sync_url(lab_name: str, lab, cfg, run_id: str | None, extra: dict | None = None) -> None:
     """Non-default settings and the shown run go into the address bar."""
     want = {}
     if cfg is not None:
-        for spec in params.specs(lab.Config):
-            value = getattr(cfg, spec.name)
-            if value != spec.default:
-                want[spec.name] = params.to_text(spec, value)
+        want = url_params(lab, cfg)
     else:
         want = {k: v for k, v in st.query_params.to_dict().items() if k != "run"}
     if run_id:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from playground import registry
-from playground.ui.state import manager
+from playground.ui.state import manager, visible_runs
 
 
 def _device() -> None:
@@ -48,7 +48,7 @@ def home_page() -> None:
             if name in pages:
                 st.page_link(str(pages[name]), label=f"**{lab.TITLE}** - {first}.", icon=lab.ICON)
 
-    runs = manager().store.list(limit=20)
+    runs = visible_runs(limit=20)
     st.subheader("Recent runs")
     st.page_link(str(RUNS_PAGE), label="All runs: compare, download, delete", icon="🗂️")
     if not runs:

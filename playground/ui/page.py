@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from playground import registry
-from playground.engine.jobs import InvalidConfig, SubmitError
+from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
-from playground.ui import downloads, form, live
-from playground.ui.state import manager, session_id
+from playground.ui import downloads, form, live, share
+from playground.ui.state import manager, mine, session_id, visible_runs, visit
 
 
 def _explanation(lab) -> None:
@@ -60,6 +60,7 @@ def _current_run(lab_name: str, store) -> str | None:
         st.error(f"Run {run_id} is damaged: its status.json is missing. The other runs are "
                  "fine; start a new one with Train.")
         return None
+    visit(run_id)
     return run_id
 
 
@@ -80,6 +81,8 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
     invert = c1.toggle("Dark strokes on a light background (invert)", value=True,
                        key=f"{lab_name}._invert",
                        help="The digit sets are light strokes on black: invert a pen drawing.")
+    c1.caption("Your image is only used for this prediction: it is not saved, and nobody else "
+               "who opens this run sees it.")
     if file is None:
         c2.caption("A photo of a handwritten digit or a drawing works best, centred and large.")
         return
@@ -129,7 +132,7 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
 
 
 def _history(lab_name: str, lab, store, current: str | None) -> None:
-    runs = store.list(lab=lab_name, limit=50)
+    runs = visible_runs(lab=lab_name, limit=50)
     if not runs:
         return
     st.subheader("Earlier runs")
@@ -159,6 +162,7 @@ def _compare_ids(lab_name: str, store) -> list[str]:
     try:
         if ids and all(store.exists(i) for i in ids) and \
                 store.config(ids[-1]).get("lab") == lab_name:
+            visit(*ids)
             return ids
     except NoSuchRun:
         pass
@@ -177,12 +181,23 @@ def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
             ids.append(item)
     except (InvalidConfig, SubmitError) as e:
         for rid in submitted:
-            mgr.cancel(rid)
+            mgr.cancel(rid, by=session_id())
         st.error(f"The comparison could not start: {e}")
         return
     st.query_params["compare"] = ",".join(ids)
     st.query_params["run"] = ids[-1]
     st.rerun()
+
+
+def _run_params(lab, store, run_id: str) -> dict[str, str]:
+    """The settings the run trained with, as a link gives them (not the form's current ones)."""
+    from playground import params
+
+    try:
+        cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+    except NoSuchRun:
+        return {}
+    return form.url_params(lab, cfg) if cfg is not None else {}
 
 
 def _overview(lab, cfg) -> None:
@@ -206,19 +221,35 @@ def lab_page(lab_name: str) -> None:
 
     cfg, errors = form.render(lab_name, lab, store)
     if mgr.caps.hosted:
-        st.sidebar.caption(f"Shared server: {mgr.caps.describe()}.")
+        st.sidebar.caption(f"Shared server: {mgr.caps.describe()}. "
+                           f"{mgr.caps.describe_retention()}")
     for note in form.url_notes(lab_name):
         st.warning(note)
     run_id = _current_run(lab_name, store)
-    active = False
+    compare = getattr(lab, "COMPARE", None)
+    compared = _compare_ids(lab_name, store)
+    active, owned = False, True
     if run_id:
         active = store.status(run_id).get("status") in ACTIVE
+        owned = all(mine(r) for r in {run_id, *compared})
 
-    c1, c2, c3 = st.columns([1, 1, 4])
+    c1, c2, c3, c4 = st.columns([1, 1, 3, 1])
     train = c1.button("Train", type="primary", key=f"{lab_name}._train", width="stretch",
                       disabled=bool(errors), icon=":material/play_arrow:")
-    stop = c2.button("Stop", key=f"{lab_name}._stop", width="stretch", disabled=not active,
-                     icon=":material/stop:")
+    stop = False
+    if owned:
+        stop = c2.button("Stop", key=f"{lab_name}._stop", width="stretch", disabled=not active,
+                         icon=":material/stop:")
+    if run_id:
+        shared = {**_run_params(lab, store, run_id), "run": run_id}
+        if compared:
+            shared["compare"] = ",".join(compared)
+        share.share_button(lab_name, shared, key=f"{lab_name}._share", container=c4,
+                           what="this comparison" if compared else "this run")
+    if not owned:
+        st.info("**Watching another visitor's run, read-only:** it is theirs to stop or delete. "
+                "Train starts a run of your own with the settings in the sidebar.",
+                icon=":material/visibility:")
     if errors:
         st.error("Fix these settings to train:\n\n" + "\n".join(f"- {e}" for e in errors))
     if train and not errors:
@@ -229,15 +260,16 @@ def lab_page(lab_name: str) -> None:
             st.error("\n".join(e.messages))
         except SubmitError as e:
             st.error(str(e))
-    compare = getattr(lab, "COMPARE", None)
-    compared = _compare_ids(lab_name, store)
     if compare and c3.button(compare["label"], key=f"{lab_name}._compare", disabled=bool(errors),
                              icon=":material/compare_arrows:"):
         _start_comparison(lab_name, cfg, compare, mgr)
     if stop and run_id:
-        for rid in {run_id, *compared}:
-            mgr.cancel(rid)
-        c3.caption("Stopping...")
+        try:
+            for rid in {run_id, *compared}:
+                mgr.cancel(rid, by=session_id())
+            c3.caption("Stopping...")
+        except NotOwner as e:
+            st.error(str(e))
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
     _model_summary(lab_name, lab, cfg)

@@ -3,6 +3,8 @@
 Pick runs to compare: their curves overlaid on one chart, the settings that differ between them,
 each run's metrics as CSV. The selection lives in the URL (?runs=a,b), so a link reproduces the
 view. Deleting is here too, behind a confirmation, and never touches a run that is still training.
+On a hosted server a visitor sees their own runs and those opened through a link, and deletes only
+their own.
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from playground import params, registry
+from playground.engine.jobs import NotOwner
 from playground.engine.runs import ACTIVE, NoSuchRun, RunInfo
-from playground.ui import charts
-from playground.ui.state import manager
+from playground.ui import charts, share
+from playground.ui.state import manager, mine, session_id, visible_runs, visit
 
 MAX_COMPARED = 8
 SELECTED = "runs.selected"
@@ -222,15 +225,18 @@ def _per_run(runs: list[RunInfo], store) -> None:
                 run_downloads(r.run_id, store, key=f"runs.dl.{r.run_id}")
 
 
-def _delete_selected(store) -> None:
+def _delete_selected(mgr) -> None:
     """A callback: it runs before the page, so it may still change the selection widget."""
     kept, notes, deleted = [], [], 0
     for run_id in st.session_state.get(SELECTED, []):
         try:
-            store.delete(run_id)
+            mgr.delete(run_id, by=session_id())
             deleted += 1
         except NoSuchRun:
             pass                                    # already gone (another tab deleted it)
+        except NotOwner as e:
+            kept.append(run_id)
+            notes.append(("warning", str(e)))
         except ValueError as e:
             kept.append(run_id)
             notes.append(("warning", str(e)))
@@ -244,16 +250,23 @@ def _delete_selected(store) -> None:
     st.session_state[_NOTES] = notes
 
 
-def _delete_controls(picked: list[str], by_id: dict[str, RunInfo], store) -> None:
+def _delete_controls(picked: list[str], by_id: dict[str, RunInfo], mgr) -> None:
+    others = [i for i in picked if not mine(i)]
+    if picked and len(others) == len(picked):
+        st.caption("The selected runs belong to other visitors: you can compare and download "
+                   "them, not delete them.")
+        return
     active = [i for i in picked if _state(by_id[i]) in ACTIVE]
     c1, c2 = st.columns([3, 1])
     sure = c1.checkbox(f"Delete the {len(picked)} selected run{'s' * (len(picked) != 1)} and "
                        "their files for good", key="runs.confirm_delete", disabled=not picked)
     c2.button("Delete selected runs", key="runs.delete", disabled=not (sure and picked),
-              on_click=_delete_selected, args=(store,), icon=":material/delete:",
+              on_click=_delete_selected, args=(mgr,), icon=":material/delete:",
               width="stretch")
     if active:
         c1.caption(f"{len(active)} of them still training: those are skipped (stop them first).")
+    if others:
+        c1.caption(f"{len(others)} of them belong to other visitors: those are kept.")
 
 
 def _show_notes() -> None:
@@ -262,12 +275,21 @@ def _show_notes() -> None:
 
 
 def runs_page() -> None:
-    store = manager().store
+    mgr = manager()
+    store = mgr.store
     st.title("🗂️ Runs")
-    st.markdown("Every run of every lab. Pick a few to overlay their curves and see which "
-                "settings differ; the link in the address bar reproduces this view.")
+    if mgr.caps.hosted:
+        st.markdown("Your runs, and the runs you opened through a link. Pick a few to overlay "
+                    "their curves and see which settings differ; **Share** gives a link to this "
+                    "view that others can open read-only.")
+        st.sidebar.caption(mgr.caps.describe_retention())
+    else:
+        st.markdown("Every run of every lab. Pick a few to overlay their curves and see which "
+                    "settings differ; the link in the address bar reproduces this view.")
     _show_notes()
-    runs = store.list()
+    if SELECTED not in st.session_state:        # a link's runs join this visitor's list
+        visit(*[i for i in str(st.query_params.get("runs", "")).split(",") if store.exists(i)])
+    runs = visible_runs()
     if not runs:
         st.info("No runs yet: train something on any page and it shows up here.")
         if "runs" in st.query_params:
@@ -285,5 +307,7 @@ def runs_page() -> None:
                        "refresh to see their newest points.")
         _overlay(compared, store)
         _config_diff(compared)
+        share.share_button("runs", {"runs": ",".join(picked)}, key="runs.share",
+                           what="these runs side by side")
         _per_run(compared, store)
-    _delete_controls(picked, by_id, store)
+    _delete_controls(picked, by_id, mgr)

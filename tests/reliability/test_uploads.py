@@ -83,3 +83,19 @@ def test_the_page_offers_own_images_for_a_finished_run(home, store, finished):
     at = open_page("app_pages/20_cnn.py", query={"run": run_id})
     assert not at.exception
     assert any(h.value == "Try your own image" for h in at.subheader)
+    assert "it is not saved, and nobody else who opens this run sees it" in " ".join(
+        c.value for c in at.caption)
+
+
+def test_an_uploaded_image_is_never_written_anywhere(home, store, finished):
+    """Hosted visitors share one run store: what one of them uploads must not land in it."""
+    cfg, run_id = finished
+
+    def files():
+        return {(str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in home.rglob("*") if p.is_file()}
+
+    before = files()
+    inference.classify(cnn, cfg, store.model_path(run_id),
+                       _png(np.full((28, 28), 200, np.uint8)), invert=False)
+    assert files() == before
