@@ -64,7 +64,8 @@ def remember_visitor() -> None:
     key = visitor_key()
     if not st.session_state.get(_NEW):
         return
-    st.html(f"""<script>document.cookie = "{COOKIE}={key}; path=/; max-age={_COOKIE_DAYS * 86400}; "
+    # In the sidebar: an empty element there takes no room above the page's title.
+    st.sidebar.html(f"""<script>document.cookie = "{COOKIE}={key}; path=/; max-age={_COOKIE_DAYS * 86400}; "
             + "SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");</script>""",
             unsafe_allow_javascript=True)
 

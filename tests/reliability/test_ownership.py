@@ -56,6 +56,13 @@ def test_the_engine_refuses_stop_and_delete_to_another_visitor(store):
         cli = _finished(store)
         with pytest.raises(NotOwner):
             mgr.delete(cli, by=A)
+        # a restarted server reads whose a run is from its folder
+        kept = _finished(store, owner=A)
+        restarted = JobManager(store, caps=hosting.Caps(hosted=True), executor="thread")
+        with pytest.raises(NotOwner):
+            restarted.delete(kept, by=B)
+        restarted.delete(kept, by=A)
+        restarted.shutdown()
     finally:
         mgr.shutdown()
 
@@ -158,6 +165,38 @@ def test_another_visitor_watches_read_only_and_the_owner_keeps_control(hosted, s
     mine.button(key="runs.delete").click().run()
     assert "Deleted 1 run." in texts(mine, "success")
     assert not store.exists(run_id)
+
+
+def test_the_per_visitor_queue_cap_survives_a_refresh(hosted, store):
+    at = open_page(query={"epochs": "2000"})
+    for _ in range(3):
+        at.button(key="mlp._train").click().run()
+    again = open_page(query={"epochs": "2000"}, visitor_key=at.session_state["_visitor_key"])
+    again.button(key="mlp._train").click().run()
+    assert "most this server allows per visitor" in texts(again, "error")
+    assert len(store.list()) == 3
+    for r in store.list():
+        again.query_params["run"] = r.run_id
+        again.run()
+        again.button(key="mlp._stop").click().run()
+
+
+def test_a_comparison_of_two_visitors_runs_works_through_a_link(hosted, store):
+    key = "c" * 32
+    mine, theirs = _finished(store, owner=hosting.owner_id(key)), _finished(store, owner=B)
+    for run_id in (mine, theirs):
+        store.append_metrics(run_id, [{"step": 1, "train/loss": 0.5}, {"step": 2,
+                                                                       "train/loss": 0.25}])
+    at = open_page("app_pages/90_runs.py", {"runs": f"{theirs},{mine}"}, visitor_key=key)
+    assert at.multiselect(key="runs.selected").value == [theirs, mine]
+    assert any(c.key == "runs.chart" for c in at.get("plotly_chart"))
+    assert "1 of them belong to other visitors: those are kept." in " ".join(
+        c.value for c in at.caption)
+    at.checkbox(key="runs.confirm_delete").check().run()
+    at.button(key="runs.delete").click().run()
+    assert "Deleted 1 run." in texts(at, "success")
+    assert "started by another visitor" in texts(at, "warning")
+    assert store.exists(theirs) and not store.exists(mine)
 
 
 def test_a_visitors_lists_hold_their_own_runs_only(hosted, store):
