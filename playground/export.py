@@ -174,11 +174,14 @@ def train(cfg: Config, device: str | None = None, out: str | None = None):
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     metrics, started = {}, time.perf_counter()
     for step in range(total):
-        pos = step % steps_per_epoch
-        if pos == 0:
-            perm = torch.randperm(n, device=dev, generator=gen)
-        idx = perm[pos * batch_size:(pos + 1) * batch_size]
-        train_step(state, tuple(t[idx] for t in data.train))
+        if data.n_examples is not None:       # a token stream: the lab cuts its own windows
+            train_step(state, draw_batch(data, batch_size, gen))
+        else:
+            pos = step % steps_per_epoch
+            if pos == 0:
+                perm = torch.randperm(n, device=dev, generator=gen)
+            idx = perm[pos * batch_size:(pos + 1) * batch_size]
+            train_step(state, tuple(t[idx] for t in data.train))
         if (step + 1) % report_every == 0 or step + 1 == total:
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in evaluate(state, data).items()}
@@ -217,6 +220,10 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
     ex.need("playground.engine.loop", "seed_everything")
     for fn in ENTRY_POINTS:
         ex.need(lab.__name__, fn)
+    if hasattr(lab, "draw_batch"):
+        ex.need(lab.__name__, "draw_batch")
+    else:
+        ex.blocks.append((lab.__name__, "draw_batch", "draw_batch = None"))
     if hasattr(lab, "epochs_of"):
         ex.need(lab.__name__, "epochs_of")
     else:
@@ -337,11 +344,13 @@ def onnx_bytes(store, run_id: str) -> bytes:
         raise NotExportable(f"ONNX export does not apply to the {lab.TITLE} lab")
     model = inference.load_model(lab, cfg, path)
     _, shape = lab.blueprint(cfg)
+    example = (shape[:1] if isinstance(shape, torch.Tensor)       # token ids, say
+               else torch.zeros((1,) + tuple(shape)))
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")         # the TorchScript exporter's deprecation notice
         try:
-            torch.onnx.export(model, (torch.zeros((1,) + tuple(shape)),), buf, dynamo=False,
+            torch.onnx.export(model, (example,), buf, dynamo=False,
                               input_names=["x"], output_names=["logits"], opset_version=17,
                               dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
         except Exception as e:  # noqa: BLE001 - a missing package or an unsupported layer alike

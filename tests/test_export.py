@@ -88,7 +88,8 @@ def test_exported_mlp_script_reaches_the_runs_accuracy_within_one_point(store, t
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab_name, overrides", [
-    ("cnn", {"epochs": 1}), ("resnet", {"epochs": 1, "depth": 2, "width": 8})])
+    ("cnn", {"epochs": 1}), ("resnet", {"epochs": 1, "depth": 2, "width": 8}),
+    ("rnn", {"steps": 30, "task": "chars"})])
 def test_exported_vision_scripts_train(tmp_path, lab_name, overrides):
     path = tmp_path / f"train_{lab_name}.py"
     path.write_text(export.script(lab_name, overrides))

@@ -26,20 +26,26 @@ class Data:
     num_classes: int
     input_shape: tuple[int, ...]
     classes: tuple[str, ...] = ()
-    kind: str = "tabular"          # "2d" | "image" | "tabular"
+    kind: str = "tabular"          # "2d" | "image" | "tabular" | "sequence" | "text"
     name: str = ""
     extra: dict = field(default_factory=dict)
+    # Examples in an epoch when `train` is not a list of examples but material that the lab's
+    # draw_batch cuts batches from (a token stream: its windows); None = len(train[0]).
+    n_examples: int | None = None
 
     @property
     def n_train(self) -> int:
-        return int(self.train[0].shape[0])
+        return int(self.n_examples if self.n_examples is not None else self.train[0].shape[0])
 
     @property
     def n_test(self) -> int:
         return int(self.test[0].shape[0])
 
     def head(self, n: int) -> "Data":
-        """The first n training examples (the test set is kept whole)."""
+        """The first n training examples (the test set is kept whole); material that a lab cuts
+        its own batches from is kept whole too (its size is the lab's to bound)."""
+        if self.n_examples is not None:
+            return self
         return replace(self, train=tuple(t[:n] for t in self.train))
 
     def to(self, device) -> "Data":

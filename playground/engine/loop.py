@@ -1,6 +1,7 @@
 """The one training loop. It knows the lab contract and nothing about any lab.
 
-Hot path per step: slice a device randperm, call the lab's train_step, keep the returned 0-d
+Hot path per step: slice a device randperm (or the lab's own draw_batch: token windows cut on
+the device), call the lab's train_step, keep the returned 0-d
 tensors in a list. Nothing is read back to the host there. A few times a second the window is
 stacked and read in one sync: that is when metrics are written, non-finite losses are caught and
 the progress/ETA is updated. Evaluation and artefacts run on a wall-clock cadence.
@@ -179,7 +180,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         seed_everything(seed)
         data = lab.load_data(cfg)
         note = ""
-        if max_train and data.n_train > max_train:
+        if max_train and data.n_train > max_train and data.n_examples is None:
             note = f" on the first {max_train:,} of {data.n_train:,} training examples (server limit)"
             data = data.head(max_train)
         data = data.to(dev)
@@ -199,6 +200,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         status(total_steps=total, steps_per_epoch=steps_per_epoch, params=res.params,
                message="Training" + note)
 
+        # Material that is not a list of examples (a token stream): the lab cuts its batches.
+        draw = lab.draw_batch if data.n_examples is not None else None
         window = _Window(log_every=max(1, total // CURVE_POINTS))
         train_start = time.perf_counter()
         next_flush = next_eval = next_show = 0.0    # the first step is shown at once
@@ -243,11 +246,14 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             return time.perf_counter() - t
 
         while step < total:
-            pos = step % steps_per_epoch
-            if pos == 0:
-                perm = torch.randperm(n, device=dev, generator=gen)
-            idx = perm[pos * batch_size:(pos + 1) * batch_size]
-            batch = tuple(t[idx] for t in train)
+            if draw is not None:
+                batch = draw(data, batch_size, gen)
+            else:
+                pos = step % steps_per_epoch
+                if pos == 0:
+                    perm = torch.randperm(n, device=dev, generator=gen)
+                idx = perm[pos * batch_size:(pos + 1) * batch_size]
+                batch = tuple(t[idx] for t in train)
             with amp:
                 out = lab.train_step(state, batch)
             window.add(out)

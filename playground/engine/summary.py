@@ -19,6 +19,8 @@ def layer_table(model, example) -> list[dict]:
             continue
 
         def hook(m, _inp, out, name=name):
+            if isinstance(out, tuple):              # recurrent layers: (outputs, state)
+                out = out[0]
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
             numel = int(torch.Size(shape[1:]).numel()) if shape else 0
             rows.append({"layer": name or type(m).__name__, "type": type(m).__name__,
@@ -44,6 +46,15 @@ def _macs_per_output(m) -> int:
         return (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
     if isinstance(m, nn.Linear):
         return m.in_features
+    if isinstance(m, nn.RNNBase):
+        # per output value (one unit, one direction, one step): each layer's gates read its
+        # input and the previous hidden state
+        gates = {"LSTM": 4, "GRU": 3}.get(m.mode, 1)
+        dirs = 2 if m.bidirectional else 1
+        total = sum(gates * m.hidden_size * ((m.input_size if layer == 0 else
+                                              m.hidden_size * dirs) + m.hidden_size)
+                    for layer in range(m.num_layers))
+        return total // m.hidden_size
     return 0
 
 
@@ -66,8 +77,12 @@ def _describe(lab, cfg) -> dict:
     import torch
 
     with torch.device("meta"):
+        # blueprint gives an input shape, or an example batch when the inputs are not floats
+        # (token ids for an embedding)
         model, shape = lab.blueprint(cfg)
-        rows = layer_table(model, torch.zeros((2,) + tuple(shape)))
+        example = shape if isinstance(shape, torch.Tensor) else torch.zeros((2,) + tuple(shape))
+        shape = tuple(example.shape[1:])
+        rows = layer_table(model, example)
     params = sum(p.numel() for p in model.parameters())
     batch = int(getattr(cfg, "batch_size", 1))
     states = OPTIMIZER_STATE.get(getattr(cfg, "optimizer", "adam"), 2)

@@ -287,9 +287,13 @@ def _compare_body(ids: list[str], names: tuple, store) -> bool:
                                      smoothing=smoothing if smooth_it else 0.0,
                                      max_points=MAX_CURVE_POINTS)) if series else None
 
+    # the headline test metric: accuracy where the runs have one (a regression: its test loss)
+    headline = (("val/acc", "Test accuracy") if any("val/acc" in r for _, recs in runs
+                                                     for r in recs)
+                else ("val/loss", "Test loss"))
     cols = st.columns(2)
     for col, (key, title, smooth_it) in zip(cols, (("train/loss", "Training loss", True),
-                                                    ("val/acc", "Test accuracy", False))):
+                                                    (*headline, False))):
         fig = cache(("compare", key, tuple(versions), smoothing),
                     lambda: figure(key, title, smooth_it))
         if fig is not None:

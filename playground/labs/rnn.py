@@ -1,0 +1,505 @@
+"""Recurrent networks. An RNN reads a sequence one step at a time and carries a hidden state:
+h_t = tanh(W x_t + U h_{t-1} + b). Trained by backpropagation through time, the gradient that
+reaches an early step is a product of one Jacobian per later step, so over long gaps it vanishes
+(or explodes): a plain RNN cannot learn what happened 50 steps ago (Bengio, Simard & Frasconi,
+1994). The LSTM (Hochreiter & Schmidhuber, 1997) adds a cell state c_t = f_t * c_{t-1} + i_t * g_t
+that is only scaled by a forget gate, never squashed, so the gradient can flow back unchanged;
+input, forget and output gates decide what to write, keep and show. The GRU (Cho et al., 2014)
+does the same with two gates (reset, update) and no separate cell.
+
+**What the page shows.** The curves, the predictions on fixed test sequences, the hidden state
+over time, the gates of an LSTM or GRU reading one sequence, and the gradient of the loss with
+respect to each input step, |dL/dx_t|: for a plain RNN it is flat near zero at the early steps
+(vanished), for an LSTM or GRU it stays alive there. Gradient clipping caps the norm of the whole
+gradient, the usual cure for the opposite problem (exploding gradients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import Data
+from playground.data.sequences import (make_adding, make_copy, make_series, make_text,
+                                       text_vocabulary)
+from playground.engine.device import DEVICE_CHOICES
+from playground.labs._shared import OPTIMIZERS, make_optimizer
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "RNN / LSTM / GRU", "🔁", "Sequences & text"
+TRY_THIS = ("Press 'RNN vs LSTM vs GRU' on the adding problem (length 50): the plain RNN stays "
+            "at the 0.167 of guessing the mean while the LSTM and the GRU fall far below it. Then "
+            "look at |dL/dx_t|: the RNN's gradient at the early steps is a millionth of the "
+            "LSTM's.")
+
+TASKS = ("adding", "copy", "series", "chars")
+CELLS = ("rnn", "lstm", "gru")
+REGRESSION = ("adding", "series")
+MEAN_GUESS_MSE = 1 / 6           # adding: always answering 1.0
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str = param("adding", choices=TASKS, group="Task",
+                      help="adding: sum the two marked numbers of a long sequence. copy: recall "
+                           "the first symbols after a delay. series: forecast the next value of "
+                           "a time series. chars: predict the next character of English text.")
+    seq_len: int = param(50, lo=5, hi=200, group="Task", label="Sequence length",
+                         help="Steps per sequence (adding, series, chars); for copy, the delay "
+                              "between the symbols and their recall.")
+    n_copy: int = param(3, lo=1, hi=20, group="Task", label="Symbols to copy",
+                        help="copy: how many symbols to remember.")
+    n_symbols: int = param(8, lo=2, hi=64, group="Task", label="Alphabet",
+                           help="copy: how many different symbols.")
+    series: str = param("sines", choices=("sines", "mackey_glass"), group="Task",
+                        help="series: a noisy sum of three sines, or the chaotic Mackey-Glass "
+                             "delay equation (tau = 17).")
+    noise: float = param(0.05, lo=0.0, hi=1.0, group="Task",
+                         help="series: standard deviation of the noise added to every value.")
+    n_samples: int = param(8000, lo=200, hi=50_000, group="Task", label="Sequences",
+                           help="Sequences generated (80% train, 20% test); chars: the first "
+                                "n x 40 characters of the text.")
+    cell: str = param("lstm", choices=CELLS, group="Network",
+                      help="rnn = tanh RNN (Elman), lstm, gru: torch.nn.RNN/LSTM/GRU.")
+    layers: int = param(1, lo=1, hi=4, group="Network", help="Stacked recurrent layers.")
+    hidden_size: int = param(64, lo=2, hi=1024, group="Network", label="Hidden size",
+                             help="Units of the hidden state.")
+    bidirectional: bool = param(False, group="Network",
+                                help="Also read the sequence backwards (adding and copy only: "
+                                     "forecasting must not see the future).")
+    dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
+                           help="Between stacked layers (needs 2 or more layers).")
+    embedding: int = param(32, lo=2, hi=512, group="Network",
+                           help="copy and chars: size of each symbol's learned vector.")
+    clip: bool = param(True, group="Training", label="Gradient clipping",
+                       help="Rescale the gradient when its norm exceeds max norm.")
+    max_norm: float = param(1.0, lo=0.01, hi=100.0, log=True, group="Training",
+                            label="Max norm", help="The clipping threshold.")
+    optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
+                           help="momentum = SGD with momentum 0.9.")
+    lr: float = param(0.01, lo=1e-6, hi=10.0, log=True, group="Training",
+                      label="Learning rate", help="Step size of the optimizer.")
+    batch_size: int = param(64, lo=1, hi=4096, group="Training", help="Sequences per step.")
+    steps: int = param(800, lo=1, hi=100_000, group="Training",
+                       help="Gradient steps (each draws a batch of sequences).")
+    temperature: float = param(0.8, lo=0.05, hi=2.0, group="Samples",
+                               help="chars: sampling temperature of the live text samples "
+                                    "(low = safe and repetitive, high = inventive).")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed, same data, same initial weights, same curve.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Adding problem, length 50 (default)": {},
+    "Adding problem, plain RNN": {"cell": "rnn"},
+    "Adding problem, length 100": {"seq_len": 100, "steps": 2000},
+    "Copy 3 symbols after a delay of 10": {"task": "copy", "seq_len": 10, "steps": 1500},
+    "Forecast sines": {"task": "series", "seq_len": 40, "steps": 600, "lr": 0.003},
+    "Forecast Mackey-Glass (chaos)": {"task": "series", "series": "mackey_glass", "seq_len": 60,
+                                      "noise": 0.0, "steps": 1000, "lr": 0.003},
+    "Characters (English)": {"task": "chars", "seq_len": 64, "hidden_size": 256,
+                             "embedding": 32, "steps": 2000, "lr": 0.003},
+}
+
+
+def check(cfg: Config) -> list[str]:
+    errors = []
+    if cfg.bidirectional and cfg.task in ("series", "chars"):
+        errors.append(f"Bidirectional reads the sequence backwards too, so for {cfg.task} it "
+                      "would see the values it must predict: use it for adding or copy only.")
+    if cfg.dropout > 0 and cfg.layers == 1:
+        errors.append("Dropout acts between stacked recurrent layers: set layers to 2 or more, "
+                      "or dropout to 0.")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def load_data(cfg: Config) -> Data:
+    if cfg.task == "adding":
+        return make_adding(cfg.n_samples, cfg.seq_len, cfg.seed)
+    if cfg.task == "copy":
+        return make_copy(cfg.n_samples, cfg.seq_len, cfg.n_copy, cfg.n_symbols, cfg.seed)
+    if cfg.task == "series":
+        return make_series(cfg.n_samples, cfg.seq_len, cfg.series, cfg.noise, cfg.seed)
+    return make_text(cfg.seq_len, max_chars=cfg.n_samples * 40)
+
+
+def draw_batch(data: Data, batch_size: int, generator: torch.Generator):
+    """chars: windows of seq_len + 1 characters at random offsets of the training text, cut on
+    the device (the other tasks are lists of sequences: the loop slices those itself)."""
+    stream = data.train[0]
+    seq_len = data.input_shape[0]
+    starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), device=stream.device,
+                           generator=generator)
+    idx = starts[:, None] + torch.arange(seq_len + 1, device=stream.device)     # (B, T + 1)
+    windows = stream[idx]
+    return windows[:, :-1], windows[:, 1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+class SeqModel(nn.Module):
+    """Inputs -> (embedding) -> stacked RNN/LSTM/GRU -> a linear read-out at every step."""
+
+    def __init__(self, cfg: Config, n_in: int, n_out: int, vocab: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(vocab, cfg.embedding) if vocab else None
+        cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cfg.cell]
+        self.rnn = cls(cfg.embedding if vocab else n_in, cfg.hidden_size, num_layers=cfg.layers,
+                       batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+                       bidirectional=cfg.bidirectional)
+        self.head = nn.Linear(cfg.hidden_size * (2 if cfg.bidirectional else 1), n_out)
+
+    def inputs(self, x):
+        return self.embed(x) if self.embed is not None else x          # (B, T, E or n_in)
+
+    def forward(self, x, from_inputs: bool = False):
+        """(B, T) tokens or (B, T, n_in) values -> (B, T, n_out). `from_inputs`: x is already
+        embedded (the gradient with respect to each step is taken there)."""
+        h, _ = self.rnn(x if from_inputs else self.inputs(x))           # (B, T, H * dirs)
+        return self.head(h)
+
+    def hidden(self, x):
+        return self.rnn(self.inputs(x))[0]
+
+
+def _shape(cfg: Config, data: Data | None = None) -> tuple[int, int, int]:
+    """(inputs per step, outputs per step, vocabulary) of the task."""
+    if cfg.task == "adding":
+        return 2, 1, 0
+    if cfg.task == "series":
+        return 1, 1, 0
+    if cfg.task == "copy":
+        vocab = 2 + cfg.n_symbols
+        return vocab, vocab, vocab
+    vocab = data.num_classes if data is not None else len(text_vocabulary())
+    return vocab, vocab, vocab
+
+
+def blueprint(cfg: Config):
+    n_in, n_out, vocab = _shape(cfg)
+    length = cfg.n_copy * 2 + cfg.seq_len + 1 if cfg.task == "copy" else cfg.seq_len
+    example = (torch.zeros((2, length), dtype=torch.long) if vocab
+               else torch.zeros((2, length, n_in)))
+    return SeqModel(cfg, n_in, n_out, vocab), example
+
+
+@dataclass
+class State:
+    cfg: Config
+    model: SeqModel
+    opt: torch.optim.Optimizer
+    task: str
+
+
+def build(cfg: Config, data: Data) -> State:
+    device = data.test[0].device
+    n_in, n_out, vocab = _shape(cfg, data)
+    model = SeqModel(cfg, n_in, n_out, vocab).to(device)
+    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), cfg.task)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def _loss(s: State, out: torch.Tensor, y: torch.Tensor):
+    """(loss, accuracy or None) of outputs (B, T, n_out) against the task's targets."""
+    if s.task == "adding":
+        return F.mse_loss(_last(s, out), y), None
+    if s.task == "series":
+        return F.mse_loss(out[..., 0], y), None
+    logits = out.reshape(-1, out.shape[-1])
+    target = y.reshape(-1)
+    loss = F.cross_entropy(logits, target, ignore_index=-100)
+    seen = target != -100
+    acc = ((logits.argmax(1) == target) & seen).sum() / seen.sum().clamp_min(1)
+    return loss, acc
+
+
+def _last(s: State, out: torch.Tensor) -> torch.Tensor:
+    """The answer of a sequence-level task: the read-out after the last step."""
+    return out[:, -1, 0]
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    x, y = batch
+    loss, acc = _loss(s, s.model(x), y)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if s.cfg.clip:
+        nn.utils.clip_grad_norm_(s.model.parameters(), s.cfg.max_norm, foreach=True)
+    s.opt.step()
+    out = {"train/loss": loss.detach()}
+    if acc is not None:
+        out["train/acc"] = acc
+    return out
+
+
+def _outputs(s: State, x: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    s.model.eval()
+    try:
+        return torch.cat([s.model(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+    finally:
+        s.model.train()
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    x, y = data.test
+    loss, acc = _loss(s, _outputs(s, x), y)
+    if acc is None:
+        (loss,) = torch.stack([loss]).tolist()
+        return {"val/loss": loss, "val/mse": loss}
+    loss, acc = torch.stack([loss, acc.float()]).tolist()
+    return {"val/loss": loss, "val/acc": acc}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+SHOWN_UNITS = 32
+
+
+def _input_gradient(s: State, data: Data, n: int = 256) -> dict:
+    """|dL/dx_t|: how much the loss still depends on each input step, averaged over test
+    sequences. The vanishing gradient, made visible."""
+    x, y = data.test[0][:n], data.test[1][:n]
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+        inputs = s.model.inputs(x).detach().requires_grad_(True)           # (B, T, E)
+        loss, _ = _loss(s, s.model(inputs, from_inputs=True), y)
+        (grad,) = torch.autograd.grad(loss, inputs)
+    per_step = grad.norm(dim=-1).mean(0).clamp_min(1e-12).cpu().numpy()      # (T,)
+    fig = charts.curves({"|dL/dx_t|": (list(range(1, len(per_step) + 1)), per_step.tolist())},
+                        "Gradient reaching each input step", x_title="input step t",
+                        y_title="|dL/dx_t|", log_y=True)
+    return charts.artifact(
+        "Gradient of the loss w.r.t. each input step", "plotly", fig,
+        "Log scale. A plain RNN's gradient shrinks by a constant factor per step back in time, "
+        "so the early steps (left) get almost nothing: it cannot learn what they say. An LSTM's "
+        "or GRU's cell carries it back.")
+
+
+def _heatmap(z: np.ndarray, title: str, y_title: str, zmid: float | None = 0.0) -> dict:
+    fig = {"data": [{"type": "heatmap", "z": np.round(z, 3).tolist(),
+                     "colorscale": charts.DIVERGING if zmid is not None else "Viridis",
+                     **({"zmid": zmid} if zmid is not None else {"zmin": 0, "zmax": 1})}],
+           "layout": {"template": "plotly_white", "height": 300, "title": {"text": title},
+                      "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
+                      "xaxis": {"title": {"text": "step t"}},
+                      "yaxis": {"title": {"text": y_title}}}}
+    return fig
+
+
+def _hidden(s: State, data: Data) -> dict:
+    s.model.eval()
+    h = s.model.hidden(data.test[0][:1])[0, :, :SHOWN_UNITS].float().cpu().numpy()  # (T, U)
+    s.model.train()
+    return charts.artifact("Hidden state over time", "plotly",
+                           _heatmap(h.T, "", "unit", 0.0),
+                           f"The first {h.shape[1]} units of the last layer's hidden state while "
+                           "it reads test sequence 0 (blue negative, orange positive).")
+
+
+def _gates(s: State, data: Data) -> dict | None:
+    """The first layer's gates for test sequence 0, recomputed from the trained weights."""
+    cell = s.cfg.cell
+    if cell == "rnn":
+        return None
+    rnn = s.model.rnn
+    x = s.model.inputs(data.test[0][:1])[0].float()                          # (T, E)
+    w_ih, w_hh = rnn.weight_ih_l0.float(), rnn.weight_hh_l0.float()
+    b_ih, b_hh = rnn.bias_ih_l0.float(), rnn.bias_hh_l0.float()
+    H = s.cfg.hidden_size
+    h = torch.zeros(H, device=x.device)
+    c = torch.zeros(H, device=x.device)
+    rows: dict[str, list] = {}
+    for x_t in x:
+        gi, gh = w_ih @ x_t + b_ih, w_hh @ h + b_hh                          # (G * H,)
+        if cell == "lstm":                                   # torch's order: i, f, g, o
+            i, f, g, o = (gi + gh).split(H)
+            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+            c = f * c + i * g
+            h = o * c.tanh()
+            gates = {"input gate i": i, "forget gate f": f, "output gate o": o}
+        else:                                                # torch's order: r, z, n
+            r_i, z_i, n_i = gi.split(H)
+            r_h, z_h, n_h = gh.split(H)
+            r, z = (r_i + r_h).sigmoid(), (z_i + z_h).sigmoid()
+            n = (n_i + r * n_h).tanh()
+            h = (1 - z) * n + z * h
+            gates = {"reset gate r": r, "update gate z": z}
+        for name, v in gates.items():
+            rows.setdefault(name, []).append(v[:SHOWN_UNITS].cpu().numpy())
+    names = list(rows)
+    z = np.concatenate([np.stack(rows[n], 1) for n in names], 0)            # (gates * U, T)
+    fig = _heatmap(z, "", "gate, unit", None)
+    units = min(H, SHOWN_UNITS)
+    fig["layout"]["yaxis"].update(tickvals=[units * k + units / 2 for k in range(len(names))],
+                                  ticktext=names)
+    keep = ("the forget gate near 1 is the cell remembering" if cell == "lstm"
+            else "z near 1 keeps the old state")
+    return charts.artifact(f"{cell.upper()} gates over time", "plotly", fig,
+                           f"Each gate's activation (0 to 1) for the first {units} units while "
+                           f"the first layer reads test sequence 0: {keep}.")
+
+
+def _adding_view(s: State, data: Data) -> dict:
+    pred = _last(s, _outputs(s, data.test[0][:300])).float().cpu().numpy()
+    true = data.test[1][:300].float().cpu().numpy()
+    fig = {"data": [{"type": "scatter", "mode": "markers", "x": true.tolist(), "y": pred.tolist(),
+                     "name": "test sequences", "marker": {"size": 5, "opacity": 0.6}},
+                    {"type": "scatter", "mode": "lines", "x": [0, 2], "y": [0, 2],
+                     "name": "perfect", "line": {"dash": "dot", "color": "gray"}},
+                    {"type": "scatter", "mode": "lines", "x": [0, 2], "y": [1, 1],
+                     "name": "guessing the mean", "line": {"dash": "dash", "color": charts.ORANGE}}],
+           "layout": {"template": "plotly_white", "height": 320,
+                      "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
+                      "xaxis": {"title": {"text": "true sum"}, "range": [0, 2]},
+                      "yaxis": {"title": {"text": "predicted"}, "range": [-0.2, 2.2]},
+                      "legend": {"orientation": "h", "y": -0.25}}}
+    return charts.artifact("Predicted vs true sums", "plotly", fig,
+                           f"300 test sequences. A network that has not found the two marked "
+                           f"numbers answers about 1.0 (the mean) for all: MSE {MEAN_GUESS_MSE:.3f}.")
+
+
+def _copy_view(s: State, data: Data) -> dict:
+    x, y = data.test[0][:6], data.test[1][:6]
+    n_copy = data.extra["n_copy"]
+    pred = _outputs(s, x).argmax(-1)[:, -n_copy:].cpu().numpy()
+    want = y[:, -n_copy:].cpu().numpy()
+    sym = lambda v: chr(ord("A") + int(v) - 2)                               # noqa: E731
+    lines = ["| to remember | recalled |", "|---|---|"]
+    for w, p in zip(want, pred):
+        got = " ".join(sym(a) if a == b else f"~~{sym(a) if a >= 2 else '·'}~~"
+                       for a, b in zip(p, w))
+        lines.append(f"| `{' '.join(sym(v) for v in w)}` | {got} |")
+    return charts.artifact("Recall on test sequences", "markdown", "\n".join(lines),
+                           f"The symbols shown before a delay of {s.cfg.seq_len} blank steps, and "
+                           "what the network recalls after the go signal (struck through: wrong).")
+
+
+def _series_view(s: State, data: Data, horizon: int = 80) -> dict:
+    """One-step forecasts over the test part of the series, then a free-running rollout: the
+    model fed its own predictions past the end of what it has seen."""
+    series, cut = data.extra["series"], data.extra["cut"]
+    T = s.cfg.seq_len
+    test = series[cut:].to(data.test[0].device)
+    shown = min(len(test) - 1, 200)
+    s.model.eval()
+    one_step = s.model(test[None, :shown, None])[0, :, 0]                    # (shown,)
+    context = test[None, :shown, None]
+    rollout = []
+    for _ in range(min(horizon, len(test) - shown)):
+        nxt = s.model(context[:, -T:])[:, -1:, :]                           # (1, 1, 1)
+        rollout.append(nxt)
+        context = torch.cat([context, nxt], 1)
+    s.model.train()
+    t = list(range(len(test)))
+    free = torch.cat(rollout, 1)[0, :, 0].cpu().numpy() if rollout else np.zeros(0)
+    truth = test[:shown + len(free)].cpu().numpy()
+    fig = {"data": [
+        {"type": "scatter", "mode": "lines", "name": "truth", "x": t[:len(truth)],
+         "y": truth.tolist(), "line": {"color": "gray"}},
+        {"type": "scatter", "mode": "lines", "name": "one-step forecast", "x": t[1:shown + 1],
+         "y": one_step.cpu().numpy().tolist(), "line": {"color": charts.BLUE}},
+        {"type": "scatter", "mode": "lines", "name": "free-running rollout",
+         "x": t[shown:shown + len(free)], "y": free.tolist(),
+         "line": {"color": charts.ORANGE, "dash": "dot"}}],
+        "layout": {"template": "plotly_white", "height": 320,
+                   "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
+                   "xaxis": {"title": {"text": "time (test part of the series)"}},
+                   "legend": {"orientation": "h", "y": -0.25}}}
+    return charts.artifact("Forecast vs truth", "plotly", fig,
+                           "Blue: each value predicted from the true values before it. Orange: "
+                           f"past step {shown} the model is fed its own predictions ({len(free)} "
+                           "steps): errors compound, and a chaotic series drifts away.")
+
+
+def sample_text(s: State, data: Data, prompt: str = "The ", n: int = 240,
+                temperature: float | None = None, seed: int = 0) -> str:
+    chars = data.classes
+    lookup = {c: i for i, c in enumerate(chars)}
+    device = data.test[0].device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ids = torch.tensor([[lookup.get(c, 0) for c in prompt]], device=device)
+    t = temperature if temperature is not None else s.cfg.temperature
+    s.model.eval()
+    out, state = [], None
+    x = s.model.embed(ids)
+    for _ in range(n):
+        h, state = s.model.rnn(x, state)
+        logits = s.model.head(h[:, -1]).float() / t                         # (1, V)
+        nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)  # (1, 1)
+        out.append(int(nxt))
+        x = s.model.embed(nxt)
+    s.model.train()
+    return prompt + "".join(chars[i] for i in out)
+
+
+def _chars_view(s: State, data: Data) -> dict:
+    samples = [sample_text(s, data, prompt, seed=i)
+               for i, prompt in enumerate(("The ", "A function "))]
+    body = "\n\n".join(f"```text\n{t}\n```" for t in samples)
+    return charts.artifact(f"Samples at temperature {s.cfg.temperature:g}", "markdown", body,
+                           "Generated one character at a time from the prompt, each drawn from "
+                           "the model's softmax divided by the temperature.")
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    view = {"adding": _adding_view, "copy": _copy_view, "series": _series_view,
+            "chars": _chars_view}[s.task]
+    out = {"predictions": view(s, data), "gradient": _input_gradient(s, data),
+           "hidden": _hidden(s, data)}
+    gates = _gates(s, data)
+    if gates:
+        out["gates"] = gates
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+def _three_cells(cfg: Config, earlier: list[str]) -> Config | None:
+    """RNN, then LSTM, then GRU: the same task, data, seed and everything else."""
+    return replace(cfg, cell=CELLS[len(earlier)]) if len(earlier) < len(CELLS) else None
+
+
+def comparison_table(runs) -> tuple[list[dict], str]:
+    rows, score = [], {}
+    for name, info in runs:
+        final = info.status.get("final") or {}
+        task = info.config.get("task", "adding")
+        key = "val/mse" if task in REGRESSION else "val/acc" if task == "copy" else "val/loss"
+        score[name] = final.get(key)
+        rows.append({"cell": name, "status": info.status.get("status"),
+                     {"val/mse": "test MSE", "val/acc": "test accuracy",
+                      "val/loss": "test loss (nats/char)"}[key]: final.get(key),
+                     "parameters": info.status.get("params"),
+                     "seconds": info.status.get("seconds")})
+    if any(v is None for v in score.values()) or not runs:
+        return rows, "The comparison is incomplete: a run did not finish."
+    task = runs[0][1].config.get("task", "adding")
+    best = (max if task == "copy" else min)(score, key=score.get)
+    text = f"Best here: {best}."
+    if task == "adding":
+        stuck = [n for n, v in score.items() if v > 0.8 * MEAN_GUESS_MSE]
+        learnt = [n for n, v in score.items() if v < 0.3 * MEAN_GUESS_MSE]
+        if stuck:
+            text += (f" {', '.join(stuck)} stayed near {MEAN_GUESS_MSE:.3f}, the error of always "
+                     "answering the mean: it did not find the marked numbers.")
+        if learnt:
+            text += f" {', '.join(learnt)} learnt the task (MSE under {0.3 * MEAN_GUESS_MSE:.3f})."
+    return rows, text
+
+
+COMPARE = {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _three_cells,
+           "table": comparison_table}
