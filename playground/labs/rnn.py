@@ -279,7 +279,7 @@ def _input_gradient(s: State, data: Data, n: int = 256) -> dict:
         (grad,) = torch.autograd.grad(loss, inputs)
     per_step = grad.norm(dim=-1).mean(0).clamp_min(1e-12).cpu().numpy()      # (T,)
     fig = charts.curves({"|dL/dx_t|": (list(range(1, len(per_step) + 1)), per_step.tolist())},
-                        "Gradient reaching each input step", x_title="input step t",
+                        "", x_title="input step t",
                         y_title="|dL/dx_t|", log_y=True)
     return charts.artifact(
         "Gradient of the loss w.r.t. each input step", "plotly", fig,
@@ -341,7 +341,8 @@ def _gates(s: State, data: Data) -> dict | None:
             rows.setdefault(name, []).append(v[:SHOWN_UNITS].cpu().numpy())
     names = list(rows)
     z = np.concatenate([np.stack(rows[n], 1) for n in names], 0)            # (gates * U, T)
-    fig = _heatmap(z, "", "gate, unit", None)
+    fig = _heatmap(z, "", "", None)
+    fig["layout"]["margin"]["l"] = 100                       # room for the gate names
     units = min(H, SHOWN_UNITS)
     fig["layout"]["yaxis"].update(tickvals=[units * k + units / 2 for k in range(len(names))],
                                   ticktext=names)

@@ -136,11 +136,18 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     if not runs:
         return
     st.subheader("Earlier runs")
-    rows = [{"run": r.run_id, "status": r.status.get("status", "?"),
-             "test acc": (r.status.get("final") or {}).get("val/acc"),
-             "dataset": r.config.get("dataset"), "seconds": r.status.get("seconds")} for r in runs]
+    # the lab's headline: test accuracy where its runs have one, else the test loss; what the
+    # data was: its dataset, or its task
+    finals = [r.status.get("final") or {} for r in runs]
+    metric, column = (("val/acc", "test acc") if any("val/acc" in f for f in finals)
+                      else ("val/loss", "test loss"))
+    what = "dataset" if any("dataset" in r.config for r in runs) else "task"
+    rows = [{"run": r.run_id, "status": r.status.get("status", "?"), column: f.get(metric),
+             what: r.config.get(what), "seconds": r.status.get("seconds")}
+            for r, f in zip(runs, finals)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"test acc": st.column_config.NumberColumn(format="percent"),
+                                "test loss": st.column_config.NumberColumn(format="%.4f"),
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])

@@ -36,3 +36,15 @@ def _wait_step(page, at_least: int, timeout: float) -> tuple[int, int]:
     raise AssertionError(f"progress never reached step {at_least} in {timeout} s (last: {seen})")
 
 
+
+
+def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000):
+    """A fresh browser context on `url`, connected; returns (context, page, page errors)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector(CONNECTED)
+    return ctx, page, errors

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.support import ASSETS, CONNECTED
+from tests.e2e.support import ASSETS, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -17,13 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_cnn_trains_shows_filters_and_classifies_an_upload(browser, server, tmp_path):
     from playwright.sync_api import expect
 
-    ctx = browser.new_context(viewport={"width": 1400, "height": 2000})
-    page = ctx.new_page()
-    page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/cnn?epochs=6")
-    page.wait_for_selector(CONNECTED)
+    ctx, page, errors = open_page(browser, f"{server.url}/cnn?epochs=6")
     expect(page.get_by_text("multiply-adds per example")).to_be_visible()
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-cnn-[0-9a-f]{6}"))

@@ -1,0 +1,38 @@
+"""The RNN page in a real browser: the three-cell comparison on the adding problem trains, its
+overlaid curves and table appear, and the LSTM's own pictures (gates, the gradient reaching each
+input step) are drawn."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.e2e.support import ASSETS, open_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_rnn_vs_lstm_vs_gru_in_the_browser(browser, server, tmp_path):
+    from playwright.sync_api import expect
+
+    steps = os.environ.get("RNN_BROWSER_STEPS", "300")
+    ctx, page, errors = open_page(browser, f"{server.url}/rnn?steps={steps}", timeout_ms=120_000)
+    expect(page.get_by_text("multiply-adds per example")).to_be_visible()
+    page.get_by_role("button", name="RNN vs LSTM vs GRU").click()
+    page.wait_for_url(re.compile(r"[?&]compare=(\d{8}-\d{6}-rnn-[0-9a-f]{6}(%2C|,)?){3}"))
+    expect(page.get_by_text("Comparison: RNN vs LSTM vs GRU")).to_be_visible()
+    expect(page.get_by_text("Gradient of the loss w.r.t. each input step").first).to_be_visible()
+    expect(page.get_by_text("Best here:")).to_be_visible()          # the table, once all ended
+    expect(page.get_by_text("GRU gates over time").first).to_be_visible()
+    expect(page.get_by_text("Predicted vs true sums").first).to_be_visible()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(tmp_path / "rnn.png"), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        page.set_viewport_size({"width": 1400, "height": 3300})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ASSETS / "rnn_compare.png"), full_page=True)
+    assert not errors, errors
+    ctx.close()
+    server.stop()
+    assert "Traceback" not in server.output()
