@@ -49,27 +49,27 @@ def _gradient(state, data) -> list[float]:
 
 # NOTE: measured on 2 cores at the defaults (length 50, 800 steps, lr 0.01): test MSE of the RNN
 # 0.163-0.175, of the LSTM 0.0005-0.002, of the GRU 0.0001-0.0004 over seeds 0-2; the test takes
-# two seeds, one at each thread count.
+# two seeds, one at each thread count (the GRU, the slowest, at one of them).
 @pytest.mark.slow
-@pytest.mark.parametrize("seed, n_threads", [(0, 2), (1, 1)])
+@pytest.mark.parametrize("seed, n_threads, cells", [(0, 2, rnn.CELLS), (1, 1, ("rnn", "lstm"))])
 def test_the_plain_rnn_stays_at_the_mean_while_lstm_and_gru_learn_the_adding_problem(
-        seed, n_threads):
+        seed, n_threads, cells):
     devices.configure_torch()
     before = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        results = {cell: _train(_cfg(cell=cell, seed=seed)) for cell in rnn.CELLS}
+        results = {cell: _train(_cfg(cell=cell, seed=seed)) for cell in cells}
     finally:
         torch.set_num_threads(before)
     mse = {cell: r[2]["val/mse"] for cell, r in results.items()}
     assert mse["rnn"] > 0.8 * rnn.MEAN_GUESS_MSE, mse
-    assert mse["lstm"] < 0.05 and mse["gru"] < 0.05, mse
+    assert all(mse[cell] < 0.05 for cell in cells if cell != "rnn"), mse
     # the vanishing gradient: at the first steps the RNN's is a tiny share of the LSTM's
     early = {cell: sum(_gradient(*r[:2])[:10]) for cell, r in results.items()}
     assert early["rnn"] < 0.01 * early["lstm"], early
     with torch.no_grad():                                  # as the loop calls it
         arts = {cell: rnn.artifacts(*r[:2]) for cell, r in results.items()}
-    assert "gates" in arts["lstm"] and "gates" in arts["gru"] and "gates" not in arts["rnn"]
+    assert all(("gates" in arts[cell]) == (cell != "rnn") for cell in cells)
     ticks = arts["lstm"]["gates"]["data"]["layout"]["yaxis"]["ticktext"]
     assert ticks == ["input gate i", "forget gate f", "output gate o"]
 

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_rnn_vs_lstm_vs_gru_in_the_browser(browser, server, tmp_path):
     from playwright.sync_api import expect
 
-    steps = os.environ.get("RNN_BROWSER_STEPS", "300")
+    steps = os.environ.get("RNN_BROWSER_STEPS", "120")
     ctx, page, errors = open_page(browser, f"{server.url}/rnn?steps={steps}", timeout_ms=120_000)
     expect(page.get_by_text("multiply-adds per example")).to_be_visible()
     page.get_by_role("button", name="RNN vs LSTM vs GRU").click()
