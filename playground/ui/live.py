@@ -136,15 +136,17 @@ def _built_class():
     return Built
 
 
-def _tiles(latest: dict) -> None:
+def _tiles(latest: dict, curves: tuple = ()) -> None:
+    """The newest values: loss and accuracy, then the lab's own test metrics (CURVES)."""
     shown = [(k, lbl) for k, lbl in (("train/loss", "Train loss"), ("val/loss", "Test loss"),
-                                      ("train/acc", "Train accuracy"), ("val/acc", "Test accuracy"))
+                                      ("train/acc", "Train accuracy"), ("val/acc", "Test accuracy"),
+                                      *((f"val/{c[0]}", c[1]) for c in curves))
              if k in latest]
     if not shown:
         return
     for col, (k, lbl) in zip(st.columns(len(shown)), shown):
         v = latest[k]
-        col.metric(lbl, f"{v:.1%}" if k.endswith("acc") else f"{v:.4f}")
+        col.metric(lbl, f"{v:.1%}" if k.endswith("acc") or "accuracy" in lbl else f"{v:.4f}")
 
 
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float):
@@ -159,11 +161,14 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
                                 smooth_only=("train",), log_y=log_y, max_points=MAX_CURVE_POINTS))
 
 
-def _curves(tail) -> None:
+def _curves(tail, extra: tuple = ()) -> None:
+    """Loss and accuracy, then the lab's own metrics (a lab's CURVES: (suffix, title, log y))."""
     smoothing = st.session_state.get("_smoothing", 0.6)
     records = tail.read()
-    cols = st.columns(2)
-    for col, (suffix, title, log_y) in zip(cols, _CURVES):
+    wanted = [c for c in _CURVES if f"train/{c[0]}" in tail.latest or f"val/{c[0]}" in tail.latest]
+    wanted += [c for c in extra if f"val/{c[0]}" in tail.latest or f"train/{c[0]}" in tail.latest]
+    cols = st.columns(2) * ((len(wanted) + 1) // 2)
+    for col, (suffix, title, log_y) in zip(cols, wanted):
         fig = tail.cached(("curve", suffix, tail.version, smoothing),
                           lambda: _curve_figure(records, suffix, title, log_y, smoothing))
         if fig is not None:
@@ -204,7 +209,8 @@ def _artifact(key: str, item: dict, cache) -> None:
         st.caption(item["caption"])
 
 
-def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True) -> str:
+def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
+          curves: tuple = ()) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
@@ -213,8 +219,8 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True) -> s
     _header(run_id, status, manager.position(run_id), on_fix)
     tail = store.tail(run_id)
     tail.read()
-    _tiles(tail.latest)
-    _curves(tail)
+    _tiles(tail.latest, curves)
+    _curves(tail, curves)
     if artifacts:
         _artifacts(tail)
     return status.get("status", "?")
@@ -234,8 +240,9 @@ def _timed(body):
             f.write(f"{time.time():.3f} {time.perf_counter() - t0:.4f}\n")
 
 
-def panel(run_id: str, store, manager, on_fix=None) -> None:
-    """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix."""
+def panel(run_id: str, store, manager, on_fix=None, curves: tuple = ()) -> None:
+    """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
+    `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES)."""
     try:
         state = store.status(run_id).get("status")
     except NoSuchRun as e:
@@ -248,7 +255,8 @@ def panel(run_id: str, store, manager, on_fix=None) -> None:
 
         @st.fragment(run_every=every)
         def _live():
-            if _timed(lambda: _body(run_id, store, manager, on_fix, artifacts=False)) \
+            if _timed(lambda: _body(run_id, store, manager, on_fix, artifacts=False,
+                                    curves=curves)) \
                     not in ACTIVE:
                 st.rerun()
             elif poll_seconds(store.status(run_id)) != every:
@@ -260,7 +268,7 @@ def panel(run_id: str, store, manager, on_fix=None) -> None:
         _live()
         _live_artifacts()
     else:
-        _body(run_id, store, manager, on_fix)
+        _body(run_id, store, manager, on_fix, curves=curves)
 
 
 def _compare_body(ids: list[str], names: tuple, store) -> bool:

@@ -117,14 +117,19 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
         return
     spec = {s.name: s for s in params.specs(lab.Config)}[ex["field"]]
     st.subheader(ex["title"])
+    typed = ""
+    if "text_fn" in ex:                 # typed, e.g. a word: that first, the number below
+        typed = st.text_input(ex["text_label"], key=f"{lab_name}._explore_text.{run_id}",
+                              max_chars=100, help=ex.get("text_help")).strip()
     value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
                             value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
                             key=f"{lab_name}._explore.{run_id}")
-    if int(value) == getattr(cfg, spec.name):
+    if not typed and int(value) == getattr(cfg, spec.name):
         st.caption("The run's own choice is shown above: pick another to look again.")
         return
     try:
-        items = ex["fn"](cfg, str(path), int(value))
+        items = (ex["text_fn"](cfg, str(path), typed) if typed
+                 else ex["fn"](cfg, str(path), int(value)))
     except Exception as e:  # noqa: BLE001 - a missing teacher or dataset is a message
         st.caption(f"This run cannot be explored here ({type(e).__name__}: {e}).")
         return
@@ -139,15 +144,16 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     # the lab's headline: test accuracy where its runs have one, else the test loss; what the
     # data was: its dataset, or its task
     finals = [r.status.get("final") or {} for r in runs]
-    metric, column = (("val/acc", "test acc") if any("val/acc" in f for f in finals)
-                      else ("val/loss", "test loss"))
-    what = "dataset" if any("dataset" in r.config for r in runs) else "task"
+    metric, column = getattr(lab, "HEADLINE", None) or (
+        ("val/acc", "test acc") if any("val/acc" in f for f in finals) else ("val/loss", "test loss"))
+    what = next((k for k in ("dataset", "task", "corpus") if any(k in r.config for r in runs)),
+                "dataset")
     rows = [{"run": r.run_id, "status": r.status.get("status", "?"), column: f.get(metric),
              what: r.config.get(what), "seconds": r.status.get("seconds")}
             for r, f in zip(runs, finals)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"test acc": st.column_config.NumberColumn(format="percent"),
-                                "test loss": st.column_config.NumberColumn(format="%.4f"),
+                 column_config={column: st.column_config.NumberColumn(
+                                    format="percent" if "acc" in column else "%.4f"),
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])
@@ -285,7 +291,8 @@ def lab_page(lab_name: str) -> None:
     if compare and compared:
         live.compare_panel(compared, compare["names"], store, table=compare.get("table"))
     if run_id:
-        live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix))
+        live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
+                   curves=getattr(lab, "CURVES", ()))
         if store.status(run_id).get("status") == "completed":
             with st.expander("Download: script, weights, ONNX, whole run"):
                 downloads.run_downloads(run_id, store, key=f"{lab_name}._dl")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from playground.browser import (CHROMIUM, CHROMIUM_ARGS, CONNECTED, ROOT, STARTUP_S,  # noqa: F401
                                 Server)
@@ -48,3 +49,20 @@ def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000):
     page.goto(url)
     page.wait_for_selector(CONNECTED)
     return ctx, page, errors
+
+
+def finish(page, ctx, server, errors: list[str], shot: Path, asset: str, height: int) -> None:
+    """Screenshot (and, with UPDATE_SCREENSHOTS=1, the README's picture at `height`), then: no
+    page errors, and the server stops without a traceback."""
+    import os
+
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        page.set_viewport_size({"width": 1400, "height": height})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ASSETS / asset), full_page=True)
+    assert not errors, errors
+    ctx.close()
+    server.stop()
+    assert "Traceback" not in server.output()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.e2e.support import ASSETS, open_page
+from tests.e2e.support import finish, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,13 +26,4 @@ def test_rnn_vs_lstm_vs_gru_in_the_browser(browser, server, tmp_path):
     expect(page.get_by_text("Best here:")).to_be_visible()          # the table, once all ended
     expect(page.get_by_text("GRU gates over time").first).to_be_visible()
     expect(page.get_by_text("Predicted vs true sums").first).to_be_visible()
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(tmp_path / "rnn.png"), full_page=True)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        page.set_viewport_size({"width": 1400, "height": 3300})
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(ASSETS / "rnn_compare.png"), full_page=True)
-    assert not errors, errors
-    ctx.close()
-    server.stop()
-    assert "Traceback" not in server.output()
+    finish(page, ctx, server, errors, tmp_path / "rnn.png", "rnn_compare.png", 3300)

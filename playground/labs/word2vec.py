@@ -1,0 +1,654 @@
+"""Word2vec. A word is known by the company it keeps: give every word a vector v_w and every word
+a second "context" vector u_w, and train them so that a word predicts its neighbours within a
+window (skip-gram) or its neighbours predict it (CBOW). Negative sampling turns the softmax over
+the whole vocabulary into k + 1 yes/no questions: loss = -log σ(u_c·v_w) - Σ_k log σ(-u_n·v_w),
+with the k noise words n drawn from the unigram distribution raised to 3/4. Directions in the
+learnt space end up meaning something: v(paris) - v(france) + v(japan) lands near v(tokyo)
+(Mikolov, Chen, Corrado & Dean, 2013: Efficient Estimation of Word Representations in Vector
+Space; Mikolov, Sutskever et al., 2013: Distributed Representations of Words and Phrases).
+
+**How a batch is made.** The corpus is one stream of word ids, kept on the device. An example
+is a position in the stream: each step takes a batch of centre positions and every word up to
+`window` positions away in the same sentence, all at once with tensor indexing. As in the
+original code, each centre draws its own reach b in 1..window, so near words are seen more often.
+
+**Subsampling.** Frequent words ("the", "of") say little about their neighbours, so at each
+epoch every occurrence of a word of relative frequency f is kept with probability
+(√(f/t) + 1)·t/f (the released word2vec code; the paper wrote the discard probability as
+1 - √(t/f)). A dropped word is neither a centre nor a neighbour that epoch, and windows close
+over the gap. Drawing it again every epoch, as gensim does, matters: drawn once per run, the
+default reached 78-82% on the analogies instead of 89-95% (seeds 0-2).
+
+**Learning rate.** Plain SGD on the sum of the pairs' losses, as in word2vec: lr is the step each
+pair would take on its own, decayed linearly to lr/10,000 over the run.
+
+**The analogy test.** a : b :: c : ? is answered by the word closest in cosine to
+v(b) - v(a) + v(c), excluding a, b and c (3CosAdd); only questions whose four words are all in
+the vocabulary count.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import Data, DataUnavailable
+from playground.data.text import CORPORA, GENSIM_PIN, load_corpus
+from playground.engine.device import DEVICE_CHOICES
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "Word2Vec", "🔤", "Sequences & text"
+TRY_THIS = ("Train the default: in about ten seconds nine analogies in ten come out right "
+            "(husband : wife :: king : queen), and in 'Relations as directions' the capital -> "
+            "country arrows turn parallel. Then set subsample to 0 and negatives to 1: 'the', "
+            "'in' and 'of' fill the windows and the analogies drop to about 20%.")
+
+MAX_SOFTMAX_VOCAB = 2000      # full softmax scores every word for every pair
+MAP_WORDS = 200               # the most frequent words on the map
+NOISE_TABLE = 2 ** 20         # entries of the unigram table the noise words are drawn from
+
+
+@dataclass(frozen=True)
+class Config:
+    corpus: str = param("toy", choices=CORPORA, group="Data",
+                        help="toy: generated sentences about countries, capitals, languages and "
+                             "male/female words, where the analogies are learnable in seconds. "
+                             f"wiki: the Wikipedia sample inside gensim (`pip install "
+                             f"{GENSIM_PIN}`): 500 articles, stemmed, without stop words.")
+    corpus_tokens: int = param(60_000, lo=1_000, hi=1_000_000, group="Data",
+                               help="Length of the corpus in words: the first N of wiki (it has "
+                                    "about 330,000), or N generated for toy.")
+    min_count: int = param(5, lo=1, hi=1000, group="Data",
+                           help="Words seen fewer times are dropped from the vocabulary and the "
+                                "stream.")
+    subsample: float = param(1e-3, lo=0.0, hi=1.0, log=True, group="Data",
+                             help="t of the subsampling of frequent words: a word with relative "
+                                  "frequency f is kept with probability (√(f/t) + 1)·t/f. "
+                                  "0 = keep every word.")
+    model: str = param("skipgram", choices=("skipgram", "cbow"), group="Model",
+                       help="skipgram: the centre word predicts each neighbour. cbow: the mean "
+                            "of the neighbours' vectors predicts the centre word.")
+    loss: str = param("negative", choices=("negative", "softmax"), group="Model",
+                      help="negative: k noise words per pair, each a yes/no question. softmax: "
+                           f"a probability over the whole vocabulary (up to {MAX_SOFTMAX_VOCAB:,} "
+                           "words here).")
+    negatives: int = param(5, lo=1, hi=50, group="Model",
+                           help="k: noise words per pair, drawn from unigram counts ^ 0.75.")
+    window: int = param(5, lo=1, hi=20, group="Model",
+                        help="Neighbours on each side of the centre word (each centre draws a "
+                             "reach of 1..window).")
+    embedding_dim: int = param(50, lo=2, hi=1000, group="Model", label="Embedding size",
+                               help="Length of every word vector.")
+    lr: float = param(0.025, lo=1e-5, hi=1.0, log=True, group="Training", label="Learning rate",
+                      help="SGD step of each pair (word2vec's alpha), decayed linearly to "
+                           "lr/10,000 by the end of the run.")
+    batch_size: int = param(128, lo=1, hi=16384, group="Training",
+                            help="Positions of the text per step; a word that subsampling drops "
+                                 "this epoch trains nothing, a kept one brings up to 2 x window "
+                                 "pairs. Their updates add up: on a small vocabulary, large "
+                                 "batches need a smaller lr (toy, no subsampling: 256 diverged).")
+    epochs: int = param(10, lo=1, hi=200, group="Training",
+                        help="Passes over the corpus (every centre position once per epoch).")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed: same subsampling, same initial vectors, same batches.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+    word_rank: int = param(0, lo=0, hi=99_999, group="Show", label="Word to explore",
+                           help="After training, the nearest neighbours of the word with this "
+                                "frequency rank (0 = the most frequent) from the saved vectors.")
+
+
+PRESETS = {
+    "Toy analogies, skip-gram (default)": {},
+    "Toy, CBOW": {"model": "cbow", "lr": 0.05},
+    "Toy, full softmax": {"loss": "softmax"},
+    "Toy, no subsampling, 1 negative": {"subsample": 0.0, "negatives": 1},
+    "Toy, window 1": {"window": 1},
+    "Wikipedia sample (100k words)": {"corpus": "wiki", "corpus_tokens": 100_000,
+                                      "embedding_dim": 100, "epochs": 5},
+    "Wikipedia sample, all of it": {"corpus": "wiki", "corpus_tokens": 400_000,
+                                    "embedding_dim": 100, "epochs": 5, "batch_size": 512},
+}
+
+
+@lru_cache(maxsize=16)
+def vocabulary(corpus: str, corpus_tokens: int, min_count: int) -> tuple[tuple[str, ...], tuple]:
+    """The words seen at least `min_count` times, most frequent first, and their counts."""
+    counts = Counter(w for s in load_corpus(corpus, corpus_tokens).sentences for w in s)
+    words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+    return tuple(words), tuple(counts[w] for w in words)
+
+
+def check(cfg: Config) -> list[str]:
+    try:
+        words, _ = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count)
+    except DataUnavailable:
+        return []                    # load_data says what to install, with the toy corpus as fix
+    if len(words) < 10:
+        return [f"Min count {cfg.min_count} keeps only {len(words)} words of the "
+                f"{cfg.corpus_tokens:,}-word {cfg.corpus} corpus: lower it, or use more words."]
+    if cfg.loss == "softmax" and len(words) > MAX_SOFTMAX_VOCAB:
+        return [f"Full softmax scores all {len(words):,} words of this vocabulary for every pair; "
+                f"this page allows it up to {MAX_SOFTMAX_VOCAB:,} words. Use loss = negative "
+                "(negative sampling), raise min count, or use fewer corpus tokens."]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: one stream of word ids; an example is a position in it
+
+def keep_probability(counts: np.ndarray, t: float) -> np.ndarray:
+    """Chance that one occurrence of each word survives subsampling: (√(f/t) + 1)·t/f for a
+    word of relative frequency f, at most 1 (t = 0: keep everything)."""
+    if t <= 0:
+        return np.ones(len(counts))
+    f = counts / counts.sum()
+    return np.minimum(1.0, (np.sqrt(f / t) + 1) * t / f)
+
+
+def load_data(cfg: Config) -> Data:
+    """train = (position, word id, sentence id) for each of the N in-vocabulary words of the
+    text: a batch is a slice of a permutation of the positions, and train_step looks the
+    neighbours up in the whole stream (kept on the device in the State). test = (analogy
+    questions (Q, 4), word pairs (P, 2), their ratings (P,)) whose words are all known."""
+    corpus = load_corpus(cfg.corpus, cfg.corpus_tokens)
+    words, counts = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count)
+    if len(words) < 2:
+        raise DataUnavailable(f"Min count {cfg.min_count} leaves no vocabulary: lower it.")
+    index = {w: i for i, w in enumerate(words)}
+    ids = [[index[w] for w in s if w in index] for s in corpus.sentences]
+    tokens = np.fromiter((i for s in ids for i in s), np.int64)
+    sentence = np.repeat(np.arange(len(ids)), [len(s) for s in ids])
+    counts = np.asarray(counts, np.float64)
+    keep = keep_probability(counts, cfg.subsample)
+    known = [(q, s) for q, s in zip(corpus.analogies, corpus.sections)
+             if all(w in index for w in q)]
+    pairs = [(a, b, r) for a, b, r in corpus.similarity if a in index and b in index]
+    as_ids = lambda rows, n: torch.tensor([[index[w] for w in r[:n]] for r in rows],  # noqa: E731
+                                          dtype=torch.int64).reshape(-1, n)
+    return Data(
+        train=(torch.arange(len(tokens)), torch.from_numpy(tokens), torch.from_numpy(sentence)),
+        test=(as_ids([q for q, _ in known], 4), as_ids(pairs, 2),
+              torch.tensor([r for *_, r in pairs], dtype=torch.float32)),
+        num_classes=len(words), input_shape=_input_shape(cfg), classes=words, kind="text",
+        name=cfg.corpus,
+        extra={"counts": counts, "keep": keep, "sections": [s for _, s in known],
+               "groups": corpus.groups, "probes": [w for w in corpus.probes if w in index],
+               "shown_sections": corpus.shown_sections})
+
+
+def _input_shape(cfg: Config) -> tuple[int, ...]:
+    return (2 + cfg.negatives,) if cfg.loss == "negative" else (2,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model: two tables of vectors
+
+class Word2Vec(nn.Module):
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.words = nn.Embedding(vocab_size, dim)        # v_w: the vectors kept after training
+        self.contexts = nn.Embedding(vocab_size, dim)     # u_w: a word seen as a neighbour
+        # word2vec's start: small random word vectors, zero context vectors (every score 0)
+        nn.init.uniform_(self.words.weight, -0.5 / dim, 0.5 / dim)
+        nn.init.zeros_(self.contexts.weight)
+
+    def forward(self, x):                                  # (B, 1 + n) ids -> (B, n) scores
+        v = self.words(x[:, 0])                            # (B, D)
+        u = self.contexts(x[:, 1:])                        # (B, n, D)
+        return (u * v[:, None]).sum(-1)                    # (B, n): u_c · v_w
+
+
+@dataclass
+class State:
+    cfg: Config
+    model: Word2Vec
+    opt: torch.optim.Optimizer
+    tokens: torch.Tensor          # (N,) the whole stream, on the device
+    sentences: torch.Tensor       # (N,) the sentence of each position
+    keep: torch.Tensor            # (V,) each word's chance to survive subsampling
+    table: torch.Tensor           # (NOISE_TABLE,) word ids, each as often as its count ^ 0.75
+    offsets: torch.Tensor         # (2W,) -W..-1, 1..W
+    lrs: list[float]              # the learning rate of every step...
+    lr_curve: torch.Tensor        # ...and on the device, for the curve (nothing read back)
+    steps_per_epoch: int
+    survives: torch.Tensor | None = None   # (N,) this epoch's subsample: which positions stay
+    rank: torch.Tensor | None = None       # (N,) a position's rank among the survivors
+    kept: torch.Tensor | None = None       # (N,) the position of each rank, -1 past the end
+    step: int = 0
+
+
+def build(cfg: Config, data: Data) -> State:
+    device = data.train[0].device
+    model = Word2Vec(data.num_classes, cfg.embedding_dim).to(device)
+    keep = torch.as_tensor(data.extra["keep"], dtype=torch.float32, device=device)
+    # word2vec's unigram table: drawing a uniform entry draws a word with probability
+    # count^0.75 / sum(count^0.75) (rarer words more often than their share of the text)
+    share = torch.as_tensor(data.extra["counts"], dtype=torch.float64) ** 0.75
+    entries = (share / share.sum() * NOISE_TABLE).round().long().clamp(min=1)
+    table = torch.repeat_interleave(torch.arange(len(entries)), entries).to(device)
+    w = cfg.window
+    offsets = torch.cat([torch.arange(-w, 0), torch.arange(1, w + 1)]).to(device)
+    n = data.n_train
+    steps_per_epoch = math.ceil(n / min(cfg.batch_size, n))                 # as the loop counts
+    total = cfg.epochs * steps_per_epoch
+    lrs = cfg.lr * (1 - torch.arange(total) / total).clamp(min=1e-4)     # word2vec's linear decay
+    return State(cfg, model, torch.optim.SGD(model.parameters(), lr=cfg.lr), data.train[1],
+                 data.train[2], keep, table, offsets, lrs.tolist(), lrs.to(device),
+                 steps_per_epoch)
+
+
+def blueprint(cfg: Config) -> tuple[nn.Module, torch.Tensor]:
+    try:
+        vocab = len(vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count)[0])
+    except DataUnavailable:
+        vocab = 10_000            # a corpus that cannot be read here: a size for the estimate
+    # an example batch of word ids (the summary and ONNX feed it; floats would not index)
+    return Word2Vec(vocab, cfg.embedding_dim), torch.zeros((2,) + _input_shape(cfg),
+                                                           dtype=torch.long)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def subsample(s: State) -> None:
+    """This epoch's subsample of the stream, on the device without reading anything back:
+    which positions survive, and the survivors renumbered 0, 1, 2... (s.kept[r] is the
+    position of the r-th survivor), so that a window counts survivors only."""
+    n = s.tokens.shape[0]
+    s.survives = torch.rand(n, device=s.tokens.device) < s.keep[s.tokens]         # (N,)
+    s.rank = s.survives.cumsum(0) - 1
+    slot = torch.where(s.survives, s.rank, n)                      # the dropped go to slot N
+    kept = torch.full((n + 1,), -1, dtype=torch.long, device=s.tokens.device)
+    s.kept = kept.scatter_(0, slot, torch.arange(n, device=s.tokens.device))[:n]
+
+
+def windows(s: State, positions: torch.Tensor,
+            sentences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The neighbours of each centre position (B, 2W) and a mask of the real pairs: the centre
+    survived subsampling, the neighbour is a survivor within the centre's reach, in the same
+    sentence. As in word2vec, each centre draws its reach b in 1..window (near words count
+    more), and dropped words do not count towards it (the window reaches further)."""
+    n = s.tokens.shape[0]
+    where = s.rank[positions][:, None] + s.offsets                          # (B, 2W) ranks
+    near = s.kept[where.clamp(0, n - 1)]                                    # (B, 2W) positions
+    reach = torch.randint(1, s.cfg.window + 1, (len(positions), 1), device=positions.device)
+    mask = (s.survives[positions][:, None] & (where >= 0) & (where < n) & (near >= 0)
+            & (s.sentences[near.clamp(min=0)] == sentences[:, None]) & (s.offsets.abs() <= reach))
+    return s.tokens[near.clamp(min=0)], mask
+
+
+def noise_words(s: State, shape: tuple[int, ...]) -> torch.Tensor:
+    """Word ids drawn from the unigram table: P(w) = count(w)^0.75 / sum(count^0.75)."""
+    return s.table[torch.randint(len(s.table), shape, device=s.table.device)]
+
+
+def pair_losses(s: State, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """-log p(target | h) for every target of every row: h (B, D), targets (B, T) -> (B, T)."""
+    u = s.model.contexts
+    if s.cfg.loss == "softmax":
+        log_p = F.log_softmax(h @ u.weight.T, dim=1)                     # (B, V)
+        return -log_p.gather(1, targets)                                   # (B, T)
+    noise = noise_words(s, (*targets.shape, s.cfg.negatives))                # (B, T, k)
+    # NOTE: vecdot, not matmul: B x T x k dot products of length D are too small for a batched
+    # matmul (default sizes on one CPU thread, forward and backward: 1.7 ms against 2.8 ms)
+    positive = torch.linalg.vecdot(u(targets), h[:, None])                   # (B, T)
+    negative = torch.linalg.vecdot(u(noise), h[:, None, None])               # (B, T, k)
+    # a noise word that happens to be the true target is skipped, as word2vec does
+    real = (noise != targets[..., None]).float()
+    return -F.logsigmoid(positive) - (F.logsigmoid(-negative) * real).sum(-1)
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    if s.step % s.steps_per_epoch == 0:
+        subsample(s)                       # each epoch sees another subsample, as in gensim
+    positions, centre, sentences = batch                                     # (B,) each
+    context, mask = windows(s, positions, sentences)                         # (B, 2W)
+    if s.cfg.model == "skipgram":
+        h = s.model.words(centre)                                            # (B, D)
+        losses = pair_losses(s, h, context)                                  # (B, 2W)
+        weight = mask.float()
+    else:
+        near = (s.model.words(context) * mask[..., None]).sum(1)             # (B, D)
+        n = mask.sum(1, keepdim=True)                                        # (B, 1)
+        # NOTE: h is the mean of the neighbours' vectors, but word2vec hands each of them the
+        # whole gradient of h, not 1/n of it; so does this (the value of a mean, the gradient
+        # of a sum), and lr means what it means in gensim.
+        h = near + (near / n.clamp(min=1) - near).detach()                   # (B, D)
+        losses = pair_losses(s, h, centre[:, None])                          # (B, 1)
+        weight = (n > 0).float()                                             # no neighbour: skip
+    at = min(s.step, len(s.lrs) - 1)
+    for group in s.opt.param_groups:
+        group["lr"] = s.lrs[at]
+    s.step += 1
+    total = (losses * weight).sum()
+    s.opt.zero_grad(set_to_none=True)
+    total.backward()
+    s.opt.step()
+    return {"train/loss": total.detach() / weight.sum().clamp(min=1), "train/lr": s.lr_curve[at]}
+
+
+def unit_vectors(model: Word2Vec) -> torch.Tensor:
+    return F.normalize(model.words.weight.detach().float(), dim=1)          # (V, D)
+
+
+def answers(vectors: torch.Tensor, questions: torch.Tensor, top: int = 1) -> torch.Tensor:
+    """3CosAdd: for a : b :: c : ?, the words nearest to b - a + c, excluding a, b and c."""
+    out = []
+    for q in questions.split(2048):
+        a, b, c = q[:, 0], q[:, 1], q[:, 2]
+        sims = (vectors[b] - vectors[a] + vectors[c]) @ vectors.T               # (q, V)
+        sims.scatter_(1, q[:, :3], -math.inf)
+        out.append(sims.topk(top, dim=1).indices)                               # (q, top)
+    return torch.cat(out) if out else questions.new_zeros((0, top))
+
+
+def spearman(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Rank correlation; tied values share their mean rank (human ratings have many ties)."""
+    def ranks(v):
+        order = torch.empty_like(v)
+        order[v.argsort()] = torch.arange(len(v), dtype=v.dtype, device=v.device)
+        _, tie = torch.unique(v, return_inverse=True)
+        mean = torch.zeros(int(tie.max()) + 1, dtype=v.dtype, device=v.device)
+        mean.index_add_(0, tie, order)
+        return (mean / torch.bincount(tie).to(v.dtype))[tie]
+    rx, ry = ranks(x.float()), ranks(y.float())
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return (rx * ry).sum() / (rx.norm() * ry.norm()).clamp(min=1e-12)
+
+
+def scores(model: Word2Vec, data: Data) -> dict[str, float]:
+    """Analogy accuracy (3CosAdd) and the rank correlation of cosines with the ratings."""
+    vectors = unit_vectors(model)
+    questions, pairs, ratings = data.test
+    out = {}
+    if len(questions):
+        out["val/analogy"] = (answers(vectors, questions)[:, 0] == questions[:, 3]).float().mean()
+        out["val/analogy_answerable"] = vectors.new_tensor(float(len(questions)))
+    if len(pairs) >= 3:
+        cosine = (vectors[pairs[:, 0]] * vectors[pairs[:, 1]]).sum(1)
+        out["val/wordsim"] = spearman(cosine, ratings)
+    values = torch.stack(list(out.values())).tolist() if out else []        # one sync
+    return dict(zip(out, values))
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    # NOTE: no val/loss: word2vec has no held-out text to predict; what the vectors are for is
+    # measured directly (analogies, similarity ratings)
+    return scores(s.model, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+def _word_ids(data: Data, words) -> list[int]:
+    index = {w: i for i, w in enumerate(data.classes)}
+    return [index[w] for w in words if w in index]
+
+
+def _pairs(data: Data, section: str, n: int) -> list[tuple[int, int]]:
+    """The first n distinct (a, b) pairs of one kind of analogy question."""
+    questions = data.test[0][:, :2].tolist()
+    pairs = [tuple(q) for q, s in zip(questions, data.extra["sections"]) if s == section]
+    return list(dict.fromkeys(pairs))[:n]
+
+
+def _pca(vectors: torch.Tensor) -> np.ndarray:
+    """(n, D) -> (n, 2) on the two main directions, each signed so that its largest loading is
+    positive (the map does not flip from one refresh to the next)."""
+    x = (vectors - vectors.mean(0)).cpu()
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    axes = vh[:2] * vh[:2].gather(1, vh[:2].abs().argmax(1, keepdim=True)).sign()
+    return (x @ axes.T).numpy().round(4)
+
+
+def _scatter(name: str, xy: np.ndarray, words: list[str], labels: list[str], axis: str = "",
+             **marker) -> dict:
+    return {"type": "scatter", "mode": "markers+text", "name": name, "x": xy[:, 0].tolist(),
+            "y": xy[:, 1].tolist(), "text": labels, "hovertext": words, "hoverinfo": "text",
+            "textposition": "top center", "textfont": {"size": 10}, "marker": marker,
+            "xaxis": "x" + axis, "yaxis": "y" + axis}
+
+
+def _map(vectors: torch.Tensor, data: Data, extra_word: int | None = None) -> dict:
+    """The most frequent words on the two main directions of their vectors."""
+    labelled = set(_word_ids(data, data.extra["probes"])) or set(range(min(15, len(data.classes))))
+    labelled |= {extra_word} if extra_word is not None else set()
+    ids = sorted(set(range(min(MAP_WORDS, len(data.classes)))) | labelled)
+    xy = _pca(vectors[ids])                                                   # (n, 2)
+    groups = [data.extra["groups"].get(data.classes[i], "other") for i in ids]
+    traces = []
+    for group in sorted(set(groups)):
+        rows = [k for k, g in enumerate(groups) if g == group]
+        words = [data.classes[ids[k]] for k in rows]
+        traces.append(_scatter(group, xy[rows], words,
+                               [w if ids[k] in labelled else "" for k, w in zip(rows, words)],
+                               size=6 if group == "other" else 8,
+                               **({"color": "#bbbbbb"} if group == "other" else {})))
+    fig = {"data": traces, "layout": {
+        "height": 480, "template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "xaxis": {"title": {"text": "first principal direction"}, "zeroline": False},
+        "yaxis": {"title": {"text": "second"}, "zeroline": False},
+        "legend": {"orientation": "h", "y": -0.15}}}
+    return charts.artifact(
+        "Word map (PCA of the word vectors)", "plotly", fig,
+        f"The {len(ids)} most frequent words projected on the two directions along which their "
+        "vectors vary most; words used alike end up together. Hover for the others' names.")
+
+
+def _offsets(vectors: torch.Tensor, data: Data, n: int = 8) -> dict | None:
+    """One panel per kind of pair: its words on their own two main directions, an arrow from
+    a to b. Parallel arrows of one length: one vector offset is the relation, which is what
+    the analogy test relies on (untrained vectors give arrows in every direction)."""
+    kinds = [(k, p) for k in data.extra["shown_sections"] if len(p := _pairs(data, k, n)) >= 3]
+    if not kinds:
+        return None
+    traces, arrows, layout = [], [], {}
+    for panel, (kind, pairs) in enumerate(kinds, start=1):
+        axis = "" if panel == 1 else str(panel)
+        ids = [i for pair in pairs for i in pair]
+        xy = _pca(vectors[ids])                                               # (2n, 2)
+        words = [data.classes[i] for i in ids]
+        traces.append(_scatter(kind, xy, words, words, axis, size=7))
+        arrows += [{"x": float(xy[k + 1, 0]), "y": float(xy[k + 1, 1]), "ax": float(xy[k, 0]),
+                    "ay": float(xy[k, 1]), "xref": "x" + axis, "yref": "y" + axis,
+                    "axref": "x" + axis, "ayref": "y" + axis, "showarrow": True, "text": "",
+                    "arrowhead": 2, "arrowwidth": 1, "arrowcolor": "#888"}
+                   for k in range(0, len(ids), 2)]
+        width = 1 / len(kinds)
+        layout[f"xaxis{axis}"] = {"domain": [(panel - 1) * width + 0.03, panel * width - 0.03],
+                                  "title": {"text": kind.replace("-", " -> ")},
+                                  "showticklabels": False, "zeroline": False}
+        layout[f"yaxis{axis}"] = {"anchor": "x" + axis, "showticklabels": False,
+                                  "zeroline": False}
+    fig = {"data": traces, "layout": {**layout, "height": 380, "template": "plotly_white",
+                                      "annotations": arrows, "showlegend": False,
+                                      "margin": {"l": 10, "r": 10, "t": 10, "b": 40}}}
+    return charts.artifact("Relations as directions", "plotly", fig,
+                           "The words of each kind of pair, projected on their own two main "
+                           "directions, an arrow from a to b: where the arrows run parallel and "
+                           "equally long, b - a + c lands on the answer.")
+
+
+def nearest(vectors: torch.Tensor, ids: list[int], k: int) -> tuple[list, list]:
+    sims = vectors[ids] @ vectors.T                                           # (n, V)
+    sims[torch.arange(len(ids)), ids] = -math.inf
+    top = sims.topk(min(k, vectors.shape[0] - 1), dim=1)
+    return top.indices.tolist(), top.values.tolist()
+
+
+def _neighbours(vectors: torch.Tensor, data: Data, words: list[int], k: int = 6,
+                title: str = "Nearest neighbours") -> dict:
+    idx, sims = nearest(vectors, words, k)
+    rows = ["| word | nearest words (cosine) |", "|---|---|"]
+    for w, near, cos in zip(words, idx, sims):
+        shown = ", ".join(f"{data.classes[j]} ({c:.2f})" for j, c in zip(near, cos))
+        rows.append(f"| **{data.classes[w]}** | {shown} |")
+    return charts.artifact(title, "markdown", "\n".join(rows),
+                           "Words whose vectors point the same way (cosine similarity).")
+
+
+def _analogies(vectors: torch.Tensor, data: Data, per_section: int = 2) -> dict | None:
+    questions = data.test[0]
+    if not len(questions):
+        return None
+    top = answers(vectors, questions, 3).tolist()                              # (Q, 3)
+    truth = questions[:, 3].tolist()
+    sections = data.extra["sections"]
+    by_section: dict[str, list[int]] = {}
+    for i, section in enumerate(sections):
+        by_section.setdefault(section, []).append(i)
+    words = data.classes
+    lines = ["Accuracy by kind: " + ", ".join(
+        f"{name} **{sum(top[i][0] == truth[i] for i in rows) / len(rows):.0%}** ({len(rows)})"
+        for name, rows in by_section.items()), "",
+        "| question | answer | the model's top 3 |", "|---|---|---|"]
+    for rows in list(by_section.values())[:6]:
+        for i in rows[::max(1, len(rows) // per_section)][:per_section]:
+            a, b, c, _ = questions[i].tolist()
+            guess = ", ".join(("✅ " if j == truth[i] else "") + words[j] for j in top[i])
+            lines.append(f"| {words[a]} : {words[b]} :: {words[c]} : ? | {words[truth[i]]} | "
+                         f"{guess} |")
+    return charts.artifact("Analogies: b - a + c", "markdown", "\n".join(lines),
+                           "The word nearest to v(b) - v(a) + v(c), a, b and c excluded; a "
+                           "question counts when its four words are in the vocabulary.")
+
+
+def _similarities(vectors: torch.Tensor, data: Data) -> dict:
+    ids = [i for kind in data.extra["shown_sections"] for pair in _pairs(data, kind, 3)
+           for i in pair]
+    ids = list(dict.fromkeys(ids)) or _word_ids(data, data.extra["probes"]) or list(range(12))
+    ids = [i for i in ids if i < len(data.classes)]
+    sims = (vectors[ids] @ vectors[ids].T).cpu().numpy().round(2)
+    names = [data.classes[i] for i in ids]
+    fig = {"data": [{"type": "heatmap", "z": sims.tolist(), "x": names, "y": names,
+                     "zmin": -1, "zmax": 1, "colorscale": charts.DIVERGING,
+                     "text": sims.tolist(), "texttemplate": "%{text:.2f}",
+                     "hovertemplate": "%{y} / %{x}: %{z:.2f}<extra></extra>"}],
+           "layout": {"height": 420, "template": "plotly_white",
+                      "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                      "xaxis": {"type": "category"},
+                      "yaxis": {"type": "category", "autorange": "reversed"}}}
+    return charts.artifact("Cosine similarity of chosen words", "plotly", fig,
+                           "1: the same direction, 0: unrelated, -1: opposite.")
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    vectors = unit_vectors(s.model)
+    probes = _word_ids(data, data.extra["probes"])
+    explored = min(s.cfg.word_rank, len(data.classes) - 1)
+    out = {"map": _map(vectors, data), "offsets": _offsets(vectors, data),
+           "neighbours": _neighbours(vectors, data, list(dict.fromkeys([*probes, explored]))),
+           "analogies": _analogies(vectors, data), "similarity": _similarities(vectors, data)}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Before Train: the corpus; after: any word of a finished run
+
+@lru_cache(maxsize=16)
+def _corpus_facts(corpus: str, corpus_tokens: int, min_count: int, subsample: float) -> str:
+    cfg = Config(corpus=corpus, corpus_tokens=corpus_tokens, min_count=min_count,
+                 subsample=subsample)
+    text = load_corpus(corpus, corpus_tokens)
+    data = load_data(cfg)
+    words, counts, keep = data.classes, data.extra["counts"], data.extra["keep"]
+    total = sum(len(x) for x in text.sentences)
+    sections = Counter(data.extra["sections"])
+    lines = [f"**{corpus}**: {text.note}.", "",
+             f"- {total:,} words in {len(text.sentences):,} sentences; **{len(words):,} words** "
+             f"seen at least {min_count} times make the vocabulary; they cover "
+             f"{data.train[1].shape[0]:,} words of the text.",
+             f"- Subsampling keeps about **{keep[data.train[1].numpy()].sum():,.0f} words per "
+             "epoch**: " + ", ".join(
+                 f"'{words[i]}' ({counts[i] / counts.sum():.1%} of the text) survives "
+                 f"{keep[i]:.0%} of the time" for i in range(min(3, len(words)))) + "."
+             if subsample > 0 else "- No subsampling: every word is kept.",
+             f"- Analogy questions with all four words known: **{len(data.extra['sections']):,} "
+             f"of {len(text.analogies):,}**" + (" (" + ", ".join(
+                 f"{k} {v}" for k, v in sections.most_common(6)) + ")" if sections else "") + ".",
+             f"- Rated word pairs with both words known: {len(data.test[1]):,} of "
+             f"{len(text.similarity):,}.", "", "Its first sentences:", ""]
+    lines += [f"> {' '.join(sentence[:40])}" + (" ..." if len(sentence) > 40 else "") + "\n>"
+              for sentence in text.sentences[:3]]
+    return "\n".join(lines)
+
+
+def overview(cfg: Config) -> dict[str, dict]:
+    return {"corpus": charts.artifact("The corpus", "markdown", _corpus_facts(
+        cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.subsample))}
+
+
+@lru_cache(maxsize=4)
+def _finished(cfg: Config, model_path: str) -> tuple[Data, Word2Vec]:
+    from playground.engine import inference
+
+    model, _ = blueprint(cfg)
+    return load_data(cfg), inference.load_weights(model, model_path)
+
+
+def neighbours(cfg: Config, model_path: str, word: str) -> dict[str, dict]:
+    """The nearest words to any word of a finished run's vocabulary, from its saved vectors
+    (for a box where the visitor types a word)."""
+    data, model = _finished(cfg, model_path)
+    word = word.strip().lower()
+    if word not in data.classes:
+        return {"neighbours": charts.artifact(
+            f"'{word[:40]}' is not in the vocabulary", "markdown",
+            f"This run knows {len(data.classes):,} words, those seen at least {cfg.min_count} "
+            f"times in its corpus; the most frequent are {', '.join(data.classes[:12])}.")}
+    i = data.classes.index(word)
+    vectors = unit_vectors(model)
+    return {"neighbours": _neighbours(vectors, data, [i], 10, f"Nearest neighbours of '{word}'"),
+            "map": _map(vectors, data, extra_word=i)}
+
+
+def explore(cfg: Config, model_path: str, rank: int) -> dict[str, dict]:
+    data, _ = _finished(cfg, model_path)
+    return neighbours(cfg, model_path, data.classes[min(rank, len(data.classes) - 1)])
+
+
+EXPLORE = {"title": "Nearest neighbours of any word", "field": "word_rank", "fn": explore,
+           "help": "A word by its frequency rank (0 = the most frequent): its nearest words "
+                   "from the finished run's vectors (nothing is retrained).",
+           "text_fn": neighbours, "text_label": "Type a word",
+           "text_help": "Its nearest words in the finished run's vectors, and where it sits on "
+                        "the map (nothing is retrained). Or pick one by frequency rank below."}
+
+# The page charts these test metrics beside the loss, and lists runs by the first.
+CURVES = (("analogy", "Analogy accuracy", False), ("wordsim", "Word similarity (Spearman)", False))
+HEADLINE = ("val/analogy", "analogy acc")
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference: gensim's Word2Vec on the same corpus with the same settings
+
+def reference(cfg: Config, workers: int = 1) -> dict[str, float]:
+    """gensim's scores and training seconds, measured with this page's own tests. Full softmax
+    has no gensim twin: it is compared with gensim's hierarchical softmax."""
+    try:
+        from gensim.models import Word2Vec as Gensim
+    except ImportError:
+        raise DataUnavailable(f"The reference is gensim's Word2Vec: `pip install {GENSIM_PIN}`.") \
+            from None
+    sentences = [list(x) for x in load_corpus(cfg.corpus, cfg.corpus_tokens).sentences]
+    started = time.perf_counter()
+    theirs = Gensim(sentences, vector_size=cfg.embedding_dim, window=cfg.window,
+                    min_count=cfg.min_count, sample=cfg.subsample, sg=int(cfg.model == "skipgram"),
+                    hs=int(cfg.loss == "softmax"),
+                    negative=cfg.negatives if cfg.loss == "negative" else 0, alpha=cfg.lr,
+                    min_alpha=cfg.lr * 1e-4, epochs=cfg.epochs, seed=cfg.seed, workers=workers)
+    seconds = time.perf_counter() - started
+    data = load_data(cfg)
+    model = Word2Vec(data.num_classes, cfg.embedding_dim)
+    with torch.no_grad():
+        model.words.weight.copy_(torch.from_numpy(theirs.wv[list(data.classes)]))
+    return {**scores(model, data), "seconds": seconds}
