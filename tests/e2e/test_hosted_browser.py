@@ -36,7 +36,8 @@ def test_a_shared_link_is_read_only_and_the_owner_keeps_control(browser, hosted_
 
     url = hosted_server.url
     a_ctx, a = _visitor(browser)
-    a.goto(f"{url}/mlp?epochs=2000")
+    # long enough (batch 4: ~250 steps an epoch) that it is still running when A comes back
+    a.goto(f"{url}/mlp?epochs=2000&batch_size=4")
     a.wait_for_selector(CONNECTED)
     a.get_by_role("button", name="Train", exact=True).click()
     a.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-mlp-[0-9a-f]{6}"))
