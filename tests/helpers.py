@@ -53,3 +53,29 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def train_in_memory(lab, cfg):
+    """A lab trained with the loop's own kind of batches but without the store (a lab's
+    draw_batch, or slices of a randperm per epoch): returns (state, data, test metrics)."""
+    import torch
+
+    from playground.engine import loop
+
+    loop.seed_everything(cfg.seed)
+    data = lab.load_data(cfg)
+    state = lab.build(cfg, data)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = data.n_train
+    per_epoch = max(1, n // cfg.batch_size)
+    for step in range(cfg.steps):
+        if data.n_examples is not None:
+            batch = lab.draw_batch(data, cfg.batch_size, gen)
+        else:
+            if step % per_epoch == 0:
+                perm = torch.randperm(n, generator=gen)
+            idx = perm[(step % per_epoch) * cfg.batch_size:][:cfg.batch_size]
+            batch = tuple(t[idx] for t in data.train)
+        lab.train_step(state, batch)
+    with torch.no_grad():
+        return state, data, lab.evaluate(state, data)

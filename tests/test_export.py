@@ -73,7 +73,7 @@ def test_script_follows_the_lab_source(monkeypatch):
 
 @pytest.mark.slow
 def test_exported_mlp_script_reaches_the_runs_accuracy_within_one_point(store, tmp_path):
-    run_id = _finished(store, "mlp", **mlp.PRESETS["Digits"])
+    run_id = _finished(store, "mlp", **{**mlp.PRESETS["Digits"], "epochs": 12, "batch_size": 64})
     final = store.status(run_id)["final"]["val/acc"]
     path = tmp_path / "train_mlp.py"
     path.write_text(export.run_script(store, run_id))
@@ -89,7 +89,7 @@ def test_exported_mlp_script_reaches_the_runs_accuracy_within_one_point(store, t
 @pytest.mark.slow
 @pytest.mark.parametrize("lab_name, overrides", [
     ("cnn", {"epochs": 1}), ("resnet", {"epochs": 1, "depth": 2, "width": 8}),
-    ("rnn", {"steps": 30, "task": "chars"})])
+    ("rnn", {"steps": 30, "task": "chars", "n_samples": 500})])
 def test_exported_vision_scripts_train(tmp_path, lab_name, overrides):
     path = tmp_path / f"train_{lab_name}.py"
     path.write_text(export.script(lab_name, overrides))

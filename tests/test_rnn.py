@@ -13,7 +13,7 @@ from playground.data import sequences
 from playground.engine import device as devices
 from playground.engine import loop, summary
 from playground.labs import rnn
-from tests.helpers import open_page, poll_until, run_id_of, texts
+from tests.helpers import open_page, poll_until, run_id_of, texts, train_in_memory
 
 
 def _cfg(**overrides):
@@ -23,24 +23,7 @@ def _cfg(**overrides):
 
 
 def _train(cfg):
-    """The loop's own batches, without the store: returns the state and data to look at."""
-    loop.seed_everything(cfg.seed)
-    data = rnn.load_data(cfg)
-    state = rnn.build(cfg, data)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n = data.n_train
-    for step in range(cfg.steps):
-        if data.n_examples is not None:
-            batch = rnn.draw_batch(data, cfg.batch_size, gen)
-        else:
-            if step % (n // cfg.batch_size) == 0:
-                perm = torch.randperm(n, generator=gen)
-            pos = step % (n // cfg.batch_size)
-            idx = perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
-            batch = tuple(t[idx] for t in data.train)
-        rnn.train_step(state, batch)
-    with torch.no_grad():
-        return state, data, rnn.evaluate(state, data)
+    return train_in_memory(rnn, cfg)
 
 
 def _gradient(state, data) -> list[float]:

@@ -137,3 +137,58 @@ def make_text(seq_len: int, max_chars: int) -> Data:
                 input_shape=(seq_len,), classes=tuple(chars), kind="text", name="python-docs",
                 n_examples=max(1, len(train) // seq_len),
                 extra={"task": "chars", "vocab": len(chars)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Algorithmic tasks for a Transformer: a question, a separator, an answer, one token stream each
+
+ALGORITHMIC = ("reverse", "sort", "copy", "addition")
+
+
+def algorithmic_layout(task: str, length: int) -> tuple[int, int]:
+    """(prompt tokens including the separator, answer tokens) of one example."""
+    if task == "addition":
+        return 2 * length + 2, length + 1            # a + b =, then the sum's digits
+    return length + 1, length                        # digits =, then the answer's digits
+
+
+def make_algorithmic(task: str, n: int, length: int, base: int, seed: int) -> Data:
+    """`n` random examples as token sequences: the digits of the question, '=' and the answer.
+    Inputs are the sequence without its last token, targets the sequence shifted by one, with
+    -100 (ignored) where the next token is still part of the question: only the answer is
+    learnt and scored.
+
+    reverse / sort / copy: `length` digits -> the same digits reversed / sorted / unchanged.
+    addition: two `length`-digit numbers -> their sum's length + 1 digits, least significant
+    first (the order in which one adds by hand, so every digit depends only on those before it).
+    """
+    rng = np.random.default_rng(seed)
+    sep, plus = base, base + 1
+    digits = rng.integers(0, base, (n, length))
+    if task == "reverse":
+        question, answer = digits, digits[:, ::-1]
+    elif task == "sort":
+        question, answer = digits, np.sort(digits, 1)
+    elif task == "copy":
+        question, answer = digits, digits
+    elif task == "addition":
+        other = rng.integers(0, base, (n, length))
+        question = np.concatenate([digits, np.full((n, 1), plus), other], 1)
+        answer = np.zeros((n, length + 1), np.int64)
+        carry = np.zeros(n, np.int64)
+        for i in range(length):                      # from the last (least significant) digit
+            total = digits[:, length - 1 - i] + other[:, length - 1 - i] + carry
+            answer[:, i], carry = total % base, total // base
+        answer[:, length] = carry
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    seq = np.concatenate([question, np.full((n, 1), sep), answer], 1).astype(np.int64)
+    prompt, _ = algorithmic_layout(task, length)
+    x, y = seq[:, :-1].copy(), seq[:, 1:].copy()
+    y[:, :prompt - 1] = -100
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    k = _split(n)
+    names = tuple(str(d) if base <= 10 else f"{d:02d}" for d in range(base)) + ("=", "+")
+    return Data(train=(x[:k], y[:k]), test=(x[k:], y[k:]), num_classes=base + 2,
+                input_shape=(x.shape[1],), classes=names, kind="sequence", name=task,
+                extra={"task": task, "prompt_len": prompt, "vocab": base + 2})

@@ -42,6 +42,8 @@ def _macs_per_output(m) -> int:
     """Multiply-adds behind each output value of a layer (per example)."""
     from torch import nn
 
+    if hasattr(m, "macs_per_output"):            # a module that knows its own (attention)
+        return int(m.macs_per_output)
     if isinstance(m, nn.Conv2d):
         return (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
     if isinstance(m, nn.Linear):
@@ -59,7 +61,7 @@ def _macs_per_output(m) -> int:
 
 
 def describe(lab, cfg) -> dict:
-    """{"rows", "params", "bytes", "macs"}: the layer table and the memory one training run
+    """{"rows", "params", "bytes", "macs", "flops_per_token"}: the layer table and the memory one training run
     needs (weights, gradients, optimizer state, activations of a batch, the dataset on the
     device). Cached: the form validates and the page shows the summary on every rerun."""
     key = (getattr(lab, "__name__", id(lab)), cfg)
@@ -92,8 +94,11 @@ def _describe(lab, cfg) -> dict:
     data = 4 * samples * int(torch.Size(shape).numel())
     for r in rows:
         del r["_numel"]
-    return {"rows": rows, "params": params, "bytes": weights + activations + data,
-            "macs": sum(r["mult-adds"] for r in rows)}
+    macs = sum(r["mult-adds"] for r in rows)
+    # a sequence of token ids: the cost per token is what language models are compared by
+    tokens = int(example.shape[1]) if example.dtype == torch.long and example.ndim == 2 else 0
+    return {"rows": rows, "params": params, "bytes": weights + activations + data, "macs": macs,
+            "flops_per_token": 2 * macs // tokens if tokens else None}
 
 
 def available_bytes(device: str = "cpu") -> int:

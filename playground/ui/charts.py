@@ -97,6 +97,54 @@ def confusion(matrix: np.ndarray, classes: list[str]) -> dict:
                                  "autorange": "reversed"}}}
 
 
+def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str],
+                 x_labels: list[str], y_labels: list[str], x_title: str = "", y_title: str = "",
+                 cell_px: int = 180) -> dict:
+    """A grid of heatmaps on one colour scale (0 to 1): rows x columns of matrices (e.g. layers x
+    attention heads), token labels on the axes and the exact value on hover. Axes are numeric
+    with label ticks: repeated labels (the same digit twice) stay separate cells."""
+    rows, cols = len(mats), len(mats[0])
+    gap = 0.04
+    traces, layout = [], {**_LAYOUT, "height": cell_px * rows + 70, "showlegend": False,
+                          "margin": dict(l=40, r=10, t=40, b=30), "annotations": []}
+    small = max(len(x_labels), len(y_labels)) <= 40
+
+    def ticks(labels):
+        if not small:
+            return {"showticklabels": False}
+        return {"tickvals": list(range(len(labels))), "ticktext": labels, "tickfont": {"size": 9}}
+
+    for r in range(rows):
+        for c in range(cols):
+            i = r * cols + c + 1
+            ax = "" if i == 1 else str(i)
+            z = np.asarray(mats[r][c])
+            traces.append({"type": "heatmap", "z": np.round(z, 3).tolist(), "zmin": 0, "zmax": 1,
+                           "colorscale": "Blues", "showscale": False,
+                           "xaxis": f"x{ax}", "yaxis": f"y{ax}",
+                           "customdata": [[[y_labels[a], x_labels[b]] for b in range(z.shape[1])]
+                                          for a in range(z.shape[0])],
+                           "hovertemplate": f"{row_titles[r]}, {col_titles[c]}<br>"
+                                            "%{customdata[0]} attends to %{customdata[1]}: "
+                                            "%{z:.2f}<extra></extra>"})
+            x0, x1 = c / cols + gap / 2, (c + 1) / cols - gap / 2
+            y1, y0 = 1 - r / rows - gap / 2, 1 - (r + 1) / rows + gap / 2
+            layout[f"xaxis{ax}"] = {"domain": [x0, x1], "anchor": f"y{ax}", **ticks(x_labels),
+                                    "showgrid": False}
+            layout[f"yaxis{ax}"] = {"domain": [y0, y1], "anchor": f"x{ax}", **ticks(y_labels),
+                                    "autorange": "reversed", "showgrid": False}
+            if r == 0:
+                layout["annotations"].append({"text": col_titles[c], "showarrow": False,
+                                              "xref": "paper", "yref": "paper",
+                                              "x": (x0 + x1) / 2, "y": 1.0, "yanchor": "bottom"})
+            if c == 0:
+                layout["annotations"].append({"text": row_titles[r], "showarrow": False,
+                                              "xref": "paper", "yref": "paper", "textangle": -90,
+                                              "x": 0, "xanchor": "right", "xshift": -22,
+                                              "y": (y0 + y1) / 2})
+    return {"data": traces, "layout": layout}
+
+
 def png(image: np.ndarray) -> str:
     """uint8 (H, W) or (H, W, 3) -> base64 PNG, the payload of an "image" artefact."""
     from PIL import Image

@@ -5,6 +5,8 @@ Train, Train/Stop, the live panel of the run named in the URL, and this lab's ea
 """
 from __future__ import annotations
 
+import dataclasses
+
 import inspect
 
 import pandas as pd
@@ -33,9 +35,11 @@ def _model_summary(lab_name: str, lab, cfg) -> None:
     from playground.engine.summary import describe, human
 
     info = describe(lab, cfg)
+    per_token = (f" ({info['flops_per_token']:,} FLOPs per token)"
+                 if info.get("flops_per_token") else "")
     with st.expander(f"Model: {len(info['rows'])} layers, {info['params']:,} trainable parameters, "
-                     f"{info['macs']:,} multiply-adds per example, about {human(info['bytes'])} "
-                     "to train"):
+                     f"{info['macs']:,} multiply-adds per example{per_token}, about "
+                     f"{human(info['bytes'])} to train"):
         st.dataframe(pd.DataFrame(info["rows"]), hide_index=True, width="stretch")
 
 
@@ -121,6 +125,19 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     if "text_fn" in ex:                 # typed, e.g. a word: that first, the number below
         typed = st.text_input(ex["text_label"], key=f"{lab_name}._explore_text.{run_id}",
                               max_chars=100, help=ex.get("text_help")).strip()
+        # settings the typed look may change (a sampling temperature), the run's own first
+        names = ex.get("options", ())
+        names = names(cfg) if callable(names) else names
+        options = [s for s in params.specs(lab.Config) if s.name in names]
+        if typed and options:
+            changed = {}
+            for col, o in zip(st.columns(len(options)), options):
+                kind = float if isinstance(getattr(cfg, o.name), float) else int
+                changed[o.name] = col.number_input(
+                    o.title, min_value=kind(o.lo), max_value=kind(o.hi),
+                    value=getattr(cfg, o.name), help=o.help,
+                    key=f"{lab_name}._explore_{o.name}.{run_id}")
+            cfg = dataclasses.replace(cfg, **changed)
     value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
                             value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
                             key=f"{lab_name}._explore.{run_id}")
