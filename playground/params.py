@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ class Spec:
     min_len: int = 0
     max_len: int = 64
     runs_of: tuple | None = None   # a str field naming a finished run of these labs
+    upload: tuple | None = None    # a str field holding the id of an uploaded file of these types
 
     @property
     def title(self) -> str:
@@ -35,12 +37,15 @@ class Spec:
 
 
 def param(default, *, lo=None, hi=None, choices=None, help="", log=False, group="Training",
-          label="", min_len=0, max_len=64, runs_of=None):
+          label="", min_len=0, max_len=64, runs_of=None, upload=None):
     """Declare a Config field. `lo`/`hi` bound numbers (and each item of a tuple of numbers);
-    `runs_of` marks a str field that names a finished run of those labs (the form lists them)."""
+    `runs_of` marks a str field that names a finished run of those labs (the form lists them);
+    `upload` (file types, e.g. ("txt",)) a str field that holds the id of an uploaded file (the
+    form shows an uploader; "" = none)."""
     meta = dict(lo=lo, hi=hi, choices=tuple(choices) if choices else None, help=help, log=log,
                 group=group, label=label, min_len=min_len, max_len=max_len,
-                runs_of=tuple(runs_of) if runs_of else None)
+                runs_of=tuple(runs_of) if runs_of else None,
+                upload=tuple(upload) if upload else None)
     return field(default=default, metadata={"param": meta})
 
 
@@ -135,6 +140,12 @@ def coerce(spec: Spec, raw):
         if text in ("0", "false", "no", "off"):
             return False
         raise Invalid(f"{spec.title} must be true or false, got {raw!r}")
+    if spec.kind == "str" and spec.upload:
+        value = str(raw).strip()
+        if value and not re.fullmatch(r"[0-9a-f]{16}", value):
+            raise Invalid(f"{spec.title}: {value[:40]!r} is not an uploaded file; upload the "
+                          "file on the page.")
+        return value
     if spec.kind == "str":
         return _choice(spec, raw)
     items = _items(raw)

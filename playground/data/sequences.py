@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from playground.data.base import Data
+from playground.data.base import Data, DataUnavailable
 
 BLANK, GO = 0, 1                 # copy task tokens; symbols are 2 .. 2 + n_symbols - 1
 
@@ -119,11 +119,29 @@ def text_vocabulary() -> tuple[str, ...]:
     return tuple(sorted(set(english_text())))
 
 
-def make_text(seq_len: int, max_chars: int) -> Data:
+def text_alphabet(text_id: str = "") -> int:
+    """How many characters a char model's alphabet holds: the English text's, or an uploaded
+    text's (a size for the model summary when that text is not here)."""
+    if not text_id:
+        return len(text_vocabulary())
+    from playground.data import uploads
+
+    try:
+        return len(set(uploads.load(text_id)))
+    except DataUnavailable:
+        return uploads.MAX_DISTINCT
+
+
+def make_text(seq_len: int, max_chars: int, text: str | None = None, name: str = "") -> Data:
     """One token stream of characters; the lab cuts windows of seq_len + 1 from it. The last
-    10% is the test text."""
-    raw = english_text()[:max_chars]
-    chars = text_vocabulary()
+    10% is the test text. `text`: a visitor's own (its alphabet is every character it uses)
+    instead of the English text."""
+    raw = (english_text() if text is None else text)[:max_chars]
+    chars = text_vocabulary() if text is None else tuple(sorted(set(text)))
+    if len(raw) < 2 * (seq_len + 1) * 10:
+        raise DataUnavailable(f"The text has {len(raw):,} characters: too few for windows of "
+                              f"{seq_len} (at least {20 * (seq_len + 1):,}); use a shorter "
+                              "window, more of the text, or a longer text.")
     lookup = {c: i for i, c in enumerate(chars)}
     stream = torch.tensor([lookup[c] for c in raw], dtype=torch.long)
     cut = _split(len(stream), 0.9)
@@ -134,7 +152,8 @@ def make_text(seq_len: int, max_chars: int) -> Data:
     idx = starts[:, None] + torch.arange(seq_len + 1)
     windows = test[idx]                                                      # (N, T + 1)
     return Data(train=(train,), test=(windows[:, :-1], windows[:, 1:]), num_classes=len(chars),
-                input_shape=(seq_len,), classes=tuple(chars), kind="text", name="python-docs",
+                input_shape=(seq_len,), classes=tuple(chars), kind="text",
+                name=name or "python-docs",
                 n_examples=max(1, len(train) // seq_len),
                 extra={"task": "chars", "vocab": len(chars)})
 

@@ -12,7 +12,9 @@ test the vectors: analogies (a : b :: c : d) and word pairs with a similarity ra
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 
 from playground.data.base import DataUnavailable
 
-CORPORA = ("toy", "wiki")
+CORPORA = ("toy", "wiki", "upload")
 GENSIM_PIN = "gensim==4.4.0"
 
 
@@ -44,6 +46,9 @@ def load_corpus(name: str, max_tokens: int) -> Corpus:
         return toy_corpus(max_tokens)
     if name == "wiki":
         return wiki_corpus(max_tokens)
+    if name == "upload":
+        raise DataUnavailable("The upload corpus is a text of your own: upload a .txt file "
+                              "first (Data, 'Your own text').", fix={"corpus": "toy"})
     raise ValueError(f"unknown corpus {name!r}; corpora: {', '.join(CORPORA)}")
 
 
@@ -237,3 +242,25 @@ def wiki_corpus(max_tokens: int = 100_000) -> Corpus:
                   shown_sections=("capital-common-countries", "family"),
                   note="the Wikipedia sample inside gensim (500 articles, stemmed, no stop "
                        "words; CC BY-SA)")
+
+
+# ---------------------------------------------------------------------------------------------
+# A visitor's own text
+
+def text_corpus(text: str, max_tokens: int, name: str = "upload") -> Corpus:
+    """Any text as a corpus: lower-cased words (letters, digits, apostrophes inside a word),
+    one sentence per . ! ? or line break; no analogy questions or ratings to score it by, so
+    its probes are frequent words of four letters or more."""
+    sentences, n = [], 0
+    for chunk in re.split(r"[.!?\n]+", text.lower()):
+        words = tuple(sys.intern(w) for w in re.findall(r"\w+(?:'\w+)*", chunk)[:max_tokens - n])
+        if words:
+            sentences.append(words)
+            n += len(words)
+        if n >= max_tokens:
+            break
+    counts = Counter(w for s in sentences for w in s)
+    probes = tuple(w for w, _ in counts.most_common(200) if len(w) >= 4 and not w.isdigit())[:6]
+    return Corpus(name, tuple(sentences), probes=probes,
+                  note=f"your uploaded text ({n:,} words; no analogy questions or word ratings "
+                       "to score it by: look at the neighbours and the map)")

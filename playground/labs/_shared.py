@@ -42,3 +42,18 @@ def evaluate_classifier(model: nn.Module, data, chunk: int = 8192) -> dict[str, 
     acc = (logits.argmax(1) == y).float().mean()
     loss, acc = torch.stack([loss, acc]).tolist()
     return {"val/loss": loss, "val/acc": acc}
+
+
+def text_exportable(cfg) -> str:
+    """A char model's `exportable`: why a run cannot be a standalone script ("" when it can)."""
+    if cfg.task == "chars" and cfg.text_file:
+        return ("this run trained on an uploaded text, which a script cannot carry: download "
+                "its weights or the whole run instead")
+    return ""
+
+
+def text_stubs(cfg) -> dict[str, str]:
+    """A char model's `export_stubs`: a script trains on the built-in text (a run on an uploaded
+    one is not exportable); its build is given the data, never asks for the alphabet."""
+    return {"_own_text": "def _own_text(cfg):\n    return None   # the built-in English text",
+            "_alphabet": "def _alphabet(cfg):\n    raise AssertionError('build passes the data')"}

@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data
+from playground.data import uploads
 from playground.data.sequences import (make_adding, make_copy, make_series, make_text,
-                                       text_vocabulary)
+                                       text_alphabet)
 from playground.engine.device import DEVICE_CHOICES
-from playground.labs._shared import OPTIMIZERS, make_optimizer
+from playground.labs._shared import OPTIMIZERS, make_optimizer, text_exportable, text_stubs
 from playground.params import param
 from playground.ui import charts
 
@@ -86,6 +87,9 @@ class Config:
     batch_size: int = param(64, lo=1, hi=4096, group="Training", help="Sequences per step.")
     steps: int = param(800, lo=1, hi=100_000, group="Training",
                        help="Gradient steps (each draws a batch of sequences).")
+    text_file: str = param("", upload=("txt",), group="Task", label="Your own text (.txt)",
+                           help="chars: train on a UTF-8 text of your own instead of the "
+                                "built-in English (its alphabet is every character it uses).")
     temperature: float = param(0.8, lo=0.05, hi=2.0, group="Samples",
                                help="chars: sampling temperature of the live text samples "
                                     "(low = safe and repetitive, high = inventive).")
@@ -129,7 +133,23 @@ def load_data(cfg: Config) -> Data:
         return make_copy(cfg.n_samples, cfg.seq_len, cfg.n_copy, cfg.n_symbols, cfg.seed)
     if cfg.task == "series":
         return make_series(cfg.n_samples, cfg.seq_len, cfg.series, cfg.noise, cfg.seed)
-    return make_text(cfg.seq_len, max_chars=cfg.n_samples * 40)
+    text = _own_text(cfg)
+    return make_text(cfg.seq_len, max_chars=cfg.n_samples * 40, text=text,
+                     name=f"upload:{cfg.text_file}" if text else "")
+
+
+def _own_text(cfg: Config) -> str | None:
+    """chars: the visitor's uploaded text (None: the built-in English)."""
+    return uploads.load(cfg.text_file) if cfg.text_file else None
+
+
+def _alphabet(cfg: Config) -> int:
+    return text_alphabet(cfg.text_file)
+
+
+exportable, export_stubs = text_exportable, text_stubs      # uploads stay out of scripts
+
+
 
 
 def draw_batch(data: Data, batch_size: int, generator: torch.Generator):
@@ -182,7 +202,7 @@ def _shape(cfg: Config, data: Data | None = None) -> tuple[int, int, int]:
     if cfg.task == "copy":
         vocab = 2 + cfg.n_symbols
         return vocab, vocab, vocab
-    vocab = data.num_classes if data is not None else len(text_vocabulary())
+    vocab = data.num_classes if data is not None else _alphabet(cfg)
     return vocab, vocab, vocab
 
 

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data
+from playground.data import uploads
 from playground.data.sequences import (ALGORITHMIC, algorithmic_layout, make_algorithmic,
-                                       make_text, text_vocabulary)
+                                       make_text, text_alphabet)
 from playground.engine.device import DEVICE_CHOICES
-from playground.labs._shared import OPTIMIZERS, make_optimizer
+from playground.labs._shared import OPTIMIZERS, make_optimizer, text_exportable, text_stubs
 from playground.params import param
 from playground.ui import charts
 
@@ -54,6 +55,9 @@ class Config:
     n_samples: int = param(10_000, lo=200, hi=200_000, group="Task", label="Examples",
                            help="Examples generated (80% train, 20% test); chars: the first "
                                 "n x 40 characters of the text.")
+    text_file: str = param("", upload=("txt",), group="Task", label="Your own text (.txt)",
+                           help="chars: train on a UTF-8 text of your own instead of the "
+                                "built-in English (its alphabet is every character it uses).")
     arch: str = param("decoder", choices=ARCHS, group="Network", label="Architecture",
                       help="decoder: GPT-style, one causal stack reads question and answer. "
                            "encoder-decoder: the paper's torch.nn.Transformer, the encoder reads "
@@ -141,8 +145,10 @@ def check(cfg: Config) -> list[str]:
     if cfg.arch == "encoder-decoder" and cfg.task == "chars":
         errors.append("The encoder-decoder needs a question and an answer: use it for reverse, "
                       "sort, copy or addition (chars is the decoder's task).")
-    if cfg.task == "addition" and cfg.base < 2:
-        errors.append("addition needs a base of 2 or more.")
+    if cfg.task == "chars" and cfg.n_samples * 40 < 20 * (cfg.context + 1):
+        errors.append(f"A context of {cfg.context} needs at least {20 * (cfg.context + 1):,} "
+                      f"characters of text; {cfg.n_samples} examples give "
+                      f"{cfg.n_samples * 40:,}: raise the examples or shorten the context.")
     return errors
 
 
@@ -151,7 +157,9 @@ def check(cfg: Config) -> list[str]:
 
 def load_data(cfg: Config) -> Data:
     if cfg.task == "chars":
-        return make_text(cfg.context, max_chars=cfg.n_samples * 40)
+        text = _own_text(cfg)
+        return make_text(cfg.context, max_chars=cfg.n_samples * 40, text=text,
+                         name=f"upload:{cfg.text_file}" if text else "")
     return make_algorithmic(cfg.task, cfg.n_samples, cfg.length, cfg.base, cfg.seed)
 
 
@@ -332,10 +340,23 @@ def _init(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _own_text(cfg: Config) -> str | None:
+    """chars: the visitor's uploaded text (None: the built-in English)."""
+    return uploads.load(cfg.text_file) if cfg.text_file else None
+
+
+def _alphabet(cfg: Config) -> int:
+    return text_alphabet(cfg.text_file)
+
+
+exportable, export_stubs = text_exportable, text_stubs      # uploads stay out of scripts
+
+
+
 def _vocab(cfg: Config, data: Data | None = None) -> int:
     if data is not None:
         return data.num_classes
-    return len(text_vocabulary()) if cfg.task == "chars" else cfg.base + 2
+    return _alphabet(cfg) if cfg.task == "chars" else cfg.base + 2
 
 
 def _make(cfg: Config, vocab: int) -> nn.Module:

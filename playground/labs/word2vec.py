@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data, DataUnavailable
-from playground.data.text import CORPORA, GENSIM_PIN, load_corpus
+from playground.data import uploads
+from playground.data.text import CORPORA, GENSIM_PIN, load_corpus, text_corpus
 from playground.engine.device import DEVICE_CHOICES
 from playground.params import param
 from playground.ui import charts
@@ -62,7 +63,11 @@ class Config:
                         help="toy: generated sentences about countries, capitals, languages and "
                              "male/female words, where the analogies are learnable in seconds. "
                              f"wiki: the Wikipedia sample inside gensim (`pip install "
-                             f"{GENSIM_PIN}`): 500 articles, stemmed, without stop words.")
+                             f"{GENSIM_PIN}`): 500 articles, stemmed, without stop words. upload: "
+                             "a text of your own (below).")
+    text_file: str = param("", upload=("txt",), group="Data", label="Your own text (.txt)",
+                           help="corpus = upload: a UTF-8 text of your own, split into "
+                                "lower-case words and sentences.")
     corpus_tokens: int = param(60_000, lo=1_000, hi=1_000_000, group="Data",
                                help="Length of the corpus in words: the first N of wiki (it has "
                                     "about 330,000), or N generated for toy.")
@@ -119,17 +124,43 @@ PRESETS = {
 }
 
 
+def _load(corpus: str, corpus_tokens: int, text_file: str = ""):
+    """The corpus a run trains on: a built-in one, or the visitor's uploaded text."""
+    if corpus == "upload" and text_file:
+        return _own_corpus(text_file, corpus_tokens)
+    return load_corpus(corpus, corpus_tokens)
+
+
+def _own_corpus(text_file: str, corpus_tokens: int):
+    return text_corpus(uploads.load(text_file), corpus_tokens)
+
+
+def export_stubs(cfg: Config) -> dict[str, str]:
+    """Scripts train on the built-in corpora only (a run on an uploaded text is not exportable)."""
+    return {"_own_corpus": "def _own_corpus(text_file, corpus_tokens):\n    raise SystemExit("
+                           "'this script trains on the built-in corpora only')"}
+
+
+def exportable(cfg: Config) -> str:
+    return ("this run trained on an uploaded text, which a script cannot carry: download its "
+            "weights or the whole run instead") if cfg.corpus == "upload" else ""
+
+
 @lru_cache(maxsize=16)
-def vocabulary(corpus: str, corpus_tokens: int, min_count: int) -> tuple[tuple[str, ...], tuple]:
+def vocabulary(corpus: str, corpus_tokens: int, min_count: int,
+               text_file: str = "") -> tuple[tuple[str, ...], tuple]:
     """The words seen at least `min_count` times, most frequent first, and their counts."""
-    counts = Counter(w for s in load_corpus(corpus, corpus_tokens).sentences for w in s)
+    counts = Counter(w for s in _load(corpus, corpus_tokens, text_file).sentences for w in s)
     words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
     return tuple(words), tuple(counts[w] for w in words)
 
 
 def check(cfg: Config) -> list[str]:
+    if cfg.corpus == "upload" and not cfg.text_file:
+        return ["The upload corpus is a text of your own: upload a .txt file first (Data, "
+                "'Your own text'), or pick the toy or wiki corpus."]
     try:
-        words, _ = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count)
+        words, _ = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.text_file)
     except DataUnavailable:
         return []                    # load_data says what to install, with the toy corpus as fix
     if len(words) < 10:
@@ -159,8 +190,8 @@ def load_data(cfg: Config) -> Data:
     text: a batch is a slice of a permutation of the positions, and train_step looks the
     neighbours up in the whole stream (kept on the device in the State). test = (analogy
     questions (Q, 4), word pairs (P, 2), their ratings (P,)) whose words are all known."""
-    corpus = load_corpus(cfg.corpus, cfg.corpus_tokens)
-    words, counts = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count)
+    corpus = _load(cfg.corpus, cfg.corpus_tokens, cfg.text_file)
+    words, counts = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.text_file)
     if len(words) < 2:
         raise DataUnavailable(f"Min count {cfg.min_count} leaves no vocabulary: lower it.")
     index = {w: i for i, w in enumerate(words)}
@@ -248,7 +279,7 @@ def build(cfg: Config, data: Data) -> State:
 
 def blueprint(cfg: Config) -> tuple[nn.Module, torch.Tensor]:
     try:
-        vocab = len(vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count)[0])
+        vocab = len(vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.text_file)[0])
     except DataUnavailable:
         vocab = 10_000            # a corpus that cannot be read here: a size for the estimate
     # an example batch of word ids (the summary and ONNX feed it; floats would not index)
@@ -555,10 +586,11 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
 # Before Train: the corpus; after: any word of a finished run
 
 @lru_cache(maxsize=16)
-def _corpus_facts(corpus: str, corpus_tokens: int, min_count: int, subsample: float) -> str:
+def _corpus_facts(corpus: str, corpus_tokens: int, min_count: int, subsample: float,
+                  text_file: str = "") -> str:
     cfg = Config(corpus=corpus, corpus_tokens=corpus_tokens, min_count=min_count,
-                 subsample=subsample)
-    text = load_corpus(corpus, corpus_tokens)
+                 subsample=subsample, text_file=text_file)
+    text = _load(corpus, corpus_tokens, text_file)
     data = load_data(cfg)
     words, counts, keep = data.classes, data.extra["counts"], data.extra["keep"]
     total = sum(len(x) for x in text.sentences)
@@ -584,7 +616,7 @@ def _corpus_facts(corpus: str, corpus_tokens: int, min_count: int, subsample: fl
 
 def overview(cfg: Config) -> dict[str, dict]:
     return {"corpus": charts.artifact("The corpus", "markdown", _corpus_facts(
-        cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.subsample))}
+        cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.subsample, cfg.text_file))}
 
 
 @lru_cache(maxsize=4)
@@ -639,7 +671,7 @@ def reference(cfg: Config, workers: int = 1) -> dict[str, float]:
     except ImportError:
         raise DataUnavailable(f"The reference is gensim's Word2Vec: `pip install {GENSIM_PIN}`.") \
             from None
-    sentences = [list(x) for x in load_corpus(cfg.corpus, cfg.corpus_tokens).sentences]
+    sentences = [list(x) for x in _load(cfg.corpus, cfg.corpus_tokens, cfg.text_file).sentences]
     started = time.perf_counter()
     theirs = Gensim(sentences, vector_size=cfg.embedding_dim, window=cfg.window,
                     min_count=cfg.min_count, sample=cfg.subsample, sg=int(cfg.model == "skipgram"),

@@ -108,9 +108,48 @@ def _run_choices(spec: params.Spec, store, current: str) -> dict[str, str]:
     return out
 
 
+def _upload(key: str, spec: params.Spec, container) -> None:
+    """A file uploader whose file is checked, stored under its fingerprint, and whose id becomes
+    the field's value. An id that came from a link stays until a file replaces it."""
+    from playground.data import uploads
+
+    file = container.file_uploader(spec.title, type=list(spec.upload), key=f"{key}.file",
+                                   help=spec.help or None)
+    mine = f"{key}.uploaded"                  # (file identity, id) of the last stored upload
+    if file is not None:
+        seen = (file.file_id, file.size)
+        if st.session_state.get(mine, (None,))[0] != seen:
+            limit = uploads.HOSTED_MAX_BYTES if hosting.caps().hosted else uploads.MAX_BYTES
+            try:
+                text_id, info = uploads.save(bytes(file.getbuffer()), limit)
+            except uploads.BadUpload as e:
+                st.session_state[mine] = (seen, "", str(e))
+            else:
+                st.session_state[mine] = (seen, text_id,
+                                          f"{info['chars']:,} characters, {info['distinct']} "
+                                          "different")
+            st.session_state[key] = st.session_state[mine][1]
+        _, _, note = st.session_state[mine]
+        if st.session_state[mine][1]:
+            container.caption(f"Using {file.name[:60]}: {note}.")
+        else:
+            container.error(note)
+    elif st.session_state.get(mine):           # the visitor removed their file
+        if st.session_state.get(key) == st.session_state[mine][1]:
+            st.session_state[key] = ""
+        del st.session_state[mine]
+    elif st.session_state.get(key):
+        container.caption(f"Using the uploaded text {st.session_state[key]} named in the link.")
+    container.caption("An uploaded text is kept on this server under its fingerprint, so that "
+                      "the training process can read it; anyone with a link to a run trained on "
+                      "it can train on it too. Upload nothing private.")
+
+
 def _widget(lab_name: str, spec: params.Spec, container, store=None) -> None:
     key, label, help_ = _key(lab_name, spec.name), spec.title, spec.help or None
-    if spec.runs_of and store is not None:
+    if spec.upload:
+        _upload(key, spec, container)
+    elif spec.runs_of and store is not None:
         runs = _run_choices(spec, store, str(st.session_state.get(key) or ""))
         container.selectbox(label, list(runs), key=key, help=help_, format_func=runs.get)
     elif spec.kind == "str" and spec.choices:
@@ -147,7 +186,7 @@ def render(lab_name: str, lab, store):
     for spec in params.specs(lab.Config):
         groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
-        box = sb.expander(group, expanded=group in ("Data", "Network", "Distillation"))
+        box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation"))
         for spec in group_specs:
             _widget(lab_name, spec, box, store)
 

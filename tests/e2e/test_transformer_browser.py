@@ -23,7 +23,7 @@ def test_transformer_reverses_and_shows_its_attention(browser, server, tmp_path)
     page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-transformer-[0-9a-f]{6}"))
     expect(page.get_by_text("Attention on test example 0").first).to_be_visible()
     expect(page.get_by_text("Accuracy per answer position").first).to_be_visible()
-    expect(page.get_by_text("Finished")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible()
     # plotly drew the grid: one heatmap per layer and head
     expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()
     box = page.get_by_role("textbox", name=re.compile("Type a question"))

@@ -1,0 +1,91 @@
+"""A visitor's own text to train on, kept under its fingerprint.
+
+The page checks an upload (size, UTF-8, not binary, long enough, not too many distinct
+characters) and writes it once to $PLAYGROUND_HOME/uploads/<id>.txt, where `id` is the first 16
+hex digits of its SHA-256: the training process, which is not the page's, reads it from there; the
+same file uploaded twice is stored once; a run's config holds only the id. A run whose text is
+gone (another server, a cleaned folder) fails with a message that says to upload it again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from playground.data.base import DataUnavailable
+
+MAX_BYTES = 5 * 1024 * 1024
+HOSTED_MAX_BYTES = 1024 * 1024
+MIN_CHARS = 2000                  # a few sentences: less would be memorised in a few steps
+MAX_DISTINCT = 300                # the model's alphabet; beyond it, one embedding per rare symbol
+ID = re.compile(r"[0-9a-f]{16}")
+
+
+class BadUpload(ValueError):
+    """An upload that cannot be trained on; the message says why and what to do."""
+
+
+def folder() -> Path:
+    from playground.engine.runs import home
+
+    return home() / "uploads"
+
+
+def path(text_id: str) -> Path:
+    if not ID.fullmatch(text_id or ""):
+        raise BadUpload(f"{str(text_id)[:40]!r} is not the id of an uploaded text.")
+    return folder() / f"{text_id}.txt"
+
+
+def decode(raw: bytes, max_bytes: int = MAX_BYTES) -> str:
+    """The text of an upload, or BadUpload with a message a visitor can act on."""
+    if len(raw) > max_bytes:
+        raise BadUpload(f"The file is {len(raw) / 2**20:.1f} MB; at most "
+                        f"{max_bytes / 2**20:.0f} MB are accepted.")
+    if not raw.strip():
+        raise BadUpload("The file is empty: upload a .txt file with some text in it.")
+    if b"\x00" in raw[:65536]:
+        raise BadUpload("This is not a text file (it holds binary data): upload plain text "
+                        "saved as .txt.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadUpload(f"The file is not UTF-8 text (byte {e.start} cannot be read): save it "
+                        "as UTF-8 plain text and upload it again.") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) < MIN_CHARS:
+        raise BadUpload(f"The text has {len(text):,} characters; a model needs at least "
+                        f"{MIN_CHARS:,} to learn from.")
+    distinct = len(set(text))
+    if distinct > MAX_DISTINCT:
+        raise BadUpload(f"The text uses {distinct:,} different characters; at most "
+                        f"{MAX_DISTINCT} are accepted (a character model learns one vector "
+                        "for each).")
+    return text
+
+
+def save(raw: bytes, max_bytes: int = MAX_BYTES) -> tuple[str, dict]:
+    """Check and store an upload; returns (id, {"chars", "distinct"}). Written atomically, once."""
+    text = decode(raw, max_bytes)
+    data = text.encode("utf-8")
+    text_id = hashlib.sha256(data).hexdigest()[:16]
+    target = path(text_id)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return text_id, {"chars": len(text), "distinct": len(set(text))}
+
+
+def load(text_id: str) -> str:
+    """The stored text, or DataUnavailable (with the setting that works instead) when it is
+    not on this server."""
+    try:
+        return path(text_id).read_text(encoding="utf-8")
+    except (FileNotFoundError, BadUpload):
+        raise DataUnavailable(
+            f"The uploaded text {str(text_id)[:16]} is not on this server (it was uploaded "
+            "elsewhere, or removed): upload the file again, or train on the built-in text.",
+            fix={"text_file": ""}) from None
