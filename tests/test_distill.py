@@ -140,7 +140,8 @@ def test_a_teacher_trained_on_another_split_is_refused_with_the_split_to_use(sto
 def test_a_distilled_student_waits_for_its_teacher_even_with_free_slots(store):
     manager = JobManager(store, caps=hosting.Caps(running=2))
     try:
-        teacher = manager.submit("distill", {"mode": "teacher", "teacher_epochs": 400})
+        # long enough to be seen running (a few seconds), short enough not to cost the suite
+        teacher = manager.submit("distill", {"mode": "teacher", "teacher_epochs": 120})
         student = manager.submit("distill", {"mode": "distill", "teacher_run": teacher, **FAST})
         assert wait_for(lambda: store.status(teacher)["status"] == "running")
         assert store.status(student)["status"] == "queued"      # a slot is free, yet it waits

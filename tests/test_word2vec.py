@@ -274,5 +274,15 @@ def test_the_page_trains_charts_the_analogies_and_explores_a_typed_word(home, st
     assert "Nearest neighbours of 'paris'" in " ".join(m.value for m in at.markdown)
     box.input("zzzz").run()
     assert "'zzzz' is not in the vocabulary" in " ".join(m.value for m in at.markdown)
+    box.input("Berlin - Germany + France").run()
+    said = " ".join(m.value for m in at.markdown)
+    assert "Nearest to v(berlin) - v(germany) + v(france):" in said, said
+    assert "**berlin**" not in said.split("france):")[1]          # the three words left out
+    box.input("paris, berlin, dog").run()
+    assert "explore-" + run_id + "-similarity" in {c.key for c in at.get("plotly_chart")}
+    box.input("paris").run()
+    at.selectbox(key=f"word2vec._explore_word_map.{run_id}").select("tsne").run()
+    assert not at.exception
+    assert "Word map (t-SNE of the word vectors)" in " ".join(m.value for m in at.markdown)
     history = next(d.value for d in at.dataframe if "analogy acc" in d.value.columns)
     assert history["analogy acc"].iloc[0] == store.status(run_id)["final"]["val/analogy"]

@@ -9,6 +9,7 @@ gone (another server, a cleaned folder) fails with a message that says to upload
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from pathlib import Path
@@ -38,8 +39,9 @@ def path(text_id: str) -> Path:
     return folder() / f"{text_id}.txt"
 
 
-def decode(raw: bytes, max_bytes: int = MAX_BYTES) -> str:
-    """The text of an upload, or BadUpload with a message a visitor can act on."""
+def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
+    """The text of an upload, or BadUpload with a message a visitor can act on. kind "csv":
+    points x,y (checked as such), "txt": prose for a model to learn from."""
     if len(raw) > max_bytes:
         raise BadUpload(f"The file is {len(raw) / 2**20:.1f} MB; at most "
                         f"{max_bytes / 2**20:.0f} MB are accepted.")
@@ -54,6 +56,9 @@ def decode(raw: bytes, max_bytes: int = MAX_BYTES) -> str:
         raise BadUpload(f"The file is not UTF-8 text (byte {e.start} cannot be read): save it "
                         "as UTF-8 plain text and upload it again.") from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if kind == "csv":
+        points(text)
+        return text
     if len(text) < MIN_CHARS:
         raise BadUpload(f"The text has {len(text):,} characters; a model needs at least "
                         f"{MIN_CHARS:,} to learn from.")
@@ -65,9 +70,9 @@ def decode(raw: bytes, max_bytes: int = MAX_BYTES) -> str:
     return text
 
 
-def save(raw: bytes, max_bytes: int = MAX_BYTES) -> tuple[str, dict]:
+def save(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> tuple[str, dict]:
     """Check and store an upload; returns (id, {"chars", "distinct"}). Written atomically, once."""
-    text = decode(raw, max_bytes)
+    text = decode(raw, max_bytes, kind)
     data = text.encode("utf-8")
     text_id = hashlib.sha256(data).hexdigest()[:16]
     target = path(text_id)
@@ -76,10 +81,12 @@ def save(raw: bytes, max_bytes: int = MAX_BYTES) -> tuple[str, dict]:
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)
+    if kind == "csv":
+        return text_id, {"points": len(points(text))}
     return text_id, {"chars": len(text), "distinct": len(set(text))}
 
 
-def load(text_id: str) -> str:
+def load(text_id: str, fix: dict | None = None) -> str:
     """The stored text, or DataUnavailable (with the setting that works instead) when it is
     not on this server."""
     try:
@@ -88,4 +95,31 @@ def load(text_id: str) -> str:
         raise DataUnavailable(
             f"The uploaded text {str(text_id)[:16]} is not on this server (it was uploaded "
             "elsewhere, or removed): upload the file again, or train on the built-in text.",
-            fix={"text_file": ""}) from None
+            fix=fix or {"text_file": ""}) from None
+
+
+def points(text: str):
+    """A CSV of x,y points (a header line allowed, ; or , between them) as a float32 array
+    (N, 2), centred and scaled into [-1, 1]^2; BadUpload says which line is wrong."""
+    import numpy as np
+
+    rows = []
+    for i, line in enumerate(text.strip().splitlines(), start=1):
+        parts = [p.strip() for p in line.replace(";", ",").split(",") if p.strip()]
+        try:
+            x, y = (float(v) for v in parts)
+        except ValueError:
+            if i == 1:
+                continue                                          # a header
+            raise BadUpload(f"Line {i} of the points file is not two numbers x,y: "
+                            f"{line[:40]!r}.") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise BadUpload(f"Line {i} of the points file is not finite: {line[:40]!r}.")
+        rows.append((x, y))
+    if len(rows) < 10:
+        raise BadUpload(f"The points file has {len(rows)} point(s); a distribution needs at "
+                        "least 10.")
+    pts = np.asarray(rows, np.float64)
+    pts -= pts.mean(0)
+    scale = np.abs(pts).max()
+    return (pts / (scale if scale > 0 else 1.0)).astype(np.float32)

@@ -29,9 +29,10 @@ the vocabulary count.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -39,8 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.data import Data, DataUnavailable
-from playground.data import uploads
+from playground.data import Data, DataUnavailable, uploads
 from playground.data.text import CORPORA, GENSIM_PIN, load_corpus, text_corpus
 from playground.engine.device import DEVICE_CHOICES
 from playground.params import param
@@ -106,6 +106,10 @@ class Config:
                       help="Same seed: same subsampling, same initial vectors, same batches.")
     device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
                         help="auto = the GPU when there is one.")
+    word_map: str = param("pca", choices=("pca", "tsne"), group="Show", label="Word map",
+                          help="How the map flattens the vectors to 2-D: PCA (the live map) or "
+                               "t-SNE (scikit-learn; slower, so only when you look at a "
+                               "finished run's words below).")
     word_rank: int = param(0, lo=0, hi=99_999, group="Show", label="Word to explore",
                            help="After training, the nearest neighbours of the word with this "
                                 "frequency rank (0 = the most frequent) from the saved vectors.")
@@ -449,12 +453,23 @@ def _scatter(name: str, xy: np.ndarray, words: list[str], labels: list[str], axi
             "xaxis": "x" + axis, "yaxis": "y" + axis}
 
 
-def _map(vectors: torch.Tensor, data: Data, extra_word: int | None = None) -> dict:
-    """The most frequent words on the two main directions of their vectors."""
+def _tsne(vectors: torch.Tensor) -> np.ndarray:
+    """(n, D) -> (n, 2) by t-SNE on cosine distances (scikit-learn), seeded: the same run gives
+    the same map."""
+    from sklearn.manifold import TSNE
+
+    x = vectors.float().cpu().numpy()
+    return TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3)), init="pca",
+                metric="cosine", random_state=0).fit_transform(x)
+
+
+def _map(vectors: torch.Tensor, data: Data, extra_word: int | None = None,
+         method: str = "pca") -> dict:
+    """The most frequent words on the two main directions of their vectors (or by t-SNE)."""
     labelled = set(_word_ids(data, data.extra["probes"])) or set(range(min(15, len(data.classes))))
     labelled |= {extra_word} if extra_word is not None else set()
     ids = sorted(set(range(min(MAP_WORDS, len(data.classes)))) | labelled)
-    xy = _pca(vectors[ids])                                                   # (n, 2)
+    xy = _tsne(vectors[ids]) if method == "tsne" else _pca(vectors[ids])     # (n, 2)
     groups = [data.extra["groups"].get(data.classes[i], "other") for i in ids]
     traces = []
     for group in sorted(set(groups)):
@@ -466,9 +481,15 @@ def _map(vectors: torch.Tensor, data: Data, extra_word: int | None = None) -> di
                                **({"color": "#bbbbbb"} if group == "other" else {})))
     fig = {"data": traces, "layout": {
         "height": 480, "template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-        "xaxis": {"title": {"text": "first principal direction"}, "zeroline": False},
-        "yaxis": {"title": {"text": "second"}, "zeroline": False},
+        "xaxis": {"title": {"text": "first principal direction" if method == "pca" else ""},
+                  "zeroline": False},
+        "yaxis": {"title": {"text": "second" if method == "pca" else ""}, "zeroline": False},
         "legend": {"orientation": "h", "y": -0.15}}}
+    if method == "tsne":
+        return charts.artifact(
+            "Word map (t-SNE of the word vectors)", "plotly", fig,
+            f"The {len(ids)} most frequent words placed so that each one's nearest words stay "
+            "near it; distances between far-apart clusters mean little. Hover for the names.")
     return charts.artifact(
         "Word map (PCA of the word vectors)", "plotly", fig,
         f"The {len(ids)} most frequent words projected on the two directions along which their "
@@ -553,9 +574,9 @@ def _analogies(vectors: torch.Tensor, data: Data, per_section: int = 2) -> dict 
                            "question counts when its four words are in the vocabulary.")
 
 
-def _similarities(vectors: torch.Tensor, data: Data) -> dict:
-    ids = [i for kind in data.extra["shown_sections"] for pair in _pairs(data, kind, 3)
-           for i in pair]
+def _similarities(vectors: torch.Tensor, data: Data, chosen: list[int] | None = None) -> dict:
+    ids = chosen or [i for kind in data.extra["shown_sections"] for pair in _pairs(data, kind, 3)
+                     for i in pair]
     ids = list(dict.fromkeys(ids)) or _word_ids(data, data.extra["probes"]) or list(range(12))
     ids = [i for i in ids if i < len(data.classes)]
     sims = (vectors[ids] @ vectors[ids].T).cpu().numpy().round(2)
@@ -627,33 +648,57 @@ def _finished(cfg: Config, model_path: str) -> tuple[Data, Word2Vec]:
     return load_data(cfg), inference.load_weights(model, model_path)
 
 
-def neighbours(cfg: Config, model_path: str, word: str) -> dict[str, dict]:
-    """The nearest words to any word of a finished run's vocabulary, from its saved vectors
-    (for a box where the visitor types a word)."""
-    data, model = _finished(cfg, model_path)
-    word = word.strip().lower()
-    if word not in data.classes:
+ANALOGY = re.compile(r"^\s*([\w']+)\s*-\s*([\w']+)\s*\+\s*([\w']+)\s*$")
+
+
+def neighbours(cfg: Config, model_path: str, typed: str) -> dict[str, dict]:
+    """What a visitor types into a finished run, answered from its saved vectors: a word (its
+    nearest words and its place on the map), `a - b + c` (the words nearest to that vector:
+    king - man + woman), or words separated by commas (their cosine similarities)."""
+    data, model = _finished(replace(cfg, word_map="pca", word_rank=0), model_path)
+    vectors = unit_vectors(model)
+    typed = typed.strip().lower()
+    words = ANALOGY.match(typed).groups() if ANALOGY.match(typed) else (
+        [w.strip() for w in typed.split(",") if w.strip()] if "," in typed else [typed])
+    unknown = [w for w in words if w not in data.classes]
+    if unknown:
         return {"neighbours": charts.artifact(
-            f"'{word[:40]}' is not in the vocabulary", "markdown",
+            f"'{unknown[0][:40]}' is not in the vocabulary", "markdown",
             f"This run knows {len(data.classes):,} words, those seen at least {cfg.min_count} "
             f"times in its corpus; the most frequent are {', '.join(data.classes[:12])}.")}
-    i = data.classes.index(word)
-    vectors = unit_vectors(model)
-    return {"neighbours": _neighbours(vectors, data, [i], 10, f"Nearest neighbours of '{word}'"),
-            "map": _map(vectors, data, extra_word=i)}
+    ids = [data.classes.index(w) for w in words]
+    if ANALOGY.match(typed):
+        a, b, c = ids                                     # a - b + c is c : ? :: b : a
+        top = answers(vectors, torch.tensor([[b, a, c]], device=vectors.device), 5)[0].tolist()
+        target = F.normalize(vectors[a] - vectors[b] + vectors[c], dim=0)
+        shown = ", ".join(f"**{data.classes[j]}** ({float(vectors[j] @ target):.2f})"
+                          for j in top)
+        return {"analogy": charts.artifact(
+            f"{words[0]} - {words[1]} + {words[2]}", "markdown",
+            f"Nearest to v({words[0]}) - v({words[1]}) + v({words[2]}): {shown}",
+            "Cosine to the sum in brackets; the three words themselves are left out (3CosAdd).")}
+    if len(ids) > 1:
+        return {"similarity": _similarities(vectors, data, ids[:30])}
+    i = ids[0]
+    return {"neighbours": _neighbours(vectors, data, [i], 10,
+                                      f"Nearest neighbours of '{words[0]}'"),
+            "map": _map(vectors, data, extra_word=i, method=cfg.word_map)}
 
 
 def explore(cfg: Config, model_path: str, rank: int) -> dict[str, dict]:
-    data, _ = _finished(cfg, model_path)
+    data, _ = _finished(replace(cfg, word_map="pca", word_rank=0), model_path)
     return neighbours(cfg, model_path, data.classes[min(rank, len(data.classes) - 1)])
 
 
 EXPLORE = {"title": "Nearest neighbours of any word", "field": "word_rank", "fn": explore,
            "help": "A word by its frequency rank (0 = the most frequent): its nearest words "
                    "from the finished run's vectors (nothing is retrained).",
-           "text_fn": neighbours, "text_label": "Type a word",
-           "text_help": "Its nearest words in the finished run's vectors, and where it sits on "
-                        "the map (nothing is retrained). Or pick one by frequency rank below."}
+           "text_fn": neighbours, "text_label": "Type a word, a - b + c, or words, with commas",
+           "text_help": "A word: its nearest words in the finished run's vectors and where it "
+                        "sits on the map. king - man + woman: the words nearest to that sum. "
+                        "cat, dog, paris: their cosine similarities. Nothing is retrained. Or "
+                        "pick a word by frequency rank below.",
+           "options": ("word_map",)}
 
 # The page charts these test metrics beside the loss, and lists runs by the first.
 CURVES = (("analogy", "Analogy accuracy", False), ("wordsim", "Word similarity (Spearman)", False))

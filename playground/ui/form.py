@@ -121,13 +121,13 @@ def _upload(key: str, spec: params.Spec, container) -> None:
         if st.session_state.get(mine, (None,))[0] != seen:
             limit = uploads.HOSTED_MAX_BYTES if hosting.caps().hosted else uploads.MAX_BYTES
             try:
-                text_id, info = uploads.save(bytes(file.getbuffer()), limit)
+                text_id, info = uploads.save(bytes(file.getbuffer()), limit, spec.upload[0])
             except uploads.BadUpload as e:
                 st.session_state[mine] = (seen, "", str(e))
             else:
-                st.session_state[mine] = (seen, text_id,
-                                          f"{info['chars']:,} characters, {info['distinct']} "
-                                          "different")
+                note = (f"{info['points']:,} points" if "points" in info else
+                        f"{info['chars']:,} characters, {info['distinct']} different")
+                st.session_state[mine] = (seen, text_id, note)
             st.session_state[key] = st.session_state[mine][1]
         _, _, note = st.session_state[mine]
         if st.session_state[mine][1]:
@@ -139,8 +139,8 @@ def _upload(key: str, spec: params.Spec, container) -> None:
             st.session_state[key] = ""
         del st.session_state[mine]
     elif st.session_state.get(key):
-        container.caption(f"Using the uploaded text {st.session_state[key]} named in the link.")
-    container.caption("An uploaded text is kept on this server under its fingerprint, so that "
+        container.caption(f"Using the uploaded file {st.session_state[key]} named in the link.")
+    container.caption("An uploaded file is kept on this server under its fingerprint, so that "
                       "the training process can read it; anyone with a link to a run trained on "
                       "it can train on it too. Upload nothing private.")
 

@@ -146,7 +146,9 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
         return
     for col, (k, lbl) in zip(st.columns(len(shown)), shown):
         v = latest[k]
-        col.metric(lbl, f"{v:.1%}" if k.endswith("acc") or "accuracy" in lbl else f"{v:.4f}")
+        share = k.endswith("acc") or "accuracy" in lbl or "share" in lbl
+        col.metric(lbl, f"{v:.1%}" if share else f"{v:.0f}" if k.endswith("modes") else
+                   f"{v:.4f}")
 
 
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float):
@@ -271,7 +273,7 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = ()) -> None:
         _body(run_id, store, manager, on_fix, curves=curves)
 
 
-def _compare_body(ids: list[str], names: tuple, store) -> bool:
+def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = None) -> bool:
     """Overlaid curves of the compared runs; True while any of them is still going."""
     smoothing = st.session_state.get("_smoothing", 0.6)
     runs, active, versions = [], False, []
@@ -300,8 +302,9 @@ def _compare_body(ids: list[str], names: tuple, store) -> bool:
                                                      for r in recs)
                 else ("val/loss", "Test loss"))
     cols = st.columns(2)
-    for col, (key, title, smooth_it) in zip(cols, (("train/loss", "Training loss", True),
-                                                    (*headline, False))):
+    # a lab's own pair of charts (a GAN has no single loss), else training loss and headline
+    shown = curves or (("train/loss", "Training loss", True), (*headline, False))
+    for col, (key, title, smooth_it) in zip(cols, shown):
         fig = cache(("compare", key, tuple(versions), smoothing),
                     lambda: figure(key, title, smooth_it))
         if fig is not None:
@@ -330,16 +333,17 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
         st.info(verdict, icon="⚖️")
 
 
-def compare_panel(ids: list[str], names: tuple, store, table=None) -> None:
+def compare_panel(ids: list[str], names: tuple, store, table=None,
+                  curves: tuple | None = None) -> None:
     st.subheader("Comparison: " + " vs ".join(names))
     st.caption("Same data order, same seed. The runs train one after another; the panel below "
                "follows the last one.")
     if any(store.exists(i) and store.status(i).get("status") in ACTIVE for i in ids):
         @st.fragment(run_every=2 * POLL_S)
         def _live():
-            if not _compare_body(ids, names, store):
+            if not _compare_body(ids, names, store, curves):
                 st.rerun()
         _live()
     else:
-        _compare_body(ids, names, store)
+        _compare_body(ids, names, store, curves)
         _compare_table(ids, names, store, table)

@@ -132,11 +132,15 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
         if typed and options:
             changed = {}
             for col, o in zip(st.columns(len(options)), options):
+                key = f"{lab_name}._explore_{o.name}.{run_id}"
+                if o.choices:
+                    changed[o.name] = col.selectbox(o.title, o.choices, help=o.help, key=key,
+                                                    index=o.choices.index(getattr(cfg, o.name)))
+                    continue
                 kind = float if isinstance(getattr(cfg, o.name), float) else int
                 changed[o.name] = col.number_input(
                     o.title, min_value=kind(o.lo), max_value=kind(o.hi),
-                    value=getattr(cfg, o.name), help=o.help,
-                    key=f"{lab_name}._explore_{o.name}.{run_id}")
+                    value=getattr(cfg, o.name), help=o.help, key=key)
             cfg = dataclasses.replace(cfg, **changed)
     value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
                             value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
@@ -163,7 +167,8 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     finals = [r.status.get("final") or {} for r in runs]
     metric, column = getattr(lab, "HEADLINE", None) or (
         ("val/acc", "test acc") if any("val/acc" in f for f in finals) else ("val/loss", "test loss"))
-    what = next((k for k in ("dataset", "task", "corpus") if any(k in r.config for r in runs)),
+    what = next((k for k in ("dataset", "task", "corpus", "data")
+                 if any(k in r.config for r in runs)),
                 "dataset")
     rows = [{"run": r.run_id, "status": r.status.get("status", "?"), column: f.get(metric),
              what: r.config.get(what), "seconds": r.status.get("seconds")}
@@ -306,7 +311,8 @@ def lab_page(lab_name: str) -> None:
     _overview(lab, cfg)
 
     if compare and compared:
-        live.compare_panel(compared, compare["names"], store, table=compare.get("table"))
+        live.compare_panel(compared, compare["names"], store, table=compare.get("table"),
+                           curves=compare.get("curves"))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
                    curves=getattr(lab, "CURVES", ()))

@@ -14,10 +14,10 @@ from tests.e2e.support import ASSETS, open_page
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_cnn_trains_shows_filters_and_classifies_an_upload(browser, server, tmp_path):
+def test_cnn_trains_shows_filters_and_classifies_an_upload(browser, lab_server, tmp_path):
     from playwright.sync_api import expect
 
-    ctx, page, errors = open_page(browser, f"{server.url}/cnn?epochs=6")
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/cnn?epochs=6")
     expect(page.get_by_text("multiply-adds per example")).to_be_visible()
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-cnn-[0-9a-f]{6}"))
@@ -41,5 +41,4 @@ def test_cnn_trains_shows_filters_and_classifies_an_upload(browser, server, tmp_
         page.screenshot(path=str(ASSETS / "cnn_training.png"), full_page=True)
     assert not errors, errors
     ctx.close()
-    server.stop()
-    assert "Traceback" not in server.output()
+    assert "Traceback" not in lab_server.output()[lab_server.mark:]

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 RUN = r"\d{8}-\d{6}-distill-[0-9a-f]{6}"
 
 
-def test_three_way_comparison_then_the_runs_page(browser, server, tmp_path):
+def test_three_way_comparison_then_the_runs_page(browser, lab_server, tmp_path):
     from playwright.sync_api import expect
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
@@ -23,7 +23,7 @@ def test_three_way_comparison_then_the_runs_page(browser, server, tmp_path):
     page.set_default_timeout(120_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/distill?teacher_epochs=20&epochs=60")
+    page.goto(f"{lab_server.url}/distill?teacher_epochs=20&epochs=60")
     page.wait_for_selector(CONNECTED)
     expect(page.get_by_text("Teacher vs student")).to_be_visible(timeout=90_000)
     smaller = page.get_by_text(re.compile(r"The student is [\d.]+x smaller"))
@@ -48,7 +48,7 @@ def test_three_way_comparison_then_the_runs_page(browser, server, tmp_path):
     expect(page.get_by_text("Soft targets of test image 5").first).to_be_visible()
 
     page.set_viewport_size({"width": 1400, "height": 1800})
-    page.goto(f"{server.url}/runs?runs={','.join(ids)}")
+    page.goto(f"{lab_server.url}/runs?runs={','.join(ids)}")
     page.wait_for_selector(CONNECTED)
     diff_cell = page.get_by_text("mode", exact=True).first          # a cell of the diff table
     expect(diff_cell).to_be_attached(timeout=60_000)
@@ -58,5 +58,4 @@ def test_three_way_comparison_then_the_runs_page(browser, server, tmp_path):
         page.screenshot(path=str(ASSETS / "runs_page.png"), full_page=True)
     assert not errors, errors
     ctx.close()
-    server.stop()
-    assert "Traceback" not in server.output()
+    assert "Traceback" not in lab_server.output()[lab_server.mark:]

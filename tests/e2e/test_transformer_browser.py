@@ -12,11 +12,11 @@ from tests.e2e.support import finish, open_page
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_transformer_reverses_and_shows_its_attention(browser, server, tmp_path):
+def test_transformer_reverses_and_shows_its_attention(browser, lab_server, tmp_path):
     from playwright.sync_api import expect
 
     steps = os.environ.get("TRANSFORMER_BROWSER_STEPS", "250")
-    ctx, page, errors = open_page(browser, f"{server.url}/transformer?steps={steps}",
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/transformer?steps={steps}",
                                   timeout_ms=120_000)
     expect(page.get_by_text("multiply-adds per example")).to_be_visible()   # before Train
     page.get_by_role("button", name="Train", exact=True).click()
@@ -31,4 +31,4 @@ def test_transformer_reverses_and_shows_its_attention(browser, server, tmp_path)
     box.press("Enter")
     expect(page.get_by_text("The model's answer", exact=True)).to_be_visible()
     expect(page.get_by_text("8 7 6 5 4 3 2 1")).to_be_visible()
-    finish(page, ctx, server, errors, tmp_path / "transformer.png", "transformer.png", 3400)
+    finish(page, ctx, lab_server, errors, tmp_path / "transformer.png", "transformer.png", 3400)

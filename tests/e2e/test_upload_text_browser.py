@@ -11,10 +11,10 @@ from tests.e2e.support import finish, open_page
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_a_char_transformer_trains_on_an_uploaded_text(browser, server, tmp_path):
+def test_a_char_transformer_trains_on_an_uploaded_text(browser, lab_server, tmp_path):
     from playwright.sync_api import expect
 
-    ctx, page, errors = open_page(browser, f"{server.url}/transformer?task=chars&context=16"
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/transformer?task=chars&context=16"
                                            "&d_model=32&steps=40", timeout_ms=60_000)
     upload = page.locator("section[data-testid='stSidebar'] input[type=file]")
     binary = tmp_path / "photo.txt"
@@ -29,4 +29,4 @@ def test_a_char_transformer_trains_on_an_uploaded_text(browser, server, tmp_path
     page.wait_for_url(re.compile(r"[?&]text_file=[0-9a-f]{16}"))
     expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible()
     expect(page.get_by_text("Generated text at temperature").first).to_be_visible()
-    finish(page, ctx, server, errors, tmp_path / "upload.png", "transformer_upload.png", 2600)
+    finish(page, ctx, lab_server, errors, tmp_path / "upload.png", "transformer_upload.png", 2600)

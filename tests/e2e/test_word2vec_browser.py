@@ -12,11 +12,11 @@ from tests.e2e.support import finish, open_page
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_word2vec_trains_maps_words_and_explores_a_typed_word(browser, server, tmp_path):
+def test_word2vec_trains_maps_words_and_explores_a_typed_word(browser, lab_server, tmp_path):
     from playwright.sync_api import expect
 
     epochs = os.environ.get("W2V_BROWSER_EPOCHS", "3")
-    ctx, page, errors = open_page(browser, f"{server.url}/word2vec?epochs={epochs}",
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/word2vec?epochs={epochs}",
                                   timeout_ms=120_000)
     expect(page.get_by_text("The corpus", exact=True)).to_be_visible()   # before Train
     page.get_by_role("button", name="Train", exact=True).click()
@@ -28,4 +28,4 @@ def test_word2vec_trains_maps_words_and_explores_a_typed_word(browser, server, t
     box.fill("berlin")
     box.press("Enter")
     expect(page.get_by_text("Nearest neighbours of 'berlin'").first).to_be_visible()
-    finish(page, ctx, server, errors, tmp_path / "word2vec.png", "word2vec.png", 3600)
+    finish(page, ctx, lab_server, errors, tmp_path / "word2vec.png", "word2vec.png", 3600)

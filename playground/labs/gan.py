@@ -1,0 +1,557 @@
+"""Generative adversarial networks (Goodfellow et al., 2014). A generator G turns noise z into
+samples; a discriminator D scores how real a sample looks. They play a minimax game:
+min_G max_D E[log D(x)] + E[log(1 - D(G(z)))]. D learns to tell real from fake, G follows D's
+gradient towards what D calls real. In practice G maximises log D(G(z)) instead (the
+"non-saturating" loss: strong gradients while G is still bad); WGAN-GP (Gulrajani et al., 2017)
+and the hinge loss change the game so that D's gradient stays informative.
+
+**What the page shows.** On 2-D data, as in GAN Lab: the real points, the generated ones, D's
+opinion of every place as a heatmap behind them, and arrows where G's gradient pushes its samples.
+When G covers only some of the modes of the data and hops between them, that is mode collapse.
+On images: samples from a fixed batch of noise, and how they changed over training (DCGAN,
+Radford et al., 2016).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import Data, DataUnavailable, uploads
+from playground.data.base import split
+from playground.data.toy2d import _points as toy_points
+from playground.engine.device import DEVICE_CHOICES
+from playground.labs._shared import ACTIVATIONS
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "GAN", "🎭", "Generative"
+TRY_THIS = ("Train the default on the ring of 8 Gaussians and watch the orange points spread "
+            "to all 8 modes. Then pick the preset 'Mode collapse' (or press 'Collapse vs fix'): "
+            "the generator sits on one or two modes and hops between them as D catches up.")
+
+POINTS = ("ring", "grid", "moons", "spiral", "points")
+IMAGES = ("digits", "mnist", "fashion_mnist")
+LOSSES = ("nonsaturating", "minimax", "wgan-gp", "hinge")
+MIXTURES = {"ring": 8, "grid": 25}
+SIGMA = 0.05                    # standard deviation of every mixture component
+NEAR = 3 * SIGMA                # a sample this close to a component (or a real point) counts
+SHOWN = 500                     # points drawn per cloud
+BOX = 1.6                       # the heatmap covers [-BOX, BOX]^2
+
+
+@dataclass(frozen=True)
+class Config:
+    data: str = param("ring", choices=POINTS + IMAGES, group="Data",
+                      help="2-D: ring (8 Gaussians on a circle), grid (25 Gaussians), moons, "
+                           "spiral, or points: your own CSV of x,y. Images: digits (embedded), "
+                           "MNIST, Fashion-MNIST.")
+    points_file: str = param("", upload=("csv",), group="Data", label="Your points (.csv)",
+                             help="data = points: one x,y pair per line (a header line is "
+                                  "skipped); at least 10 points. They are centred and scaled "
+                                  "into [-1, 1].")
+    n_samples: int = param(10_000, lo=100, hi=100_000, group="Data", label="Samples",
+                           help="2-D: how many real points to draw from the distribution.")
+    latent_dim: int = param(2, lo=1, hi=512, group="Network", label="Noise dimensions",
+                            help="Size of the noise z the generator starts from.")
+    width: int = param(128, lo=4, hi=1024, group="Network",
+                       help="Units per hidden layer of G and D (images: channels of the "
+                            "first conv layer, doubled in the next).")
+    layers: int = param(3, lo=1, hi=6, group="Network",
+                        help="Hidden layers of G and of D (2-D only).")
+    activation: str = param("relu", choices=("relu", "leaky_relu", "tanh", "gelu"),
+                            group="Network", help="Non-linearity of G (D uses leaky ReLU).")
+    spectral_norm: bool = param(False, group="Network", label="Spectral norm on D",
+                                help="Bound each of D's layers to Lipschitz 1 (Miyato et al., "
+                                     "2018): a smoother D, steadier training.")
+    loss: str = param("nonsaturating", choices=LOSSES, group="Training",
+                      help="nonsaturating: G maximises log D(G(z)). minimax: G minimises "
+                           "log(1 - D(G(z))), the original game (weak gradients early). "
+                           "wgan-gp: Wasserstein critic with a gradient penalty. hinge.")
+    d_steps: int = param(1, lo=1, hi=10, group="Training", label="D steps per G step",
+                         help="Discriminator updates before each generator update.")
+    lr: float = param(0.001, lo=1e-6, hi=1.0, log=True, group="Training", label="G lr",
+                      help="Adam step size of the generator.")
+    d_lr: float = param(0.001, lo=1e-6, hi=1.0, log=True, group="Training", label="D lr",
+                        help="Adam step size of the discriminator.")
+    beta1: float = param(0.5, lo=0.0, hi=0.999, group="Training", label="Adam beta1",
+                         help="Momentum of both Adams; GANs usually use 0.5 or less.")
+    beta2: float = param(0.999, lo=0.0, hi=0.9999, group="Training", label="Adam beta2",
+                         help="Second-moment decay of both Adams.")
+    gp_weight: float = param(1.0, lo=0.0, hi=100.0, group="Training", label="Gradient penalty",
+                             help="wgan-gp: weight of the penalty on |grad D| - 1.")
+    batch_size: int = param(256, lo=2, hi=4096, group="Training", help="Real samples per step.")
+    steps: int = param(1500, lo=1, hi=100_000, group="Training",
+                       help="Generator updates (each after its D steps).")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed, same data, same noise, same game.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Ring of 8 Gaussians (default)": {},
+    "Mode collapse": {"latent_dim": 256, "lr": 0.0001, "d_lr": 0.0001},
+    "The fix: WGAN-GP, same noise and lr": {"latent_dim": 256, "lr": 0.0001, "d_lr": 0.0001,
+                                             "loss": "wgan-gp", "d_steps": 3, "beta1": 0.0,
+                                             "beta2": 0.9},
+    "Grid of 25 Gaussians": {"data": "grid", "steps": 5000},
+    "Two moons": {"data": "moons"},
+    "WGAN-GP on the ring": {"loss": "wgan-gp", "d_steps": 5, "lr": 0.0005, "d_lr": 0.0005,
+                            "beta1": 0.0, "beta2": 0.9},
+    "DCGAN on digits": {"data": "digits", "latent_dim": 64, "width": 32, "lr": 0.0002,
+                        "d_lr": 0.0002, "batch_size": 64, "steps": 1500},
+}
+
+
+def check(cfg: Config) -> list[str]:
+    errors = []
+    if cfg.data == "points" and not cfg.points_file:
+        errors.append("data = points needs your CSV of x,y points: upload it under 'Your "
+                      "points', or pick another data set.")
+    if cfg.loss == "wgan-gp" and cfg.gp_weight == 0:
+        errors.append("wgan-gp without its gradient penalty is an unconstrained critic that "
+                      "diverges: set the gradient penalty above 0 (10 in the paper).")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def mixture_centres(name: str) -> np.ndarray:
+    if name == "ring":
+        angle = np.arange(8) * 2 * np.pi / 8
+        return np.stack([np.cos(angle), np.sin(angle)], 1)
+    axis = np.linspace(-1, 1, 5)
+    return np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
+
+
+def sample_points(cfg: Config, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if cfg.data in MIXTURES:
+        centres = mixture_centres(cfg.data)
+        pick = rng.integers(0, len(centres), n)
+        return (centres[pick] + SIGMA * rng.standard_normal((n, 2))).astype(np.float32)
+    if cfg.data == "points":
+        pts = _own_points(cfg)
+        pick = rng.integers(0, len(pts), n)
+        return (pts[pick] + 0.01 * rng.standard_normal((n, 2))).astype(np.float32)
+    x, _ = toy_points(cfg.data, n, 0.05 if cfg.data == "moons" else 0.03, seed)
+    return x / max(1e-6, np.abs(x).max())
+
+
+def _own_points(cfg: Config) -> np.ndarray:
+    """The visitor's uploaded CSV, centred and scaled into [-1, 1]^2."""
+    try:
+        return uploads.points(uploads.load(cfg.points_file, fix={"data": "ring"}))
+    except uploads.BadUpload as e:
+        raise DataUnavailable(str(e), fix={"data": "ring"}) from None
+
+
+def exportable(cfg: Config) -> str:
+    return ("this run trained on your uploaded points, which a script cannot carry: download "
+            "its weights or the whole run instead") if cfg.data == "points" else ""
+
+
+def export_stubs(cfg: Config) -> dict[str, str]:
+    return {"_own_points": "def _own_points(cfg):\n    raise SystemExit('this script trains on "
+                           "the built-in data sets only')"}
+
+
+def image_side(name: str) -> int:
+    return 16 if name == "digits" else 28
+
+
+def load_data(cfg: Config) -> Data:
+    if cfg.data in IMAGES:
+        from playground.data.images import load_images
+
+        data = load_images(cfg.data, size=16 if cfg.data == "digits" else None, seed=cfg.seed)
+        mean, std = data.extra["mean"], data.extra["std"]
+        to_pm1 = lambda t: ((t * std + mean).clamp(0, 1) * 2 - 1)         # noqa: E731
+        return replace(data, train=(to_pm1(data.train[0]), data.train[1]),
+                       test=(to_pm1(data.test[0]), data.test[1]))
+    x = sample_points(cfg, cfg.n_samples, cfg.seed)
+    held_out = sample_points(cfg, 2000, cfg.seed + 1)
+    y = np.zeros(len(x), np.int64)
+    xtr, ytr, _, _ = split(x, y, 0.999, cfg.seed)
+    return Data(train=(xtr, ytr), test=(torch.from_numpy(held_out),
+                                        torch.zeros(len(held_out), dtype=torch.long)),
+                num_classes=0, input_shape=(2,), kind="2d", name=cfg.data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+def _mlp(n_in: int, n_out: int, width: int, layers: int, act: type[nn.Module],
+         wrap=lambda m: m) -> nn.Sequential:
+    mods, d = [], n_in
+    for _ in range(layers):
+        mods += [wrap(nn.Linear(d, width)), act()]
+        d = width
+    return nn.Sequential(*mods, wrap(nn.Linear(d, n_out)))
+
+
+class DCGenerator(nn.Module):
+    """z -> (2w, s/4, s/4) -> upsample by transposed convs -> (1, s, s) in [-1, 1]."""
+
+    def __init__(self, latent: int, width: int, side: int):
+        super().__init__()
+        self.base = side // 4
+        self.fc = nn.Sequential(nn.Linear(latent, 2 * width * self.base ** 2),
+                                nn.BatchNorm1d(2 * width * self.base ** 2), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z):
+        return self.up(self.fc(z).view(len(z), -1, self.base, self.base))   # (B, 1, s, s)
+
+
+class DCDiscriminator(nn.Module):
+    """(1, s, s) -> strided convs -> one score (a logit)."""
+
+    def __init__(self, width: int, side: int, wrap=lambda m: m):
+        super().__init__()
+        self.net = nn.Sequential(
+            wrap(nn.Conv2d(1, width, 4, 2, 1)), nn.LeakyReLU(0.2),
+            wrap(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Flatten(),
+            wrap(nn.Linear(2 * width * (side // 4) ** 2, 1)))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class GAN(nn.Module):
+    """Both players in one module (one set of weights to save, export and count)."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        wrap = nn.utils.parametrizations.spectral_norm if cfg.spectral_norm else (lambda m: m)
+        if cfg.data in IMAGES:
+            side = image_side(cfg.data)
+            self.G = DCGenerator(cfg.latent_dim, cfg.width, side)
+            self.D = DCDiscriminator(cfg.width, side, wrap)
+        else:
+            act = ACTIVATIONS[cfg.activation]
+            self.G = _mlp(cfg.latent_dim, 2, cfg.width, cfg.layers, act)
+            self.D = _mlp(2, 1, cfg.width, cfg.layers, lambda: nn.LeakyReLU(0.2), wrap)
+
+    def forward(self, z):                 # the part one keeps: noise -> sample
+        return self.G(z)
+
+
+def blueprint(cfg: Config):
+    return GAN(cfg), (cfg.latent_dim,)
+
+
+@dataclass
+class State:
+    cfg: Config
+    model: GAN
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    fixed_z: torch.Tensor
+    gen: torch.Generator                     # the training noise
+    # the noise of metrics and pictures: how often the page looks must not change the game
+    look: torch.Generator
+    judge: nn.Module | None = None           # images: a digit classifier for the metrics
+    trail: list = field(default_factory=list)  # the fixed samples at each picture
+
+
+def _adam(params, lr, cfg):
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+
+
+def build(cfg: Config, data: Data) -> State:
+    device = data.test[0].device
+    model = GAN(cfg).to(device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 7)
+    fixed = torch.randn(64, cfg.latent_dim, generator=gen, device=device)
+    look = torch.Generator(device=device).manual_seed(cfg.seed + 11)
+    judge = _judge(data) if cfg.data in IMAGES else None
+    return State(cfg, model, _adam(model.G.parameters(), cfg.lr, cfg),
+                 _adam(model.D.parameters(), cfg.d_lr, cfg), fixed, gen, look, judge)
+
+
+# ---------------------------------------------------------------------------------------------
+# One step of the game: D's updates, then G's
+
+def _noise(s: State, n: int) -> torch.Tensor:
+    return torch.randn(n, s.cfg.latent_dim, generator=s.gen, device=s.fixed_z.device)
+
+
+def _gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """(|grad D(x)| - 1)^2 at random points between real and fake samples."""
+    t = torch.rand((len(real),) + (1,) * (real.ndim - 1), device=real.device)
+    mid = (t * real + (1 - t) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(mid).sum(), mid, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def d_loss(cfg: Config, D, real, fake) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, D's score of real, of fake), the scores as probabilities where D is a classifier."""
+    lr, lf = D(real), D(fake)
+    if cfg.loss in ("nonsaturating", "minimax"):
+        loss = F.softplus(-lr).mean() + F.softplus(lf).mean()      # -log D(x) - log(1 - D(G(z)))
+        return loss, torch.sigmoid(lr).mean(), torch.sigmoid(lf).mean()
+    if cfg.loss == "hinge":
+        loss = F.relu(1 - lr).mean() + F.relu(1 + lf).mean()
+    else:
+        loss = lf.mean() - lr.mean() + cfg.gp_weight * _gradient_penalty(D, real, fake)
+    return loss, lr.mean(), lf.mean()
+
+
+def g_loss(cfg: Config, D, fake) -> torch.Tensor:
+    lf = D(fake)
+    if cfg.loss == "nonsaturating":
+        return F.softplus(-lf).mean()                               # -log D(G(z))
+    if cfg.loss == "minimax":
+        return -F.softplus(lf).mean()                               # log(1 - D(G(z)))
+    return -lf.mean()                                               # wgan-gp, hinge
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    real = batch[0]
+    G, D = s.model.G, s.model.D
+    for _ in range(s.cfg.d_steps):
+        with torch.no_grad():
+            fake = G(_noise(s, len(real)))
+        loss_d, score_real, score_fake = d_loss(s.cfg, D, real, fake)
+        s.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        s.opt_d.step()
+    D.requires_grad_(False)               # G's update must not leave gradients in D
+    loss_g = g_loss(s.cfg, D, G(_noise(s, len(real))))
+    s.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    s.opt_g.step()
+    D.requires_grad_(True)
+    return {"train/d_loss": loss_d.detach(), "train/g_loss": loss_g.detach(),
+            "train/d_real": score_real.detach(), "train/d_fake": score_fake.detach()}
+
+
+# ---------------------------------------------------------------------------------------------
+# How good are the samples
+
+def _samples(s: State, n: int, z: torch.Tensor | None = None) -> torch.Tensor:
+    # in train mode: DCGAN's batch norm samples with batch statistics, as it trains
+    if z is None:
+        z = torch.randn(n, s.cfg.latent_dim, generator=s.look, device=s.fixed_z.device)
+    return s.model.G(z).float()
+
+
+def point_scores(cfg: Config, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """quality: share of generated points near a real one (near a component, for mixtures);
+    coverage: share of real points with a generated one near; modes: components with at least
+    1% of the samples near them."""
+    out = {"val/coverage": (torch.cdist(real, fake).min(1).values < NEAR).float().mean()}
+    if cfg.data in MIXTURES:
+        centres = torch.as_tensor(mixture_centres(cfg.data), dtype=fake.dtype, device=fake.device)
+        dist, nearest = torch.cdist(fake, centres).min(1)
+        near = dist < NEAR
+        counts = torch.bincount(nearest[near], minlength=len(centres))
+        out["val/quality"] = near.float().mean()
+        out["val/modes"] = (counts >= 0.01 * len(fake)).sum().float()
+    else:
+        out["val/quality"] = (torch.cdist(fake, real).min(1).values < NEAR).float().mean()
+    return out
+
+
+def _judge(data: Data, steps: int = 400) -> nn.Module:
+    """A small classifier of the real images, trained once per run: it labels the samples."""
+    x, y = data.train[0], data.train[1]
+    with torch.random.fork_rng(devices=[]):       # the run's own random stream stays as it was
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 256), nn.ReLU(),
+                            nn.Linear(256, data.num_classes)).to(x.device)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    gen = torch.Generator(device=x.device).manual_seed(0)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(0, len(x), (128,), device=x.device, generator=gen)
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval().requires_grad_(False)
+
+
+def image_scores(judge: nn.Module, fake: torch.Tensor, classes: int) -> dict[str, torch.Tensor]:
+    """confident: share of samples the classifier is sure of (p > 0.9); class entropy: of the
+    histogram of predicted classes, 1 = all classes equally often, 0 = one class (collapse);
+    modes: classes drawn with confidence in at least 2% of the samples."""
+    p = torch.softmax(judge(fake), 1)
+    conf, label = p.max(1)
+    hist = torch.bincount(label, minlength=classes).float() / len(label)
+    entropy = -(hist * hist.clamp_min(1e-12).log()).sum() / np.log(classes)
+    sure = torch.bincount(label[conf > 0.9], minlength=classes).float() / len(label)
+    return {"val/confident": (conf > 0.9).float().mean(), "val/class_entropy": entropy,
+            "val/modes": (sure >= 0.02).sum().float()}
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    if s.judge is not None:
+        out = image_scores(s.judge, _samples(s, 1000), data.num_classes)
+    else:
+        out = point_scores(s.cfg, _samples(s, 2000), data.test[0])
+    return dict(zip(out, torch.stack(list(out.values())).tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+TRAIL = 40                       # pictures of the fixed samples kept for their paths
+
+
+def _d_field(s: State, n: int = 60) -> tuple[list, np.ndarray]:
+    axis = torch.linspace(-BOX, BOX, n, device=s.fixed_z.device)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+    score = s.model.D(torch.stack([gx.flatten(), gy.flatten()], 1)).view(n, n).float()
+    if s.cfg.loss in ("nonsaturating", "minimax"):
+        score = torch.sigmoid(score)
+    else:                                     # a critic's raw score: 0..1 over this picture
+        score = (score - score.min()) / (score.max() - score.min()).clamp_min(1e-6)
+    return axis.cpu().numpy().round(3).tolist(), score.cpu().numpy()
+
+
+def _push(s: State, fake: torch.Tensor) -> np.ndarray:
+    """-grad of G's loss at each generated point: where the generator's update moves it."""
+    with torch.enable_grad():
+        x = fake.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(g_loss(s.cfg, s.model.D, x) * len(x), x)
+    step = -grad
+    scale = 0.15 / step.norm(dim=1).max().clamp_min(1e-12)
+    return (step * scale).cpu().numpy()
+
+
+def _points_view(s: State, data: Data) -> dict:
+    axis, score = _d_field(s)
+    real = data.test[0][:SHOWN].cpu().numpy()
+    fake_t = _samples(s, SHOWN)
+    fake = fake_t.cpu().numpy()
+    arrows = _push(s, fake_t[:150])
+    ax, ay = [], []
+    for (x0, y0), (dx, dy) in zip(fake[:150], arrows):
+        ax += [float(x0), float(x0 + dx), None]
+        ay += [float(y0), float(y0 + dy), None]
+    critic = s.cfg.loss in ("nonsaturating", "minimax")
+    traces = [{"type": "heatmap", "x": axis, "y": axis, "z": np.round(score, 3).tolist(),
+               "zmin": 0, "zmax": 1, "colorscale": [[0, "#f2f2f2"], [1, "#9ecae1"]],
+               "showscale": False, "hovertemplate": ("D(x) = %{z:.2f}" if critic else
+                                                     "critic score (scaled) %{z:.2f}")
+               + "<extra></extra>"},
+              {"type": "scatter", "mode": "markers", "name": "real", "x": real[:, 0].tolist(),
+               "y": real[:, 1].tolist(), "marker": {"size": 4, "color": "#2ca02c",
+                                                    "opacity": 0.6}},
+              {"type": "scatter", "mode": "markers", "name": "generated",
+               "x": fake[:, 0].tolist(), "y": fake[:, 1].tolist(),
+               "marker": {"size": 4, "color": charts.ORANGE, "opacity": 0.8}},
+              {"type": "scatter", "mode": "lines", "name": "G's gradient", "x": ax, "y": ay,
+               "line": {"color": "#7f3b08", "width": 1}, "hoverinfo": "skip"}]
+    fig = {"data": traces, "layout": {
+        "template": "plotly_white", "height": 460, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "xaxis": {"range": [-BOX, BOX], "showgrid": False},
+        "yaxis": {"range": [-BOX, BOX], "scaleanchor": "x", "showgrid": False},
+        "legend": {"orientation": "h", "y": -0.08}}}
+    return charts.artifact(
+        "Real vs generated, and what D thinks", "plotly", fig,
+        "Green: real points; orange: generated. Background: D's probability that a place is "
+        "real (darker = more real). Brown strokes: where G's next update pushes each sample.")
+
+
+def _trail_view(s: State) -> dict:
+    fixed = _samples(s, 0, s.fixed_z[:24]).cpu().numpy()
+    s.trail = (s.trail + [fixed])[-TRAIL:]
+    path = np.stack(s.trail, 1)                                     # (24, T, 2)
+    xs, ys = [], []
+    for p in path:
+        xs += p[:, 0].tolist() + [None]
+        ys += p[:, 1].tolist() + [None]
+    fig = {"data": [{"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": "path",
+                     "line": {"color": "#bbbbbb", "width": 1}},
+                    {"type": "scatter", "mode": "markers", "name": "now",
+                     "x": path[:, -1, 0].tolist(), "y": path[:, -1, 1].tolist(),
+                     "marker": {"color": charts.ORANGE, "size": 7}}],
+           "layout": {"template": "plotly_white", "height": 460,
+                      "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                      "xaxis": {"range": [-BOX, BOX]},
+                      "yaxis": {"range": [-BOX, BOX], "scaleanchor": "x"},
+                      "legend": {"orientation": "h", "y": -0.08}}}
+    return charts.artifact("24 fixed noise vectors, followed", "plotly", fig,
+                           f"The same z at each of the last {len(s.trail)} pictures: under mode "
+                           "collapse they all travel together from one mode to the next.")
+
+
+def _grid(images: torch.Tensor, cols: int) -> str:
+    from torchvision.utils import make_grid
+
+    x = (images.float().clamp(-1, 1) + 1) / 2
+    x = F.interpolate(x, scale_factor=3, mode="nearest")
+    grid = make_grid(x.cpu(), nrow=cols, padding=3, pad_value=1.0)[0]
+    return charts.png((grid.numpy() * 255).astype(np.uint8))
+
+
+def _images_view(s: State) -> dict[str, dict]:
+    fixed = _samples(s, 0, s.fixed_z)
+    s.trail = (s.trail + [fixed[:10].cpu()])[-10:]
+    return {"samples": charts.artifact("Samples from a fixed noise batch", "image",
+                                       _grid(fixed, 8),
+                                       "The same 64 z at every picture: watch them sharpen."),
+            "history": charts.artifact("The first 10 over training", "image",
+                                       _grid(torch.cat(s.trail), 10),
+                                       f"One row per picture, oldest at the top (the last "
+                                       f"{len(s.trail)}).")}
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    if s.cfg.data in IMAGES:
+        return _images_view(s)
+    return {"points": _points_view(s, data), "trail": _trail_view(s)}
+
+
+# The page charts these beside each other; runs are listed by modes covered.
+CURVES = (("d_loss", "D loss", False), ("g_loss", "G loss", False),
+          ("d_real", "D on real / fake", False), ("modes", "Modes covered", False),
+          ("quality", "Quality (share near the data)", False),
+          ("coverage", "Coverage (share of the data reached)", False),
+          ("confident", "Confident samples", False),
+          ("class_entropy", "Class entropy (1 = all digits)", False))
+HEADLINE = ("val/modes", "modes")
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison: the collapse preset, then the fix, same seed
+
+def _collapse_then_fix(cfg: Config, earlier: list[str]) -> Config | None:
+    plans = (PRESETS["Mode collapse"], PRESETS["The fix: WGAN-GP, same noise and lr"])
+    if len(earlier) >= len(plans):
+        return None
+    # the visitor's data, seed and number of G steps; the rest from the preset
+    reset = ("loss", "spectral_norm", "d_steps", "beta1", "beta2")
+    plan = {k: v for k, v in plans[len(earlier)].items() if k != "steps"}
+    return replace(cfg, **{**{k: getattr(Config(), k) for k in reset}, **plan})
+
+
+def comparison_table(runs) -> tuple[list[dict], str]:
+    rows, modes = [], {}
+    for name, info in runs:
+        final = info.status.get("final") or {}
+        modes[name] = final.get("val/modes")
+        rows.append({"run": name, "status": info.status.get("status"),
+                     "modes covered": final.get("val/modes"),
+                     "quality": final.get("val/quality"), "coverage": final.get("val/coverage"),
+                     "seconds": info.status.get("seconds")})
+    if not runs or any(v is None for v in modes.values()):
+        return rows, "The comparison is incomplete: a run did not finish."
+    (a, ma), (b, mb) = list(modes.items())[:2]
+    return rows, (f"{a}: {ma:.0f} modes covered; {b}: {mb:.0f}. A collapsed generator puts "
+                  "its samples on a few modes; the fix spreads them over all.")
+
+
+COMPARE = {"label": "Collapse vs fix", "names": ("collapse", "fix"), "plan": _collapse_then_fix,
+           "table": comparison_table,
+           "curves": (("train/g_loss", "G loss", True), ("val/modes", "Modes covered", False))}

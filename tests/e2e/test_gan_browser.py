@@ -1,0 +1,28 @@
+"""The GAN page in a real browser: train on the ring; the points over D's heatmap, the
+generator's push and the followed noise vectors appear, and the modes-covered curve is drawn."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.e2e.support import finish, open_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_gan_trains_on_the_ring_and_draws_what_d_thinks(browser, lab_server, tmp_path):
+    from playwright.sync_api import expect
+
+    steps = os.environ.get("GAN_BROWSER_STEPS", "600")
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/gan?steps={steps}",
+                                  timeout_ms=120_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-gan-[0-9a-f]{6}"))
+    expect(page.get_by_text("Real vs generated, and what D thinks").first).to_be_visible()
+    expect(page.get_by_text("24 fixed noise vectors, followed").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible()
+    expect(page.get_by_text("Modes covered").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()
+    finish(page, ctx, lab_server, errors, tmp_path / "gan.png", "gan.png", 2600)

@@ -1,0 +1,176 @@
+"""The GAN lab: the default covers the ring's 8 modes, the collapse preset does not, the fix
+does; every loss trains; the metrics mean what they say; the pictures are GAN Lab's; a DCGAN
+on digits makes samples its judge can read; bad points files are refused with a message."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground import export, params, registry
+from playground.data import uploads
+from playground.engine import device as devices
+from playground.engine import loop, summary
+from playground.labs import gan
+from tests.helpers import open_page, poll_until, run_id_of, texts, train_in_memory
+
+
+def _cfg(**overrides):
+    cfg, errors = registry.parse_config(gan, overrides)
+    assert errors == [], errors
+    return cfg
+
+
+def _train(cfg):
+    return train_in_memory(gan, cfg)
+
+
+def test_the_metrics_count_modes_quality_and_coverage():
+    cfg = _cfg()
+    centres = torch.tensor(gan.mixture_centres("ring"), dtype=torch.float32)
+    real = torch.tensor(gan.sample_points(cfg, 2000, 1))
+    on_three = centres[torch.arange(999) % 3] + 0.01 * torch.randn(999, 2)
+    scores = gan.point_scores(cfg, torch.cat([on_three, torch.zeros(1, 2)]), real)
+    assert scores["val/modes"] == 3
+    assert scores["val/quality"] == pytest.approx(0.999)
+    assert 0.3 < scores["val/coverage"] < 0.45                   # 3 of 8 modes reached
+    everywhere = gan.point_scores(cfg, torch.tensor(gan.sample_points(cfg, 2000, 2)), real)
+    assert everywhere["val/modes"] == 8 and everywhere["val/coverage"] > 0.95
+
+
+# NOTE: measured on 2 cores, 1 thread: the default (1,500 steps) covers 8 of 8 ring modes on
+# seeds 0-4 (all 8 from step 500); the collapse preset 0-1 at any moment, hopping between modes
+# over 8,000 steps; the fix 8 of 8. The test takes two seeds at different thread counts.
+@pytest.mark.slow
+@pytest.mark.parametrize("seed, n_threads", [(0, 2), (1, 1)])
+def test_default_covers_the_ring_and_the_collapse_preset_does_not(seed, n_threads):
+    devices.configure_torch()
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        _, _, good = _train(_cfg(seed=seed))
+        _, _, bad = _train(_cfg(seed=seed, **gan.PRESETS["Mode collapse"]))
+    finally:
+        torch.set_num_threads(before)
+    assert good["val/modes"] >= 7 and good["val/quality"] > 0.6, good
+    assert bad["val/modes"] <= 3, bad
+
+
+@pytest.mark.parametrize("loss", gan.LOSSES)
+def test_every_loss_moves_the_generator_towards_the_data(loss):
+    cfg = _cfg(loss=loss, steps=400,
+               **({"d_steps": 2, "beta1": 0.0, "beta2": 0.9} if loss == "wgan-gp" else {}))
+    loop.seed_everything(cfg.seed)
+    data = gan.load_data(cfg)
+    state = gan.build(cfg, data)
+    with torch.no_grad():
+        before = gan.evaluate(state, data)
+    state, data, after = _train(cfg)
+    assert after["val/coverage"] > before["val/coverage"] + 0.15, (before, after)
+
+
+def test_the_pictures_show_d_the_points_the_push_and_the_paths():
+    state, data, _ = _train(_cfg(steps=20))
+    with torch.no_grad():
+        first = gan.artifacts(state, data)
+        second = gan.artifacts(state, data)
+    traces = {t["name"] if "name" in t else t["type"]: t
+              for t in first["points"]["data"]["data"]}
+    assert {"heatmap", "real", "generated", "G's gradient"} <= set(traces)
+    z = traces["heatmap"]["z"]
+    assert len(z) == 60 and all(0 <= v <= 1 for row in z for v in row)
+    push = traces["G's gradient"]["x"]
+    assert len(push) == 3 * 150 and push[2] is None               # segments from each sample
+    assert len(state.trail) == 2
+    path = second["trail"]["data"]["data"][0]["x"]
+    assert len(path) == 24 * 3                                    # 2 positions + a break each
+
+
+@pytest.mark.slow
+def test_dcgan_on_digits_makes_samples_its_judge_reads():
+    cfg = _cfg(**{**gan.PRESETS["DCGAN on digits"], "steps": 300})
+    state, data, m = _train(cfg)
+    assert state.judge is not None
+    # the judge itself reads real digits
+    with torch.no_grad():
+        real = gan.image_scores(state.judge, data.test[0][:300], 10)
+    assert real["val/confident"] > 0.6 and real["val/modes"] == 10
+    assert m["val/confident"] > 0.3 and m["val/modes"] >= 5, m
+    with torch.no_grad():
+        arts = gan.artifacts(state, data)
+    assert {a["kind"] for a in arts.values()} == {"image"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x,y\n1,2\n", r"has 1 point\(s\)"),
+    ("1,2\n3,four\n" + "1,1\n" * 20, "Line 2 of the points file is not two numbers"),
+    ("1,2\n" * 5 + "nan,1\n" + "1,1\n" * 10, "is not finite"),
+])
+def test_bad_points_files_are_refused(home, text, message):
+    with pytest.raises(uploads.BadUpload, match=message):
+        uploads.save(text.encode(), kind="csv")
+
+
+def test_a_drawn_point_set_trains_and_a_missing_one_says_so(home, store):
+    text = "x,y\n" + "\n".join(f"{i % 7},{(i * 3) % 5}" for i in range(40))
+    points_id, info = uploads.save(text.encode(), kind="csv")
+    assert info == {"points": 40}
+    cfg = _cfg(data="points", points_file=points_id, steps=30)
+    data = gan.load_data(cfg)
+    assert data.train[0].abs().max() <= 1.05
+    run_id = store.create("gan", params.to_dict(cfg))
+    assert loop.run(gan, cfg, run_id, store).status == "completed"
+    with pytest.raises(export.NotExportable, match="uploaded points"):
+        export.script("gan", params.to_dict(cfg))
+    uploads.path(points_id).unlink()
+    again = store.create("gan", params.to_dict(cfg))
+    result = loop.run(gan, cfg, again, store)
+    assert result.status == "failed" and "upload the file again" in result.message
+    cfg, errors = registry.parse_config(gan, {"data": "points"})
+    assert cfg is None and any("needs your CSV" in e for e in errors)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"data": "digits", "latent_dim": 16, "width": 8},
+                                       {"spectral_norm": True}])
+def test_the_summary_counts_both_players(overrides):
+    cfg = _cfg(**overrides)
+    info = summary.describe(gan, cfg)
+    built = gan.build(cfg, gan.load_data(cfg)).model
+    assert info["params"] == sum(p.numel() for p in built.parameters())
+
+
+def test_cli_trains_the_ring_and_the_script_export_runs(home, tmp_path):
+    env = {"PLAYGROUND_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    p = subprocess.run([sys.executable, "-m", "playground", "train", "gan", "--set", "data=ring",
+                        "--set", "steps=50", "--json"], capture_output=True, text=True,
+                       timeout=180, env=env, cwd=str(Path(__file__).parents[1]))
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["status"] == "completed" and "val/modes" in out["metrics"]
+    script = tmp_path / "train_gan.py"
+    script.write_text(export.script("gan", {"steps": 20}))
+    run = subprocess.run([sys.executable, str(script), "--json"], capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "val/modes" in json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_the_page_compares_collapse_and_fix(home, store):
+    at = open_page("app_pages/70_gan.py", {"steps": "40"})
+    assert not at.exception
+    at.button(key="gan._compare").click().run()
+    ids = at.query_params["compare"]
+    ids = (ids if isinstance(ids, str) else ids[0]).split(",")
+    configs = [store.config(i)["config"] for i in ids]
+    assert [c["latent_dim"] for c in configs] == [256, 256]
+    assert [c["loss"] for c in configs] == ["nonsaturating", "wgan-gp"]
+    assert [c["steps"] for c in configs] == [40, 40]                # the same budget
+    assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids),
+                      timeout=180)
+    at.run()
+    table = next(d.value for d in at.dataframe if "modes covered" in d.value.columns)
+    assert list(table["run"]) == ["collapse", "fix"]
+    assert "modes covered" in texts(at, "info")
+    assert run_id_of(at) == ids[-1]
