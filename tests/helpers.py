@@ -68,7 +68,8 @@ def train_in_memory(lab, cfg):
     gen = torch.Generator().manual_seed(cfg.seed)
     n = data.n_train
     per_epoch = max(1, n // cfg.batch_size)
-    for step in range(cfg.steps):
+    steps = cfg.steps if hasattr(cfg, "steps") else cfg.epochs * per_epoch
+    for step in range(steps):
         if data.n_examples is not None:
             batch = lab.draw_batch(data, cfg.batch_size, gen)
         else:

@@ -22,6 +22,7 @@ from torch import nn
 
 from playground.data import Data, DataUnavailable, uploads
 from playground.data.base import split
+from playground.data.images import load_images
 from playground.data.toy2d import _points as toy_points
 from playground.engine.device import DEVICE_CHOICES
 from playground.labs._shared import ACTIVATIONS
@@ -167,8 +168,6 @@ def image_side(name: str) -> int:
 
 def load_data(cfg: Config) -> Data:
     if cfg.data in IMAGES:
-        from playground.data.images import load_images
-
         data = load_images(cfg.data, size=16 if cfg.data == "digits" else None, seed=cfg.seed)
         mean, std = data.extra["mean"], data.extra["std"]
         to_pm1 = lambda t: ((t * std + mean).clamp(0, 1) * 2 - 1)         # noqa: E731
