@@ -80,3 +80,28 @@ def train_in_memory(lab, cfg):
         lab.train_step(state, batch)
     with torch.no_grad():
         return state, data, lab.evaluate(state, data)
+
+
+def compare_on_page(at, store, lab_name: str, timeout: float = 180) -> list[str]:
+    """Press a lab page's comparison button, wait for every compared run to complete and show
+    the page again; returns the runs' ids in the plan's order."""
+    at.button(key=f"{lab_name}._compare").click().run()
+    ids = at.query_params["compare"]
+    ids = (ids if isinstance(ids, str) else ids[0]).split(",")
+    assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids),
+                      timeout=timeout)
+    at.run()
+    return ids
+
+
+def train_cli(capsys, lab_name: str, *settings: str) -> tuple[int, dict]:
+    """`python -m playground train LAB --set ... --json` in this process (the subprocess path,
+    its exit codes and its stderr, is tests/test_cli.py's): (exit status, the JSON summary)."""
+    import json
+
+    from playground.__main__ import main
+
+    argv = ["train", lab_name, *[a for s in settings for a in ("--set", s)], "--json"]
+    code = main(argv)
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(out[-1]) if out else {}

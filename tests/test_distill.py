@@ -236,12 +236,12 @@ def test_three_way_comparison_on_the_page_completes_with_a_table_that_matches_th
 
 
 @pytest.mark.slow
-def test_cpu_preset_distilled_student_beats_scratch_on_mnist10k_over_three_seeds(store, mnist_dir):
+def test_cpu_preset_distilled_student_beats_scratch_on_mnist10k_over_two_seeds(store, mnist_dir):
     preset = distill.PRESETS["CPU-sized MNIST (10k)"]
     manager = JobManager(store)
     accs = {"teacher": [], "scratch": [], "distill": []}
     try:
-        for seed in (0, 1, 2):
+        for seed in (0, 1):
             ids = _three_way(manager, _cfg(**preset, seed=seed))
             for mode, run_id in zip(distill.MODES, ids):
                 result = manager.wait(run_id, timeout=300)
@@ -250,7 +250,7 @@ def test_cpu_preset_distilled_student_beats_scratch_on_mnist10k_over_three_seeds
     finally:
         manager.shutdown()
     mean = {k: statistics.mean(v) for k, v in accs.items()}
-    print("CPU preset, mean test accuracy over 3 seeds:", mean)
+    print("CPU preset, mean test accuracy over 2 seeds:", mean)
     assert mean["teacher"] > 0.95
     assert mean["distill"] >= mean["scratch"]
 

@@ -4,7 +4,6 @@ on digits makes samples its judge can read; bad points files are refused with a 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,8 @@ from playground.data import uploads
 from playground.engine import device as devices
 from playground.engine import loop, summary
 from playground.labs import gan
-from tests.helpers import open_page, poll_until, run_id_of, texts, train_in_memory
+from tests.helpers import (compare_on_page, open_page, run_id_of, texts, train_cli,
+                           train_in_memory)
 
 
 def _cfg(**overrides):
@@ -141,14 +141,9 @@ def test_the_summary_counts_both_players(overrides):
     assert info["params"] == sum(p.numel() for p in built.parameters())
 
 
-def test_cli_trains_the_ring_and_the_script_export_runs(home, tmp_path):
-    env = {"PLAYGROUND_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    p = subprocess.run([sys.executable, "-m", "playground", "train", "gan", "--set", "data=ring",
-                        "--set", "steps=50", "--json"], capture_output=True, text=True,
-                       timeout=180, env=env, cwd=str(Path(__file__).parents[1]))
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["status"] == "completed" and "val/modes" in out["metrics"]
+def test_cli_trains_the_ring_and_the_script_export_runs(home, tmp_path, capsys):
+    code, out = train_cli(capsys, "gan", "data=ring", "steps=50")
+    assert code == 0 and out["status"] == "completed" and "val/modes" in out["metrics"]
     script = tmp_path / "train_gan.py"
     script.write_text(export.script("gan", {"steps": 20}))
     run = subprocess.run([sys.executable, str(script), "--json"], capture_output=True, text=True,
@@ -160,16 +155,11 @@ def test_cli_trains_the_ring_and_the_script_export_runs(home, tmp_path):
 def test_the_page_compares_collapse_and_fix(home, store):
     at = open_page("app_pages/70_gan.py", {"steps": "40"})
     assert not at.exception
-    at.button(key="gan._compare").click().run()
-    ids = at.query_params["compare"]
-    ids = (ids if isinstance(ids, str) else ids[0]).split(",")
+    ids = compare_on_page(at, store, "gan")
     configs = [store.config(i)["config"] for i in ids]
     assert [c["latent_dim"] for c in configs] == [256, 256]
     assert [c["loss"] for c in configs] == ["nonsaturating", "wgan-gp"]
     assert [c["steps"] for c in configs] == [40, 40]                # the same budget
-    assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids),
-                      timeout=180)
-    at.run()
     table = next(d.value for d in at.dataframe if "modes covered" in d.value.columns)
     assert list(table["run"]) == ["collapse", "fix"]
     assert "modes covered" in texts(at, "info")

@@ -33,10 +33,10 @@ def threads():
 
 # NOTE: measured on 2 cores, seeds 0-5 at 1 and 2 threads: plain 6-10% test accuracy, residual
 # 93-98%, the plain net's first-layer gradient under 2% of the residual net's. The test takes
-# three seeds, at both thread counts (all twelve cases would add a minute to the suite).
+# two seeds, one at each thread count (all twelve cases would add two minutes to the suite).
 @pytest.mark.slow
-@pytest.mark.parametrize("seed, n_threads", [(0, 2), (1, 2), (2, 1)],
-                         ids=["seed0-2threads", "seed1-2threads", "seed2-1thread"])
+@pytest.mark.parametrize("seed, n_threads", [(0, 2), (2, 1)],
+                         ids=["seed0-2threads", "seed2-1thread"])
 def test_at_the_default_depth_plain_stalls_and_residual_learns(store, threads, n_threads, seed):
     threads(n_threads)
     res, res_loss, res_grad = _train(store, seed=seed, residual=True)

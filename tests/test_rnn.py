@@ -13,7 +13,7 @@ from playground.data import sequences
 from playground.engine import device as devices
 from playground.engine import loop, summary
 from playground.labs import rnn
-from tests.helpers import open_page, poll_until, run_id_of, texts, train_in_memory
+from tests.helpers import open_page, poll_until, run_id_of, texts, train_cli, train_in_memory
 
 
 def _cfg(**overrides):
@@ -32,9 +32,10 @@ def _gradient(state, data) -> list[float]:
 
 # NOTE: measured on 2 cores at the defaults (length 50, 800 steps, lr 0.01): test MSE of the RNN
 # 0.163-0.175, of the LSTM 0.0005-0.002, of the GRU 0.0001-0.0004 over seeds 0-2; the test takes
-# two seeds, one at each thread count (the GRU, the slowest, at one of them).
+# two seeds, one at each thread count, the RNN against the GRU at one and the LSTM at the other.
 @pytest.mark.slow
-@pytest.mark.parametrize("seed, n_threads, cells", [(0, 2, rnn.CELLS), (1, 1, ("rnn", "lstm"))])
+@pytest.mark.parametrize("seed, n_threads, cells", [(0, 2, ("rnn", "gru")),
+                                                     (1, 1, ("rnn", "lstm"))])
 def test_the_plain_rnn_stays_at_the_mean_while_lstm_and_gru_learn_the_adding_problem(
         seed, n_threads, cells):
     devices.configure_torch()
@@ -48,13 +49,15 @@ def test_the_plain_rnn_stays_at_the_mean_while_lstm_and_gru_learn_the_adding_pro
     assert mse["rnn"] > 0.8 * rnn.MEAN_GUESS_MSE, mse
     assert all(mse[cell] < 0.05 for cell in cells if cell != "rnn"), mse
     # the vanishing gradient: at the first steps the RNN's is a tiny share of the LSTM's
+    gated = next(cell for cell in cells if cell != "rnn")
     early = {cell: sum(_gradient(*r[:2])[:10]) for cell, r in results.items()}
-    assert early["rnn"] < 0.01 * early["lstm"], early
+    assert early["rnn"] < 0.01 * early[gated], early
     with torch.no_grad():                                  # as the loop calls it
         arts = {cell: rnn.artifacts(*r[:2]) for cell, r in results.items()}
     assert all(("gates" in arts[cell]) == (cell != "rnn") for cell in cells)
-    ticks = arts["lstm"]["gates"]["data"]["layout"]["yaxis"]["ticktext"]
-    assert ticks == ["input gate i", "forget gate f", "output gate o"]
+    ticks = arts[gated]["gates"]["data"]["layout"]["yaxis"]["ticktext"]
+    assert ticks == {"lstm": ["input gate i", "forget gate f", "output gate o"],
+                     "gru": ["reset gate r", "update gate z"]}[gated]
 
 
 def test_adding_data_has_two_marks_and_the_sum_of_their_values():
@@ -121,15 +124,9 @@ def test_the_summary_counts_the_parameters_of_the_built_model(overrides):
     assert info["macs"] > 0 and any(r["type"] in ("LSTM", "GRU") for r in info["rows"])
 
 
-def test_cli_trains_the_adding_problem(home):
-    env = {"PLAYGROUND_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    p = subprocess.run([sys.executable, "-m", "playground", "train", "rnn", "--set",
-                        "task=adding", "--set", "cell=lstm", "--set", "steps=30", "--json"],
-                       capture_output=True, text=True, timeout=120, env=env,
-                       cwd=str(__import__("pathlib").Path(__file__).parents[1]))
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["status"] == "completed" and "val/mse" in out["metrics"]
+def test_cli_trains_the_adding_problem(home, capsys):
+    code, out = train_cli(capsys, "rnn", "task=adding", "cell=lstm", "steps=30")
+    assert code == 0 and out["status"] == "completed" and "val/mse" in out["metrics"]
 
 
 def test_the_page_trains_and_compares_three_cells(home, store):

@@ -16,7 +16,8 @@ from playground.data import sequences
 from playground.engine import device as devices
 from playground.engine import loop, summary
 from playground.labs import transformer as tf
-from tests.helpers import open_page, poll_until, run_id_of, texts, train_in_memory
+from tests.helpers import (compare_on_page, open_page, run_id_of, texts, train_cli,
+                           train_in_memory)
 
 
 def _cfg(**overrides):
@@ -147,27 +148,16 @@ def test_the_summary_counts_parameters_and_attention(overrides):
         assert info["flops_per_token"] == 2 * info["macs"] // T
 
 
-def test_cli_trains_reverse_and_prints_json(home):
-    env = {"PLAYGROUND_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    p = subprocess.run([sys.executable, "-m", "playground", "train", "transformer", "--set",
-                        "task=reverse", "--set", "pos_encoding=none", "--set", "steps=20",
-                        "--json"], capture_output=True, text=True, timeout=180, env=env,
-                       cwd=str(Path(__file__).parents[1]))
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["status"] == "completed" and "val/acc" in out["metrics"]
+def test_cli_trains_reverse_and_prints_json(home, capsys):
+    code, out = train_cli(capsys, "transformer", "task=reverse", "pos_encoding=none", "steps=20")
+    assert code == 0 and out["status"] == "completed" and "val/acc" in out["metrics"]
 
 
 def test_the_page_compares_with_and_without_positions_and_answers_a_question(home, store):
     at = open_page("app_pages/60_transformer.py", {"steps": "150", "length": "4"})
     assert not at.exception
-    at.button(key="transformer._compare").click().run()
-    ids = at.query_params["compare"]
-    ids = (ids if isinstance(ids, str) else ids[0]).split(",")
+    ids = compare_on_page(at, store, "transformer")
     assert [store.config(i)["config"]["pos_encoding"] for i in ids] == ["learned", "none"]
-    assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids),
-                      timeout=180)
-    at.run()
     table = next(d.value for d in at.dataframe if "positions" in d.value.columns)
     assert list(table["positions"]) == ["with positions", "no positions"]
     assert "of test answers right" in texts(at, "info")

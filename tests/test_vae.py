@@ -13,7 +13,8 @@ from playground import registry
 from playground.engine import device as devices
 from playground.engine import summary
 from playground.labs import vae
-from tests.helpers import open_page, poll_until, run_id_of, texts, train_in_memory
+from tests.helpers import (compare_on_page, open_page, run_id_of, texts, train_cli,
+                           train_in_memory)
 
 
 def _cfg(**overrides):
@@ -80,27 +81,16 @@ def test_the_summary_counts_the_parameters(overrides):
     assert info["params"] == sum(p.numel() for p in built.parameters())
 
 
-def test_cli_trains_a_conv_vae(home):
-    env = {"PLAYGROUND_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    p = subprocess.run([sys.executable, "-m", "playground", "train", "vae", "--set", "arch=conv",
-                        "--set", "hidden=32", "--set", "epochs=2", "--json"],
-                       capture_output=True, text=True, timeout=180, env=env,
-                       cwd=str(Path(__file__).parents[1]))
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["status"] == "completed" and "val/knn" in out["metrics"]
+def test_cli_trains_a_conv_vae(home, capsys):
+    code, out = train_cli(capsys, "vae", "arch=conv", "hidden=32", "epochs=2")
+    assert code == 0 and out["status"] == "completed" and "val/knn" in out["metrics"]
 
 
 def test_the_page_compares_ae_and_vae(home, store):
     at = open_page("app_pages/75_vae.py", {"epochs": "3"})
     assert not at.exception
-    at.button(key="vae._compare").click().run()
-    ids = at.query_params["compare"]
-    ids = (ids if isinstance(ids, str) else ids[0]).split(",")
+    ids = compare_on_page(at, store, "vae")
     assert [store.config(i)["config"]["model"] for i in ids] == ["ae", "vae"]
-    assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids),
-                      timeout=180)
-    at.run()
     table = next(d.value for d in at.dataframe if "k-NN accuracy" in d.value.columns)
     assert list(table["model"]) == ["AE", "VAE"]
     assert "only the VAE's codes fill the prior" in texts(at, "info")

@@ -244,14 +244,11 @@ def test_the_toy_corpus_has_every_analogy_word_in_its_vocabulary():
     assert sum(map(len, text.toy_corpus(60_000).sentences)) == 60_000
 
 
-def test_cli_trains_word2vec_and_prints_json(home):
-    env = {**os.environ, "PLAYGROUND_HOME": str(home), "PLAYGROUND_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "playground", "train", "word2vec", "--set",
-                        "corpus_tokens=10000", "--set", "epochs=2", "--json"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["status"] == "completed" and out["lab"] == "word2vec"
+def test_cli_trains_word2vec_and_prints_json(home, capsys):
+    from tests.helpers import train_cli
+
+    code, out = train_cli(capsys, "word2vec", "corpus_tokens=10000", "epochs=2")
+    assert code == 0 and out["status"] == "completed" and out["lab"] == "word2vec"
     assert {"val/analogy", "val/wordsim", "train/loss"} <= set(out["metrics"])
     assert out["params"] == 2 * 50 * w2v.load_data(replace(w2v.Config(),
                                                            corpus_tokens=10_000)).num_classes

@@ -85,7 +85,7 @@ def test_eight_visitors_share_the_server(hosted, store):
     sampler.start()
     t0 = time.monotonic()
     datasets = ["spiral", "moons", "circles", "xor", "gaussians", "digits", "spiral", "moons"]
-    visitors = [open_page(query={"dataset": d, "epochs": "8", "seed": str(i)})
+    visitors = [open_page(query={"dataset": d, "epochs": "4", "seed": str(i)})
                 for i, d in enumerate(datasets)]
     for at in visitors:
         at.button(key="mlp._train").click().run()
