@@ -23,6 +23,7 @@ class Caps:
     steps: int | None = None               # per run, for labs counted in steps
     params: int | None = None              # trainable parameters of a model
     samples: int | None = None             # generated points / training examples used
+    tokens: int | None = None              # words of a corpus (Word2Vec's corpus_tokens)
     running: int = 1                       # runs training at once, per device
     running_per_session: int | None = None
     queued: int = 32                       # runs waiting, overall
@@ -33,7 +34,7 @@ class Caps:
     def describe(self) -> str:
         parts = [f"at most {v:,} {k}" for k, v in (
             ("epochs", self.epochs), ("steps", self.steps), ("parameters", self.params),
-            ("training examples", self.samples)) if v]
+            ("training examples", self.samples), ("corpus words", self.tokens)) if v]
         parts.append(f"{self.running} run(s) training at once, {self.queued} waiting")
         if self.queued_per_session:
             parts.append(f"{self.queued_per_session} per visitor")
@@ -53,6 +54,7 @@ class Caps:
 
 
 HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, params=2_000_000, samples=10_000,
+                       tokens=200_000,
                        running=1, running_per_session=1, queued=8, queued_per_session=3,
                        stored=200, stored_per_visitor=20)
 
@@ -83,7 +85,8 @@ def limits(config_cls, c: Caps | None = None) -> dict:
     c = c or caps()
     names = {f.name for f in fields(config_cls)}
     out = {}
-    for field_name, cap in (("epochs", c.epochs), ("steps", c.steps), ("n_samples", c.samples)):
+    for field_name, cap in (("epochs", c.epochs), ("steps", c.steps), ("n_samples", c.samples),
+                            ("tokens", c.tokens)):
         for name in names:
             if cap and (name == field_name or name.endswith("_" + field_name)):
                 out[name] = (None, cap)        # teacher_epochs too

@@ -135,6 +135,14 @@ def test_the_distillation_teachers_epochs_are_capped_like_epochs(hosted):
     assert any("this server allows at most 2,000,000" in e for e in errors)
 
 
+def test_a_corpus_is_capped_in_words(hosted):
+    from playground import registry
+    from playground.labs import word2vec
+
+    _, errors = registry.parse_config(word2vec, {"corpus": "wiki", "corpus_tokens": 400_000})
+    assert "Corpus tokens must be at most 200000, got 400000" in errors, errors
+
+
 def test_a_three_way_comparison_fits_one_visitors_queue(hosted, store):
     at = open_page("app_pages/40_distill.py", {"teacher_epochs": "5", "epochs": "5"})
     at.button(key="distill._compare").click().run()
