@@ -1,6 +1,8 @@
 """The Home page: what this is, where it trains, the labs by section, recent runs."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -44,7 +46,9 @@ def home_page() -> None:
         st.subheader(section)
         for name in by_section[section]:
             lab = registry.meta(name)
-            first = (lab.__doc__ or "").strip().split(".")[0]
+            # the first sentence: up to a full stop that ends one (not "et al." or "e.g.")
+            doc = " ".join((lab.__doc__ or "").split())
+            first = re.split(r"(?<!\bal)(?<!\be\.g)\.(?=\s+[A-Z]|$)", doc, maxsplit=1)[0]
             if name in pages:
                 st.page_link(str(pages[name]), label=f"**{lab.TITLE}** - {first}.", icon=lab.ICON)
 
