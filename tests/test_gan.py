@@ -164,3 +164,11 @@ def test_the_page_compares_collapse_and_fix(home, store):
     assert list(table["run"]) == ["collapse", "fix"]
     assert "modes covered" in texts(at, "info")
     assert run_id_of(at) == ids[-1]
+
+
+def test_a_diverging_game_stops_with_a_message_and_keeps_its_curve(store):
+    cfg = _cfg(lr=1.0, d_lr=1.0, loss="wgan-gp", gp_weight=0.01, steps=300)
+    run_id = store.create("gan", params.to_dict(cfg))
+    result = loop.run(gan, cfg, run_id, store)
+    assert result.status == "diverged" and "too high" in result.message, result.message
+    assert store.metrics(run_id)                                  # the curve so far is kept
