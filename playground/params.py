@@ -50,6 +50,7 @@ def param(default, *, lo=None, hi=None, choices=None, help="", log=False, group=
 
 
 _KINDS = {int: "int", float: "float", str: "str", bool: "bool"}
+UPLOAD_ID = re.compile(r"[0-9a-f]{16}")      # an uploaded file's fingerprint (data/uploads.py)
 
 
 def _kind(tp) -> str:
@@ -142,7 +143,7 @@ def coerce(spec: Spec, raw):
         raise Invalid(f"{spec.title} must be true or false, got {raw!r}")
     if spec.kind == "str" and spec.upload:
         value = str(raw).strip()
-        if value and not re.fullmatch(r"[0-9a-f]{16}", value):
+        if value and not UPLOAD_ID.fullmatch(value):
             raise Invalid(f"{spec.title}: {value[:40]!r} is not an uploaded file; upload the "
                           "file on the page.")
         return value

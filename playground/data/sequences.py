@@ -119,6 +119,17 @@ def text_vocabulary() -> tuple[str, ...]:
     return tuple(sorted(set(english_text())))
 
 
+def token_windows(data: Data, batch_size: int, generator: torch.Generator):
+    """A batch of windows of seq_len + 1 tokens at random offsets of a token stream (data made
+    by make_text), cut on the device: (inputs, the next token at every position)."""
+    stream = data.train[0]
+    seq_len = data.input_shape[0]
+    starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), device=stream.device,
+                           generator=generator)
+    windows = stream[starts[:, None] + torch.arange(seq_len + 1, device=stream.device)]
+    return windows[:, :-1], windows[:, 1:]                                   # (B, T) each
+
+
 def text_alphabet(text_id: str = "") -> int:
     """How many characters a char model's alphabet holds: the English text's, or an uploaded
     text's (a size for the model summary when that text is not here)."""

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from pathlib import Path
 
 from playground.data.base import DataUnavailable
+from playground.params import UPLOAD_ID
 
 MAX_BYTES = 5 * 1024 * 1024
 HOSTED_MAX_BYTES = 1024 * 1024
 MIN_CHARS = 2000                  # a few sentences: less would be memorised in a few steps
 MAX_DISTINCT = 300                # the model's alphabet; beyond it, one embedding per rare symbol
-ID = re.compile(r"[0-9a-f]{16}")
+ID = UPLOAD_ID
 
 
 class BadUpload(ValueError):

@@ -61,9 +61,9 @@ def _macs_per_output(m) -> int:
 
 
 def describe(lab, cfg) -> dict:
-    """{"rows", "params", "bytes", "macs", "flops_per_token"}: the layer table and the memory one training run
-    needs (weights, gradients, optimizer state, activations of a batch, the dataset on the
-    device). Cached: the form validates and the page shows the summary on every rerun."""
+    """{"rows", "params", "bytes", "macs", "flops_per_token"}: the layer table and the memory one
+    training run needs (weights, gradients, optimizer state, activations of a batch, the dataset
+    on the device). Cached: the form validates and the page shows the summary on every rerun."""
     key = (getattr(lab, "__name__", id(lab)), cfg)
     if key not in _DESCRIBED:
         if len(_DESCRIBED) > 256:

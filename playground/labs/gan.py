@@ -486,12 +486,7 @@ def _trail_view(s: State) -> dict:
 
 
 def _grid(images: torch.Tensor, cols: int) -> str:
-    from torchvision.utils import make_grid
-
-    x = (images.float().clamp(-1, 1) + 1) / 2
-    x = F.interpolate(x, scale_factor=3, mode="nearest")
-    grid = make_grid(x.cpu(), nrow=cols, padding=3, pad_value=1.0)[0]
-    return charts.png((grid.numpy() * 255).astype(np.uint8))
+    return charts.image_grid((images + 1) / 2, cols, scale=3, padding=3)      # [-1, 1] -> [0, 1]
 
 
 def _images_view(s: State) -> dict[str, dict]:

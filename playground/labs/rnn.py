@@ -25,7 +25,7 @@ from torch import nn
 from playground.data import Data
 from playground.data import uploads
 from playground.data.sequences import (make_adding, make_copy, make_series, make_text,
-                                       text_alphabet)
+                                       text_alphabet, token_windows)
 from playground.engine.device import DEVICE_CHOICES
 from playground.labs._shared import OPTIMIZERS, make_optimizer, text_exportable, text_stubs
 from playground.params import param
@@ -150,18 +150,7 @@ def _alphabet(cfg: Config) -> int:
 exportable, export_stubs = text_exportable, text_stubs      # uploads stay out of scripts
 
 
-
-
-def draw_batch(data: Data, batch_size: int, generator: torch.Generator):
-    """chars: windows of seq_len + 1 characters at random offsets of the training text, cut on
-    the device (the other tasks are lists of sequences: the loop slices those itself)."""
-    stream = data.train[0]
-    seq_len = data.input_shape[0]
-    starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), device=stream.device,
-                           generator=generator)
-    idx = starts[:, None] + torch.arange(seq_len + 1, device=stream.device)     # (B, T + 1)
-    windows = stream[idx]
-    return windows[:, :-1], windows[:, 1:]
+draw_batch = token_windows       # chars cuts its own batches; other tasks are sequence lists
 
 
 # ---------------------------------------------------------------------------------------------

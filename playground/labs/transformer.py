@@ -24,7 +24,7 @@ from torch import nn
 from playground.data import Data
 from playground.data import uploads
 from playground.data.sequences import (ALGORITHMIC, algorithmic_layout, make_algorithmic,
-                                       make_text, text_alphabet)
+                                       make_text, text_alphabet, token_windows)
 from playground.engine.device import DEVICE_CHOICES
 from playground.labs._shared import OPTIMIZERS, make_optimizer, text_exportable, text_stubs
 from playground.params import param
@@ -163,15 +163,7 @@ def load_data(cfg: Config) -> Data:
     return make_algorithmic(cfg.task, cfg.n_samples, cfg.length, cfg.base, cfg.seed)
 
 
-def draw_batch(data: Data, batch_size: int, generator: torch.Generator):
-    """chars: windows of context + 1 characters at random offsets of the training text, cut on
-    the device."""
-    stream = data.train[0]
-    T = data.input_shape[0]
-    starts = torch.randint(0, len(stream) - T - 1, (batch_size,), device=stream.device,
-                           generator=generator)
-    windows = stream[starts[:, None] + torch.arange(T + 1, device=stream.device)]  # (B, T + 1)
-    return windows[:, :-1], windows[:, 1:]
+draw_batch = token_windows       # chars cuts its own batches from the token stream
 
 
 # ---------------------------------------------------------------------------------------------

@@ -206,14 +206,6 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # What the page shows
 
-def _png(images: torch.Tensor, cols: int, scale: int = 3) -> str:
-    from torchvision.utils import make_grid
-
-    x = F.interpolate(images.float().clamp(0, 1).cpu(), scale_factor=scale, mode="nearest")
-    grid = make_grid(x, nrow=cols, padding=2, pad_value=1.0)[0]
-    return charts.png((grid.numpy() * 255).astype(np.uint8))
-
-
 def _decode(s: State, z: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(s.model.decoder(z))
 
@@ -221,7 +213,7 @@ def _decode(s: State, z: torch.Tensor) -> torch.Tensor:
 def _reconstructions(s: State, data: Data, n: int = 10) -> dict:
     x = data.test[0][:n]
     return charts.artifact("Test images and their reconstructions", "image",
-                           _png(torch.cat([x, _decode(s, s.model.encode(x)[0])]), n),
+                           charts.image_grid(torch.cat([x, _decode(s, s.model.encode(x)[0])]), n),
                            "Top: test images the model never trained on; bottom: decoded from "
                            "their codes.")
 
@@ -270,7 +262,7 @@ def _grid(s: State, data: Data) -> dict | None:
     z = torch.stack([gx.flatten(), gy.flatten()], 1).to(data.test[0].device)
     span = "-2.5 to 2.5 (most of N(0, I))" if s.cfg.model == "vae" else "the codes' range"
     return charts.artifact("Decoded all over the code plane", "image",
-                           _png(_decode(s, z), GRID, 2),
+                           charts.image_grid(_decode(s, z), GRID, 2),
                            f"Each tile decodes one point of a {GRID} x {GRID} grid over z1 "
                            f"(left to right) and z2 (bottom to top), {span}.")
 
@@ -284,7 +276,7 @@ def _interpolation(s: State, data: Data, steps: int = 10) -> dict:
     frames = _decode(s, (1 - t) * za + t * zb)
     return charts.artifact(
         f"From a {data.classes[int(y[a])]} to a {data.classes[int(y[b])]}", "image",
-        _png(torch.cat([x[a:a + 1], frames, x[b:b + 1]]), steps + 2),
+        charts.image_grid(torch.cat([x[a:a + 1], frames, x[b:b + 1]]), steps + 2),
         "The two test images at the ends; between them, decoded from codes on the straight "
         "line between theirs.")
 
@@ -292,7 +284,7 @@ def _interpolation(s: State, data: Data, steps: int = 10) -> dict:
 def _prior(s: State, data: Data) -> dict:
     z = torch.randn(32, s.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
     return charts.artifact("Samples from the prior N(0, I)", "image",
-                           _png(_decode(s, z.to(data.test[0].device)), 8),
+                           charts.image_grid(_decode(s, z.to(data.test[0].device)), 8),
                            "Codes drawn at random from a standard normal, decoded. A VAE was "
                            "trained for this; an AE was not.")
 

@@ -98,8 +98,7 @@ def confusion(matrix: np.ndarray, classes: list[str]) -> dict:
 
 
 def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str],
-                 x_labels: list[str], y_labels: list[str], x_title: str = "", y_title: str = "",
-                 cell_px: int = 180) -> dict:
+                 x_labels: list[str], y_labels: list[str], cell_px: int = 180) -> dict:
     """A grid of heatmaps on one colour scale (0 to 1): rows x columns of matrices (e.g. layers x
     attention heads), token labels on the axes and the exact value on hover. Axes are numeric
     with label ticks: repeated labels (the same digit twice) stay separate cells."""
@@ -143,6 +142,18 @@ def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles
                                               "x": 0, "xanchor": "right", "xshift": -22,
                                               "y": (y0 + y1) / 2})
     return {"data": traces, "layout": layout}
+
+
+def image_grid(images, cols: int, scale: int = 3, padding: int = 2) -> str:
+    """Grey images (N, 1, H, W) in [0, 1] as one PNG (base64): `cols` to a row, each pixel
+    `scale` x `scale`, white gaps (samples of a generator, reconstructions)."""
+    import torch
+    from torchvision.utils import make_grid
+
+    x = torch.nn.functional.interpolate(images.float().clamp(0, 1).cpu(), scale_factor=scale,
+                                        mode="nearest")
+    grid = make_grid(x, nrow=cols, padding=padding, pad_value=1.0)[0]
+    return png((grid.numpy() * 255).astype(np.uint8))
 
 
 def png(image: np.ndarray) -> str:
