@@ -1,9 +1,11 @@
 """The GAN lab: the default covers the ring's 8 modes, the collapse preset does not, the fix
 does; every loss trains; the metrics mean what they say; the pictures are GAN Lab's; a DCGAN
-on digits makes samples its judge can read; bad points files are refused with a message."""
+on digits makes samples its judge can read; bad points files are refused with a message; a
+finished or stopped run is stepped by hand."""
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ import torch
 from playground import export, params, registry
 from playground.data import uploads
 from playground.engine import device as devices
-from playground.engine import loop, summary
+from playground.engine import loop, stepping, summary
 from playground.labs import gan
 from tests.helpers import (compare_on_page, open_page, run_id_of, texts, train_cli,
                            train_in_memory)
@@ -172,3 +174,80 @@ def test_a_diverging_game_stops_with_a_message_and_keeps_its_curve(store):
     result = loop.run(gan, cfg, run_id, store)
     assert result.status == "diverged" and "too high" in result.message, result.message
     assert store.metrics(run_id)                                  # the curve so far is kept
+
+
+def _finished(store, **overrides):
+    cfg = _cfg(**overrides)
+    run_id = store.create("gan", params.to_dict(cfg))
+    assert loop.run(gan, cfg, run_id, store).status == "completed"
+    return cfg, run_id
+
+
+def _points_now(session):
+    # the pictures' own noise: the same z at every picture
+    session.state.look.manual_seed(session.state.cfg.seed + 11)
+    with torch.no_grad():
+        return gan._samples(session.state, gan.SHOWN)
+
+
+def test_slow_motion_moves_one_player_per_step_from_where_the_run_ended(store):
+    cfg, run_id = _finished(store, steps=200)
+    session = stepping.resume(gan, cfg, store, run_id)
+    adam = next(iter(session.state.opt_d.state.values()))
+    assert adam["step"] == 200                      # the run's own Adam, not a fresh one
+    G = [p.clone() for p in session.state.model.G.parameters()]
+    D = [p.clone() for p in session.state.model.D.parameters()]
+    out = stepping.act(gan, session, "One D step")
+    assert set(out) == {"D loss", "D on real", "D on fake"}
+    assert all(torch.equal(a, b) for a, b in zip(G, session.state.model.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(D, session.state.model.D.parameters()))
+    # a G step moves the points where the picture's arrows said it would, and D stays put
+    before = _points_now(session)
+    arrows = torch.tensor(gan._push(session.state, before))
+    D = [p.clone() for p in session.state.model.D.parameters()]
+    stepping.act(gan, session, "One G step")
+    moved = _points_now(session) - before
+    assert all(torch.equal(a, b) for a, b in zip(D, session.state.model.D.parameters()))
+    along = torch.nn.functional.cosine_similarity(moved, arrows, dim=1)
+    assert along.mean() > 0.7 and moved.norm(dim=1).mean() > 1e-3, along.mean()
+    assert session.counts == {"One D step": 1, "One G step": 1}
+    first = stepping.show(gan, session)
+    assert stepping.show(gan, session) is first     # a rerun redraws nothing
+    stepping.act(gan, session, "One full step (D, then G)")
+    assert set(stepping.show(gan, session)) == {"points", "trail"}
+    again = stepping.resume(gan, cfg, store, run_id)          # the run itself is unchanged
+    assert all(torch.equal(a, b) for a, b in zip(G, again.state.model.G.parameters()))
+
+
+def test_a_stopped_run_keeps_its_weights_and_can_be_stepped(store):
+    cfg = _cfg(steps=100_000)
+    run_id = store.create("gan", params.to_dict(cfg))
+    stop = threading.Event()
+    stop.set()                                      # stopped as soon as it looks
+    result = loop.run(gan, cfg, run_id, store, cancel=stop)
+    assert result.status == "cancelled" and "weights are kept" in result.message
+    assert store.model_path(run_id) is not None
+    stepping.act(gan, stepping.resume(gan, cfg, store, run_id), "One G step")
+    failed = store.create("gan", params.to_dict(cfg))
+    store.set_status(failed, status="failed")
+    with pytest.raises(stepping.CannotStep, match="finished or stopped"):
+        stepping.resume(gan, cfg, store, failed)
+
+
+def test_the_page_steps_a_finished_run_by_hand(home, store):
+    _, run_id = _finished(store, steps=60)
+    at = open_page("app_pages/70_gan.py", {"run": run_id})
+    assert not at.exception and "Slow motion" in texts(at, "subheader")
+    assert not any(b.label == "One G step" for b in at.button)       # off until asked
+    at.toggle(key=f"gan._steps_on.{run_id}").set_value(True).run()
+    assert "as it ended" in texts(at, "caption")
+    at.button(key="gan._steps.One G step").click().run()
+    at.button(key="gan._steps.One D step").click().run()
+    assert not at.exception
+    assert "1 x one g step, 1 x one d step" in texts(at, "caption")
+    log = next(d.value for d in at.dataframe if "step" in d.value.columns)
+    assert list(log["step"]) == ["One G step", "One D step"]
+    assert log["D loss"].iloc[0] == "" and float(log["D loss"].iloc[-1]) > 0
+    assert len(at.get("plotly_chart")) >= 2
+    at.button(key="gan._steps.reset").click().run()
+    assert "as it ended" in texts(at, "caption")

@@ -288,10 +288,15 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         res.steps = step
         res.metrics = {**last_train, **last_val}
         res.seconds = time.perf_counter() - t0
+        # a stopped run keeps its weights too: they can be downloaded, or stepped on (STEPS)
+        store.save_model(run_id, state.model.state_dict())
+        if hasattr(lab, "STEPS"):
+            store.save_optimizers(run_id, {name: getattr(state, name).state_dict()
+                                           for name in lab.STEPS["optimizers"]})
         if cancel.is_set():
-            res.status, res.message = "cancelled", f"Stopped at step {step} of {total}."
+            res.status, res.message = ("cancelled", f"Stopped at step {step} of {total}; its "
+                                       "weights are kept.")
         else:
-            store.save_model(run_id, state.model.state_dict())
             res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s{note}."
     except Diverged as e:
         res.status, res.message = "diverged", str(e)

@@ -4,7 +4,8 @@
     runs/<id>/status.json     status, progress, message (replaced atomically a few times a second)
     runs/<id>/metrics.jsonl   one JSON record per line, appended and flushed
     runs/<id>/artifacts/latest.json   the newest artefacts (replaced atomically)
-    runs/<id>/model.pt        the final state_dict
+    runs/<id>/model.pt        the final state_dict (a stopped run's too)
+    runs/<id>/optim.pt        its optimizers' state, for labs that step on from a run (STEPS)
     runs/<id>/cancel          present when someone asked the run to stop
 
 A refresh, a second tab, a restarted server or a reloaded module all read the same files.
@@ -259,6 +260,33 @@ class RunStore:
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
         atomic_write(self.path(run_id) / "model.pt", buf.getvalue())
+
+    def save_optimizers(self, run_id: str, states: dict) -> None:
+        """{name: optimizer.state_dict()}, so that a step taken later continues the run's own
+        Adam rather than a fresh one (whose first steps jump by the whole learning rate)."""
+        import io
+
+        import torch
+
+        def cpu(x):
+            if isinstance(x, torch.Tensor):
+                return x.detach().cpu()
+            if isinstance(x, dict):
+                return {k: cpu(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return type(x)(cpu(v) for v in x)
+            return x
+
+        buf = io.BytesIO()
+        torch.save(cpu(states), buf)
+        atomic_write(self.path(run_id) / "optim.pt", buf.getvalue())
+
+    def optimizers(self, run_id: str) -> dict:
+        """What save_optimizers kept ({} when nothing was), read with weights_only=True."""
+        import torch
+
+        p = self.path(run_id) / "optim.pt"
+        return torch.load(p, map_location="cpu", weights_only=True) if p.is_file() else {}
 
     def request_cancel(self, run_id: str) -> None:
         (self.path(run_id) / "cancel").touch()

@@ -313,24 +313,36 @@ def g_loss(cfg: Config, D, fake) -> torch.Tensor:
     return -lf.mean()                                               # wgan-gp, hinge
 
 
-def train_step(s: State, batch) -> dict[str, torch.Tensor]:
-    real = batch[0]
-    G, D = s.model.G, s.model.D
-    for _ in range(s.cfg.d_steps):
-        with torch.no_grad():
-            fake = G(_noise(s, len(real)))
-        loss_d, score_real, score_fake = d_loss(s.cfg, D, real, fake)
-        s.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        s.opt_d.step()
+def d_update(s: State, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """One discriminator update on a real batch and as many fresh fakes: (loss, D(x), D(G(z)))."""
+    with torch.no_grad():
+        fake = s.model.G(_noise(s, len(real)))
+    loss_d, score_real, score_fake = d_loss(s.cfg, s.model.D, real, fake)
+    s.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    s.opt_d.step()
+    return loss_d.detach(), score_real.detach(), score_fake.detach()
+
+
+def g_update(s: State, n: int) -> torch.Tensor:
+    """One generator update against the current D, on n fresh samples."""
+    D = s.model.D
     D.requires_grad_(False)               # G's update must not leave gradients in D
-    loss_g = g_loss(s.cfg, D, G(_noise(s, len(real))))
+    loss_g = g_loss(s.cfg, D, s.model.G(_noise(s, n)))
     s.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     s.opt_g.step()
     D.requires_grad_(True)
-    return {"train/d_loss": loss_d.detach(), "train/g_loss": loss_g.detach(),
-            "train/d_real": score_real.detach(), "train/d_fake": score_fake.detach()}
+    return loss_g.detach()
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    real = batch[0]
+    for _ in range(s.cfg.d_steps):
+        loss_d, score_real, score_fake = d_update(s, real)
+    loss_g = g_update(s, len(real))
+    return {"train/d_loss": loss_d, "train/g_loss": loss_g,
+            "train/d_real": score_real, "train/d_fake": score_fake}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +517,47 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
     if s.cfg.data in IMAGES:
         return _images_view(s)
     return {"points": _points_view(s, data), "trail": _trail_view(s)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow motion (GAN Lab's step-by-step): one player's update per click, from a finished run
+
+def _real_batch(s: State, data: Data) -> torch.Tensor:
+    x = data.train[0]
+    idx = torch.randint(0, len(x), (min(s.cfg.batch_size, len(x)),), generator=s.gen,
+                        device=x.device)
+    return x[idx]
+
+
+def _step_d(s: State, data: Data) -> dict[str, torch.Tensor]:
+    loss, real, fake = d_update(s, _real_batch(s, data))
+    return {"D loss": loss, "D on real": real, "D on fake": fake}
+
+
+def _step_g(s: State, data: Data) -> dict[str, torch.Tensor]:
+    return {"G loss": g_update(s, min(s.cfg.batch_size, len(data.train[0])))}
+
+
+def _step_both(s: State, data: Data) -> dict[str, torch.Tensor]:
+    out = train_step(s, (_real_batch(s, data),))
+    return {"D loss": out["train/d_loss"], "D on real": out["train/d_real"],
+            "D on fake": out["train/d_fake"], "G loss": out["train/g_loss"]}
+
+
+def _show_steps(s: State, data: Data) -> dict[str, dict]:
+    # the same noise at every picture, so that a step moves the points and nothing else does
+    s.look.manual_seed(s.cfg.seed + 11)
+    return artifacts(s, data)
+
+
+STEPS = {"title": "Slow motion: one player at a time",
+         "help": "Pick up this run where it ended and play the game by hand: a D step moves the "
+                 "background (what D calls real), a G step moves the orange points along the "
+                 "brown arrows. Nothing is saved; the run itself is unchanged.",
+         "optimizers": ("opt_g", "opt_d"),
+         "actions": (("One D step", _step_d), ("One G step", _step_g),
+                     ("One full step (D, then G)", _step_both)),
+         "show": _show_steps}
 
 
 # The page charts these beside each other; runs are listed by modes covered.

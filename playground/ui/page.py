@@ -157,6 +157,62 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     live.artifact_grid(items, prefix=f"explore-{run_id}")
 
 
+def _steps(lab_name: str, lab, store, run_id: str) -> None:
+    """STEPS: a finished or stopped run stepped on by hand, with its pictures after each click.
+    Off until asked for: picking the run up loads its data and weights."""
+    from playground.engine import stepping
+
+    spec = lab.STEPS
+    status = store.status(run_id).get("status")
+    if status not in stepping.STEPPABLE or store.model_path(run_id) is None:
+        return
+    st.subheader(spec["title"])
+    st.caption(spec["help"])
+    if not st.toggle("Step through it by hand", key=f"{lab_name}._steps_on.{run_id}"):
+        return
+    _stepper(lab_name, lab, store, run_id)
+
+
+@st.fragment
+def _stepper(lab_name: str, lab, store, run_id: str) -> None:
+    # a fragment: a click reruns this part only, not the page above it
+    from playground import params
+    from playground.engine import stepping
+
+    key = f"{lab_name}._steps"
+    session = st.session_state.get(key)
+    actions = [label for label, _ in lab.STEPS["actions"]]
+    cols = st.columns(len(actions) + 1)
+    clicked = [label for col, label in zip(cols, actions)
+               if col.button(label, key=f"{key}.{label}", width="stretch")]
+    restart = cols[-1].button("Back to the run's end", key=f"{key}.reset", width="stretch",
+                              icon=":material/restart_alt:")
+    if session is None or session.run_id != run_id or restart:
+        cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+        try:
+            with st.spinner("Picking the run up where it ended..."):
+                session = stepping.resume(lab, cfg, store, run_id)
+        except Exception as e:  # noqa: BLE001 - a missing dataset or upload is a message
+            st.error(f"This run cannot be stepped here: {e}")
+            return
+        st.session_state[key] = session       # one per visitor: the last run stepped
+    for label in clicked:
+        try:
+            stepping.act(lab, session, label)
+        except Exception as e:  # noqa: BLE001 - a step that fails says so, the page stays
+            st.error(f"{label} failed: {type(e).__name__}: {e}")
+    taken = ", ".join(f"{n} x {label.lower()}" for label, n in session.counts.items())
+    st.caption(f"Steps taken by hand: {taken}." if taken else
+               "The run as it ended. Take a step: only the player you pick moves.")
+    if session.log:
+        table = pd.DataFrame(session.log[-6:])
+        numbers = [c for c in table.columns if c not in ("#", "step")]
+        # one action moves one player: the other's columns are blank, not "None"
+        table[numbers] = table[numbers].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+        st.dataframe(table, hide_index=True, width="stretch")
+    live.artifact_grid(stepping.show(lab, session), prefix=f"steps-{run_id}")
+
+
 def _history(lab_name: str, lab, store, current: str | None) -> None:
     runs = visible_runs(lab=lab_name, limit=50)
     if not runs:
@@ -175,7 +231,8 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
             for r, f in zip(runs, finals)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: st.column_config.NumberColumn(
-                                    format="percent" if "acc" in column else "%.4f"),
+                                    format="percent" if "acc" in column else
+                                    "%.0f" if "modes" in column else "%.4f"),
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])
@@ -324,6 +381,8 @@ def lab_page(lab_name: str) -> None:
                    "page, refresh or share the link and come back to it.")
     if run_id and hasattr(lab, "EXPLORE"):
         _explore(lab_name, lab, store, run_id)
+    if run_id and hasattr(lab, "STEPS"):
+        _steps(lab_name, lab, store, run_id)
     if run_id and getattr(lab, "ACCEPTS_IMAGES", False):
         _try_your_image(lab_name, lab, store, run_id)
     _history(lab_name, lab, store, run_id)

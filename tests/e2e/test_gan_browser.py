@@ -1,5 +1,6 @@
 """The GAN page in a real browser: train on the ring; the points over D's heatmap, the
-generator's push and the followed noise vectors appear, and the modes-covered curve is drawn."""
+generator's push and the followed noise vectors appear, and the modes-covered curve is drawn;
+then the finished run is stepped by hand (slow motion) and the steps are counted."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import re
 
 import pytest
 
-from tests.e2e.support import finish, open_page
+from tests.e2e.support import ASSETS, finish, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,4 +26,21 @@ def test_gan_trains_on_the_ring_and_draws_what_d_thinks(browser, lab_server, tmp
     expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible()
     expect(page.get_by_text("Modes covered").first).to_be_visible()
     expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()
+    page.get_by_text("Step through it by hand").click()
+    expect(page.get_by_text("The run as it ended")).to_be_visible(timeout=30_000)
+    for _ in range(2):
+        page.get_by_role("button", name="One G step").click()
+        page.wait_for_timeout(300)
+    expect(page.get_by_text("Steps taken by hand: 2 x one g step.")).to_be_visible()
+    page.get_by_role("button", name="One D step").click()
+    expect(page.get_by_text("2 x one g step, 1 x one d step")).to_be_visible()
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        page.set_viewport_size({"width": 1400, "height": 1250})
+        page.wait_for_timeout(1500)
+        heading = page.get_by_text("Slow motion: one player at a time")
+        heading.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(500)
+        top = max(0, heading.bounding_box()["y"] - 10)
+        page.screenshot(path=str(ASSETS / "gan_steps.png"),
+                        clip={"x": 300, "y": top, "width": 1100, "height": 1240 - top})
     finish(page, ctx, lab_server, errors, tmp_path / "gan.png", "gan.png", 2600)

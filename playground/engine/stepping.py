@@ -1,0 +1,81 @@
+"""Slow motion: a finished or stopped run picked up again, one hand-made step at a time.
+
+A lab that teaches best step by step (the GAN: one D update, one G update) declares
+
+    STEPS = {"title": ..., "help": ...,
+             "optimizers": ("opt_g", "opt_d"),   # State attributes kept with the weights
+             "actions": (("One D step", fn), ...),  # fn(state, data) -> {label: number}
+             "show": fn(state, data) -> artefacts}  # the pictures after each step
+
+The run's weights and its optimizers' state are loaded into a freshly built State, so a step
+continues the run's own game rather than a restarted one. A step is milliseconds to a fraction
+of a second, taken on a click, on the CPU of the process that asks: no job, no worker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from playground.engine.runs import RunStore
+
+# Real examples kept for the steps' batches: enough for any batch, small for a shared server.
+MAX_EXAMPLES = 4096
+STEPPABLE = ("completed", "cancelled")
+
+
+class CannotStep(RuntimeError):
+    pass
+
+
+@dataclass
+class Session:
+    run_id: str
+    state: object
+    data: object
+    counts: dict = field(default_factory=dict)       # action label -> times taken
+    log: list = field(default_factory=list)          # [{"#": n, "step": label, metric: value}]
+    pictures: dict | None = None                     # the last show(), kept until a step
+    pictured_at: int = -1                            # len(log) when they were made
+
+
+def resume(lab, cfg, store: RunStore, run_id: str) -> Session:
+    """The run's State as it ended: weights and optimizers loaded, on the CPU, training mode."""
+    import torch
+
+    status = store.status(run_id).get("status")
+    path = store.model_path(run_id)
+    if status not in STEPPABLE or path is None:
+        raise CannotStep(f"run {run_id} is {status}: only a finished or stopped run with its "
+                         "weights can be stepped")
+    data = lab.load_data(cfg).head(MAX_EXAMPLES).to("cpu")
+    with torch.random.fork_rng(devices=[]):     # building must not move the caller's stream
+        state = lab.build(cfg, data)
+    state.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    state.model.train()
+    saved = store.optimizers(run_id)
+    for name in lab.STEPS["optimizers"]:
+        if name in saved:
+            getattr(state, name).load_state_dict(saved[name])
+    return Session(run_id, state, data)
+
+
+def act(lab, session: Session, label: str) -> dict[str, float]:
+    """Take the action called `label`; its numbers are logged and returned."""
+    actions = dict(lab.STEPS["actions"])
+    if label not in actions:
+        raise CannotStep(f"no step called {label!r}: {', '.join(actions)}")
+    out = {k: float(v) for k, v in actions[label](session.state, session.data).items()}
+    session.counts[label] = session.counts.get(label, 0) + 1
+    session.log.append({"#": len(session.log) + 1, "step": label, **out})
+    return out
+
+
+def show(lab, session: Session) -> dict[str, dict]:
+    """The lab's pictures of the state now; made once per step however often a page asks (a
+    lab may keep a trail of its pictures)."""
+    import torch
+
+    if session.pictures is None or session.pictured_at != len(session.log):
+        with torch.no_grad():
+            session.pictures = lab.STEPS["show"](session.state, session.data)
+        session.pictured_at = len(session.log)
+    return session.pictures
