@@ -337,22 +337,24 @@ def onnx_bytes(store, run_id: str) -> bytes:
 
     import torch
 
-    from playground.engine import inference
+    from playground.engine import inference, summary
 
     lab, cfg, path = _finished(store, run_id)
     if not hasattr(lab, "blueprint") or getattr(lab, "ONNX", True) is False:
         raise NotExportable(f"ONNX export does not apply to the {lab.TITLE} lab")
     model = inference.load_model(lab, cfg, path)
     _, shape = lab.blueprint(cfg)
-    example = (shape[:1] if isinstance(shape, torch.Tensor)       # token ids, say
-               else torch.zeros((1,) + tuple(shape)))
+    examples = tuple(e[:1] for e in summary._examples(shape, 1))
+    # a lab whose model takes several inputs names them (a denoiser: x, t -> noise)
+    inputs, outputs = getattr(lab, "ONNX_IO", (("x",), ("logits",)))
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")         # the TorchScript exporter's deprecation notice
         try:
-            torch.onnx.export(model, (example,), buf, dynamo=False,
-                              input_names=["x"], output_names=["logits"], opset_version=17,
-                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+            torch.onnx.export(model, examples, buf, dynamo=False,
+                              input_names=list(inputs), output_names=list(outputs),
+                              opset_version=17,
+                              dynamic_axes={n: {0: "batch"} for n in (*inputs, *outputs)})
         except Exception as e:  # noqa: BLE001 - a missing package or an unsupported layer alike
             raise NotExportable(f"ONNX export failed ({type(e).__name__}: {e})") from None
     return buf.getvalue()

@@ -9,7 +9,8 @@ from types import ModuleType, SimpleNamespace
 
 from playground import params
 
-LABS = ("mlp", "cnn", "resnet", "distill", "rnn", "word2vec", "transformer", "gan", "vae")
+LABS = ("mlp", "cnn", "resnet", "distill", "rnn", "word2vec", "transformer", "gan", "vae",
+        "diffusion")
 SECTIONS = ("Foundations", "Vision", "Sequences & text", "Generative", "Graphs & RL", "Tools")
 
 

@@ -117,3 +117,18 @@ def _load_images(name, train_ratio, seed, size, download, max_train, _root) -> D
     return Data(train=(norm(xtr), ytr), test=(norm(xte), yte), num_classes=len(classes),
                 input_shape=tuple(xtr.shape[1:]), classes=classes, kind="image", name=name,
                 extra={"mean": mean, "std": std})
+
+
+def load_pm1(name: str, size: int | None = None, seed: int = 0) -> Data:
+    """An image set with its pixels in [-1, 1] (the generative labs' range: a tanh output, or
+    the scale of the noise a diffusion model adds)."""
+    from dataclasses import replace
+
+    data = load_images(name, size=size, seed=seed)
+    mean, std = data.extra["mean"], data.extra["std"]
+
+    def to_pm1(t):
+        return (t * std + mean).clamp(0, 1) * 2 - 1
+
+    return replace(data, train=(to_pm1(data.train[0]), data.train[1]),
+                   test=(to_pm1(data.test[0]), data.test[1]))

@@ -123,3 +123,12 @@ def points(text: str):
     pts -= pts.mean(0)
     scale = np.abs(pts).max()
     return (pts / (scale if scale > 0 else 1.0)).astype(np.float32)
+
+
+def stored_points(points_id: str, fix: dict):
+    """An uploaded CSV of points (see `points`), or DataUnavailable with `fix` when it is gone
+    or unreadable: the generative labs' data = points."""
+    try:
+        return points(load(points_id, fix=fix))
+    except BadUpload as e:
+        raise DataUnavailable(str(e), fix=fix) from None

@@ -9,8 +9,21 @@ import os
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1}
 
 
+def _examples(shape, batch: int) -> tuple:
+    """The inputs a blueprint describes: an input shape (zeros of it), an example batch (token
+    ids), or a tuple of example batches for a model of several inputs (a denoiser's x and t)."""
+    import torch
+
+    if isinstance(shape, torch.Tensor):
+        return (shape,)
+    if shape and all(isinstance(s, torch.Tensor) for s in shape):
+        return tuple(shape)
+    return (torch.zeros((batch,) + tuple(shape)),)
+
+
 def layer_table(model, example) -> list[dict]:
-    """Run `example` through `model` once and record every leaf module's output shape."""
+    """Run `example` (one input, or a tuple of them) through `model` once and record every leaf
+    module's output shape."""
     import torch
 
     rows, hooks = [], []
@@ -31,7 +44,7 @@ def layer_table(model, example) -> list[dict]:
     try:
         model.eval()
         with torch.no_grad():
-            model(example)
+            model(*example) if isinstance(example, tuple) else model(example)
     finally:
         for h in hooks:
             h.remove()
@@ -82,9 +95,10 @@ def _describe(lab, cfg) -> dict:
         # blueprint gives an input shape, or an example batch when the inputs are not floats
         # (token ids for an embedding)
         model, shape = lab.blueprint(cfg)
-        example = shape if isinstance(shape, torch.Tensor) else torch.zeros((2,) + tuple(shape))
+        examples = _examples(shape, 2)
+        example = examples[0]
         shape = tuple(example.shape[1:])
-        rows = layer_table(model, example)
+        rows = layer_table(model, examples)
     params = sum(p.numel() for p in model.parameters())
     batch = int(getattr(cfg, "batch_size", 1))
     states = OPTIMIZER_STATE.get(getattr(cfg, "optimizer", "adam"), 2)

@@ -1,8 +1,10 @@
 """Pieces every lab shares: activations, optimizers by name, prediction and evaluation of a
-classifier."""
+classifier, the digit judge of the generative labs."""
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
@@ -57,3 +59,48 @@ def text_stubs(cfg) -> dict[str, str]:
     one is not exportable); its build is given the data, never asks for the alphabet."""
     return {"_own_text": "def _own_text(cfg):\n    return None   # the built-in English text",
             "_alphabet": "def _alphabet(cfg):\n    raise AssertionError('build passes the data')"}
+
+
+def points_exportable(cfg) -> str:
+    """A generative lab's `exportable`: a run on uploaded points cannot be a standalone script."""
+    return ("this run trained on your uploaded points, which a script cannot carry: download "
+            "its weights or the whole run instead") if cfg.data == "points" else ""
+
+
+def points_stubs(cfg) -> dict[str, str]:
+    """A generative lab's `export_stubs`: a script trains on the built-in data sets only."""
+    return {"_own_points": "def _own_points(cfg):\n    raise SystemExit('this script trains on "
+                           "the built-in data sets only')"}
+
+
+def digit_judge(data, steps: int = 400) -> nn.Module:
+    """A small classifier of the real images, trained once per run: it labels a generative
+    model's samples (GAN, diffusion)."""
+    x, y = data.train[0], data.train[1]
+    with torch.random.fork_rng(devices=[]):       # the run's own random stream stays as it was
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 256), nn.ReLU(),
+                            nn.Linear(256, data.num_classes)).to(x.device)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    gen = torch.Generator(device=x.device).manual_seed(0)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(0, len(x), (128,), device=x.device, generator=gen)
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval().requires_grad_(False)
+
+
+def image_scores(judge: nn.Module, fake: torch.Tensor, classes: int) -> dict[str, torch.Tensor]:
+    """confident: share of samples the classifier is sure of (p > 0.9); class entropy: of the
+    histogram of predicted classes, 1 = all classes equally often, 0 = one class (collapse);
+    modes: classes drawn with confidence in at least 2% of the samples."""
+    p = torch.softmax(judge(fake), 1)
+    conf, label = p.max(1)
+    hist = torch.bincount(label, minlength=classes).float() / len(label)
+    entropy = -(hist * hist.clamp_min(1e-12).log()).sum() / np.log(classes)
+    sure = torch.bincount(label[conf > 0.9], minlength=classes).float() / len(label)
+    return {"val/confident": (conf > 0.9).float().mean(), "val/class_entropy": entropy,
+            "val/modes": (sure >= 0.02).sum().float()}

@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.data import Data, DataUnavailable, uploads
+from playground.data import Data, uploads
 from playground.data.base import split
-from playground.data.images import load_images
+from playground.data.images import load_pm1
 from playground.data.toy2d import _points as toy_points
 from playground.engine.device import DEVICE_CHOICES
-from playground.labs._shared import ACTIVATIONS
+from playground.labs._shared import (ACTIVATIONS, digit_judge, image_scores,
+                                     points_exportable, points_stubs)
 from playground.params import param
 from playground.ui import charts
 
@@ -146,20 +147,10 @@ def sample_points(cfg: Config, n: int, seed: int) -> np.ndarray:
 
 def _own_points(cfg: Config) -> np.ndarray:
     """The visitor's uploaded CSV, centred and scaled into [-1, 1]^2."""
-    try:
-        return uploads.points(uploads.load(cfg.points_file, fix={"data": "ring"}))
-    except uploads.BadUpload as e:
-        raise DataUnavailable(str(e), fix={"data": "ring"}) from None
+    return uploads.stored_points(cfg.points_file, fix={"data": "ring"})
 
 
-def exportable(cfg: Config) -> str:
-    return ("this run trained on your uploaded points, which a script cannot carry: download "
-            "its weights or the whole run instead") if cfg.data == "points" else ""
-
-
-def export_stubs(cfg: Config) -> dict[str, str]:
-    return {"_own_points": "def _own_points(cfg):\n    raise SystemExit('this script trains on "
-                           "the built-in data sets only')"}
+exportable, export_stubs = points_exportable, points_stubs
 
 
 def image_side(name: str) -> int:
@@ -168,11 +159,7 @@ def image_side(name: str) -> int:
 
 def load_data(cfg: Config) -> Data:
     if cfg.data in IMAGES:
-        data = load_images(cfg.data, size=16 if cfg.data == "digits" else None, seed=cfg.seed)
-        mean, std = data.extra["mean"], data.extra["std"]
-        to_pm1 = lambda t: ((t * std + mean).clamp(0, 1) * 2 - 1)         # noqa: E731
-        return replace(data, train=(to_pm1(data.train[0]), data.train[1]),
-                       test=(to_pm1(data.test[0]), data.test[1]))
+        return load_pm1(cfg.data, size=16 if cfg.data == "digits" else None, seed=cfg.seed)
     x = sample_points(cfg, cfg.n_samples, cfg.seed)
     held_out = sample_points(cfg, 2000, cfg.seed + 1)
     y = np.zeros(len(x), np.int64)
@@ -271,7 +258,7 @@ def build(cfg: Config, data: Data) -> State:
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 7)
     fixed = torch.randn(64, cfg.latent_dim, generator=gen, device=device)
     look = torch.Generator(device=device).manual_seed(cfg.seed + 11)
-    judge = _judge(data) if cfg.data in IMAGES else None
+    judge = digit_judge(data) if cfg.data in IMAGES else None
     return State(cfg, model, _adam(model.G.parameters(), cfg.lr, cfg),
                  _adam(model.D.parameters(), cfg.d_lr, cfg), fixed, gen, look, judge)
 
@@ -370,38 +357,6 @@ def point_scores(cfg: Config, fake: torch.Tensor, real: torch.Tensor) -> dict[st
     else:
         out["val/quality"] = (torch.cdist(fake, real).min(1).values < NEAR).float().mean()
     return out
-
-
-def _judge(data: Data, steps: int = 400) -> nn.Module:
-    """A small classifier of the real images, trained once per run: it labels the samples."""
-    x, y = data.train[0], data.train[1]
-    with torch.random.fork_rng(devices=[]):       # the run's own random stream stays as it was
-        torch.manual_seed(0)
-        net = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 256), nn.ReLU(),
-                            nn.Linear(256, data.num_classes)).to(x.device)
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    gen = torch.Generator(device=x.device).manual_seed(0)
-    with torch.enable_grad():
-        for _ in range(steps):
-            idx = torch.randint(0, len(x), (128,), device=x.device, generator=gen)
-            loss = F.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net.eval().requires_grad_(False)
-
-
-def image_scores(judge: nn.Module, fake: torch.Tensor, classes: int) -> dict[str, torch.Tensor]:
-    """confident: share of samples the classifier is sure of (p > 0.9); class entropy: of the
-    histogram of predicted classes, 1 = all classes equally often, 0 = one class (collapse);
-    modes: classes drawn with confidence in at least 2% of the samples."""
-    p = torch.softmax(judge(fake), 1)
-    conf, label = p.max(1)
-    hist = torch.bincount(label, minlength=classes).float() / len(label)
-    entropy = -(hist * hist.clamp_min(1e-12).log()).sum() / np.log(classes)
-    sure = torch.bincount(label[conf > 0.9], minlength=classes).float() / len(label)
-    return {"val/confident": (conf > 0.9).float().mean(), "val/class_entropy": entropy,
-            "val/modes": (sure >= 0.02).sum().float()}
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:

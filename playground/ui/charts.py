@@ -14,7 +14,8 @@ _LAYOUT = dict(margin=dict(l=10, r=10, t=36, b=10), template="plotly_white", hei
 
 
 def artifact(title: str, kind: str, data, caption: str = "") -> dict:
-    """One artefact: kind is "plotly" (a figure dict), "image" (base64 PNG) or "markdown"."""
+    """One artefact: kind is "plotly" (a figure dict), "image" (base64 PNG), "markdown" or
+    "warning" (text shown as a warning)."""
     return {"title": title, "kind": kind, "data": data, "caption": caption}
 
 

@@ -151,11 +151,16 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
                    f"{v:.4f}")
 
 
-def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float):
+def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float,
+                  also: dict | None = None):
     series = {}
     for split, name in (("train", "train"), ("val", "test")):
         xs, ys = _series(records, f"{split}/{suffix}", "step")
         if xs:
+            series[name] = (xs, ys)
+    for name, key in (also or {}).items():        # a baseline beside it (pure noise's score)
+        xs, ys = _series(records, key, "step")
+        if xs and series:
             series[name] = (xs, ys)
     if not series:
         return None
@@ -164,15 +169,17 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
 
 
 def _curves(tail, extra: tuple = ()) -> None:
-    """Loss and accuracy, then the lab's own metrics (a lab's CURVES: (suffix, title, log y))."""
+    """Loss and accuracy, then the lab's own metrics (a lab's CURVES: (suffix, title, log y),
+    and optionally {series name: metric} drawn beside them, e.g. a baseline)."""
     smoothing = st.session_state.get("_smoothing", 0.6)
     records = tail.read()
     wanted = [c for c in _CURVES if f"train/{c[0]}" in tail.latest or f"val/{c[0]}" in tail.latest]
     wanted += [c for c in extra if f"val/{c[0]}" in tail.latest or f"train/{c[0]}" in tail.latest]
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
-    for col, (suffix, title, log_y) in zip(cols, wanted):
+    for col, (suffix, title, log_y, *also) in zip(cols, wanted):
         fig = tail.cached(("curve", suffix, tail.version, smoothing),
-                          lambda: _curve_figure(records, suffix, title, log_y, smoothing))
+                          lambda: _curve_figure(records, suffix, title, log_y, smoothing,
+                                                also[0] if also else None))
         if fig is not None:
             col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
 
@@ -207,6 +214,8 @@ def _artifact(key: str, item: dict, cache) -> None:
         st.image(cache(key, lambda: base64.b64decode(data)), width="stretch")
     elif kind == "markdown":
         st.markdown(data)
+    elif kind == "warning":
+        st.warning(data, icon=":material/warning:")
     if item.get("caption"):
         st.caption(item["caption"])
 

@@ -125,27 +125,29 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     if "text_fn" in ex:                 # typed, e.g. a word: that first, the number below
         typed = st.text_input(ex["text_label"], key=f"{lab_name}._explore_text.{run_id}",
                               max_chars=100, help=ex.get("text_help")).strip()
-        # settings the typed look may change (a sampling temperature), the run's own first
-        names = ex.get("options", ())
-        names = names(cfg) if callable(names) else names
-        options = [s for s in params.specs(lab.Config) if s.name in names]
-        if typed and options:
-            changed = {}
-            for col, o in zip(st.columns(len(options)), options):
-                key = f"{lab_name}._explore_{o.name}.{run_id}"
-                if o.choices:
-                    changed[o.name] = col.selectbox(o.title, o.choices, help=o.help, key=key,
-                                                    index=o.choices.index(getattr(cfg, o.name)))
-                    continue
-                kind = float if isinstance(getattr(cfg, o.name), float) else int
-                changed[o.name] = col.number_input(
-                    o.title, min_value=kind(o.lo), max_value=kind(o.hi),
-                    value=getattr(cfg, o.name), help=o.help, key=key)
-            cfg = dataclasses.replace(cfg, **changed)
+    # settings the look may change (a sampling temperature, a sampler), the run's own first;
+    # beside a typed look, only once something is typed
+    names = ex.get("options", ())
+    names = names(cfg) if callable(names) else names
+    options = [s for s in params.specs(lab.Config) if s.name in names]
+    changed = {}
+    if options and (typed or "text_fn" not in ex):
+        for col, o in zip(st.columns(len(options)), options):
+            key = f"{lab_name}._explore_{o.name}.{run_id}"
+            if o.choices:
+                changed[o.name] = col.selectbox(o.title, o.choices, help=o.help, key=key,
+                                                index=o.choices.index(getattr(cfg, o.name)))
+                continue
+            kind = float if isinstance(getattr(cfg, o.name), float) else int
+            changed[o.name] = col.number_input(
+                o.title, min_value=kind(o.lo), max_value=kind(o.hi),
+                value=getattr(cfg, o.name), help=o.help, key=key)
+    own = all(changed[k] == getattr(cfg, k) for k in changed)
+    cfg = dataclasses.replace(cfg, **changed)
     value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
                             value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
                             key=f"{lab_name}._explore.{run_id}")
-    if not typed and int(value) == getattr(cfg, spec.name):
+    if not typed and own and int(value) == getattr(cfg, spec.name):
         st.caption("The run's own choice is shown above: pick another to look again.")
         return
     try:
