@@ -110,6 +110,8 @@ def test_the_forward_process_ends_in_noise_and_the_warning_catches_a_short_sched
     assert dif.schedule_warning(_cfg(T=50, schedule="cosine")) == ""
     items = dif.overview(short)
     assert items["warning"]["kind"] == "warning" and {"schedule", "forward"} <= set(items)
+    digits = dif.overview(_cfg(data="digits8", T=50))
+    assert digits["forward"]["kind"] == "image" and "warning" in digits
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -218,3 +220,13 @@ def test_the_page_explores_a_finished_run_with_another_sampler(home, store):
     at.selectbox(key=f"diffusion._explore_sampler.{run_id}").set_value("ddpm").run()
     assert not at.exception
     assert "Quality against sampling time" in texts(at, "markdown")
+
+
+def test_image_sets_go_through_the_unet_and_show_their_forward_process(mnist_dir):
+    cfg = _cfg(data="mnist", width=8)
+    data = dif.load_data(cfg)
+    assert data.train[0].shape[1:] == (1, 28, 28) and data.train[0].min() >= -1
+    state = dif.build(cfg, data)
+    x = data.train[0][:4]
+    with torch.no_grad():
+        assert state.model(x, torch.tensor([0, 10, 500, 999])).shape == x.shape

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.data import Data, uploads
+from playground.data import Data, DataUnavailable, uploads
 from playground.data.base import split
 from playground.data.images import load_pm1
 from playground.data.toy2d import _points as toy_points
@@ -531,10 +531,11 @@ def _points_views(s: State, data: Data) -> dict[str, dict]:
     samples = {"data": [_cloud(real[:1000], "data", "#2ca02c"),
                         _cloud(x.cpu().numpy()[:1000], "samples", charts.ORANGE)],
                "layout": _layout()}
+    taken = len(timesteps(s.cfg, s.cfg.sampler, s.cfg.sample_steps))
     return {"samples": charts.artifact("Samples over the data", "plotly", samples,
                                        f"Green: held-out data; orange: 1,000 samples "
-                                       f"({s.cfg.sampler}, {len(timesteps(s.cfg, s.cfg.sampler, s.cfg.sample_steps))} steps) "
-                                       "from the same noise every time."),
+                                       f"({s.cfg.sampler}, {taken} steps) from the same noise "
+                                       "every time."),
             "field": _field_view(s, real),
             "trajectory": _trajectory_view(shots, real),
             "animation": _animation_view(shots, real)}
@@ -566,7 +567,7 @@ CURVES = (("energy", "Energy distance to held-out data", True,
            {"pure noise": "val/energy_noise"}),
           ("confident", "Confident samples", False),
           ("class_entropy", "Class entropy (1 = all digits)", False))
-HEADLINE = ("val/energy", "energy")
+HEADLINE = (("val/energy", "energy"), ("val/confident", "confident"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,9 +599,26 @@ def overview(cfg: Config) -> dict[str, dict]:
     if warning:
         items["warning"] = charts.artifact("The last step keeps too much signal", "warning",
                                            warning)
-    if cfg.data not in IMAGES and cfg.data != "points":
+    if cfg.data in IMAGES:
+        try:
+            items["forward"] = _forward_image_view(cfg, abar)
+        except DataUnavailable:
+            pass                        # not downloaded yet: Train says so, with the fix
+    elif cfg.data != "points":
         items["forward"] = _forward_view(cfg, abar)
     return items
+
+
+def _forward_image_view(cfg: Config, abar: torch.Tensor) -> dict:
+    x0 = load_data(cfg).test[0][:1]
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    ts = sorted({0, cfg.T // 10, cfg.T // 4, cfg.T // 2, 3 * cfg.T // 4, cfg.T - 1})
+    row = torch.cat([abar[t].sqrt().float() * x0 + (1 - abar[t]).sqrt().float() * eps
+                     for t in ts]).clamp(-1, 1)
+    return charts.artifact("The forward process: a test image as noise is added", "image",
+                           _grid(row, len(ts), max(2, 64 // x0.shape[-1])),
+                           "t = " + ", ".join(str(t + 1) for t in ts) + ": by t = T it should "
+                           "be noise with nothing of the digit left.")
 
 
 def _forward_view(cfg: Config, abar: torch.Tensor) -> dict:

@@ -223,17 +223,20 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     # the lab's headline: test accuracy where its runs have one, else the test loss; what the
     # data was: its dataset, or its task
     finals = [r.status.get("final") or {} for r in runs]
-    metric, column = getattr(lab, "HEADLINE", None) or (
-        ("val/acc", "test acc") if any("val/acc" in f for f in finals) else ("val/loss", "test loss"))
+    # HEADLINE: (metric, column), or several of them, the first that the runs have
+    heads = getattr(lab, "HEADLINE", None) or (("val/acc", "test acc"), ("val/loss", "test loss"))
+    heads = (heads,) if isinstance(heads[0], str) else heads
+    metric, column = next((h for h in heads if any(h[0] in f for f in finals)), heads[-1])
     what = next((k for k in ("dataset", "task", "corpus", "data")
                  if any(k in r.config for r in runs)),
                 "dataset")
     rows = [{"run": r.run_id, "status": r.status.get("status", "?"), column: f.get(metric),
              what: r.config.get(what), "seconds": r.status.get("seconds")}
             for r, f in zip(runs, finals)]
+    share = "acc" in column or "confident" in column
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: st.column_config.NumberColumn(
-                                    format="percent" if "acc" in column else
+                                    format="percent" if share else
                                     "%.0f" if "modes" in column else "%.4f"),
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
