@@ -44,7 +44,6 @@ IMAGES = ("digits", "digits8", "mnist", "fashion_mnist")
 SIGNAL_LEFT_WARNING = 0.1       # sqrt(abar_T) above this: sampling starts from the wrong place
 EVAL_POINTS = 2000              # samples behind val/energy, as many held-out points
 EVAL_IMAGES = 100               # samples the digit judge scores
-SHOWN = 2000                    # points drawn per cloud (the trajectory's 2,000)
 TRAJECTORY = 8                  # small multiples from t = T to 0
 
 
@@ -314,7 +313,9 @@ class State:
     gen: torch.Generator                # the training noise
     clip: float                         # |x_0| predictions are clipped to the data's range
     judge: nn.Module | None = None
-    updates: int = 0
+    steps: int = 0
+    ema_pairs: tuple | None = None      # (EMA parameters, trained parameters), listed once
+    drawn: tuple | None = None          # (steps, samples, snapshots) of the run's own look
 
 
 def build(cfg: Config, data: Data) -> State:
@@ -323,10 +324,11 @@ def build(cfg: Config, data: Data) -> State:
     model = copy.deepcopy(net).requires_grad_(False) if cfg.ema else net
     b = betas(cfg)
     judge = digit_judge(data) if cfg.data in IMAGES else None
+    pairs = (list(model.parameters()), list(net.parameters())) if cfg.ema else None
     return State(cfg, net, model, torch.optim.Adam(net.parameters(), lr=cfg.lr, foreach=True),
                  torch.cumprod(1 - b, 0).float().to(device), b.float().to(device),
                  torch.Generator(device=device).manual_seed(cfg.seed + 7),
-                 1.0 if cfg.data in IMAGES else 1.2, judge)
+                 1.0 if cfg.data in IMAGES else 1.2, judge, ema_pairs=pairs)
 
 
 def noised(s: State, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -343,11 +345,11 @@ def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     s.opt.zero_grad(set_to_none=True)
     loss.backward()
     s.opt.step()
-    if s.model is not s.net:
+    s.steps += 1
+    if s.ema_pairs is not None:
         # the usual warm-up: early on the average follows quickly, later it is 0.999
-        s.updates += 1
-        decay = min(0.999, (1 + s.updates) / (10 + s.updates))
-        torch._foreach_lerp_(list(s.model.parameters()), list(s.net.parameters()), 1 - decay)
+        decay = min(0.999, (1 + s.steps) / (10 + s.steps))
+        torch._foreach_lerp_(*s.ema_pairs, 1 - decay)
     return {"train/loss": loss.detach()}
 
 
@@ -417,10 +419,22 @@ def scores(s: State, data: Data, sampler: str | None = None, steps: int | None =
         z, gen = _fixed_noise(s, EVAL_IMAGES, data.test[0].shape[1:])
         x, _ = denoise(s, z, sampler, steps, eta, gen)
         return image_scores(s.judge, x, data.num_classes)
-    z, gen = _fixed_noise(s, EVAL_POINTS, (2,))
-    x, _ = denoise(s, z, sampler, steps, eta, gen)
+    if sampler is None and steps is None and eta is None:
+        z, x, _ = _own_look(s)
+    else:
+        z, gen = _fixed_noise(s, EVAL_POINTS, (2,))
+        x, _ = denoise(s, z, sampler, steps, eta, gen)
     held = data.test[0]
     return {"val/energy": energy_distance(x, held), "val/energy_noise": energy_distance(z, held)}
+
+
+def _own_look(s: State) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """(noise, samples, snapshots) of the run's own sampler from its fixed noise: made once per
+    training step however many ask (the score and the pictures, usually at the same step)."""
+    if s.drawn is None or s.drawn[0] != s.steps:
+        z, gen = _fixed_noise(s, EVAL_POINTS, (2,))
+        s.drawn = (s.steps, z, *denoise(s, z, gen=gen, keep=TRAJECTORY))
+    return s.drawn[1:]
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
@@ -526,8 +540,7 @@ def _field_view(s: State, real: np.ndarray, n: int = 21) -> dict:
 
 def _points_views(s: State, data: Data) -> dict[str, dict]:
     real = data.test[0].cpu().numpy()
-    z, gen = _fixed_noise(s, SHOWN, (2,))
-    x, shots = denoise(s, z, gen=gen, keep=TRAJECTORY)
+    _, x, shots = _own_look(s)
     samples = {"data": [_cloud(real[:1000], "data", "#2ca02c"),
                         _cloud(x.cpu().numpy()[:1000], "samples", charts.ORANGE)],
                "layout": _layout()}
