@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import struct
 import tempfile
@@ -232,6 +233,22 @@ class Row:
 def run_bench(quick: bool = False, device: str = "auto", progress=print,
               cases: set[str] | None = None) -> dict:
     """Every case, or only `cases` (their numbers as strings: {"4", "6"})."""
+    # Its fake data and runs are scratch: a bench must not leave them on the disk, nor point
+    # this process's later runs at them.
+    tmp = Path(tempfile.mkdtemp(prefix="playground-bench-"))
+    saved = {k: os.environ.get(k) for k in ("PLAYGROUND_DATA_DIR", "PLAYGROUND_HOME")}
+    try:
+        return _run_bench(tmp, quick, device, progress, cases)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_bench(tmp: Path, quick: bool, device: str, progress, cases: set[str] | None) -> dict:
 
     from playground.engine import device as devices
     from playground.engine.jobs import JobManager
@@ -244,7 +261,6 @@ def run_bench(quick: bool = False, device: str = "auto", progress=print,
     warm_epochs = 2 if quick else 3
     rows: list[Row] = []
     want = lambda case: cases is None or case in cases  # noqa: E731
-    tmp = Path(tempfile.mkdtemp(prefix="playground-bench-"))
     os.environ["PLAYGROUND_DATA_DIR"] = str(write_fake_mnist(tmp / "data", n_train, n_test))
     os.environ["PLAYGROUND_HOME"] = str(tmp / "home")
     store = RunStore(tmp / "home" / "runs")

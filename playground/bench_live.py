@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -175,4 +176,5 @@ def run(quick: bool = False, labs=LABS, progress=print, server_env: dict | None 
                         None, "MB"))
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return rows
