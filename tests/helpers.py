@@ -67,15 +67,16 @@ def train_in_memory(lab, cfg):
     state = lab.build(cfg, data)
     gen = torch.Generator().manual_seed(cfg.seed)
     n = data.n_train
-    per_epoch = max(1, n // cfg.batch_size)
+    batch_size = getattr(cfg, "batch_size", n)         # none: the whole set (a graph's nodes)
+    per_epoch = max(1, n // batch_size)
     steps = cfg.steps if hasattr(cfg, "steps") else cfg.epochs * per_epoch
     for step in range(steps):
         if data.n_examples is not None:
-            batch = lab.draw_batch(data, cfg.batch_size, gen)
+            batch = lab.draw_batch(data, batch_size, gen)
         else:
             if step % per_epoch == 0:
                 perm = torch.randperm(n, generator=gen)
-            idx = perm[(step % per_epoch) * cfg.batch_size:][:cfg.batch_size]
+            idx = perm[(step % per_epoch) * batch_size:][:batch_size]
             batch = tuple(t[idx] for t in data.train)
         lab.train_step(state, batch)
     with torch.no_grad():

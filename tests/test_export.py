@@ -14,7 +14,8 @@ from playground import export, params, registry
 from playground.engine import loop
 from playground.labs import mlp
 
-ALLOWED_IMPORTS = {"torch", "torchvision", "numpy", "sklearn", "__future__"}
+ALLOWED_IMPORTS = {"torch", "torchvision", "numpy", "sklearn", "__future__",
+                   "networkx", "scipy"}         # the GNN's graphs, Cora's files
 
 
 def _finished(store, lab_name: str, **overrides) -> str:
