@@ -161,6 +161,7 @@ def train(cfg: Config, device: str | None = None, out: str | None = None):
         use_gpu = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
         device = "cuda" if use_gpu else "cpu"
     dev = torch.device(device)
+    torch.set_flush_denormal(True)          # as the app: tiny floats are zero, not slow
     seed_everything(cfg.seed)
     data = load_data(cfg).to(dev)
     state = build(cfg, data)
@@ -170,12 +171,13 @@ def train(cfg: Config, device: str | None = None, out: str | None = None):
     if hasattr(cfg, "epochs"):
         total, report_every = epochs_of(cfg) * steps_per_epoch, steps_per_epoch
     else:
-        total, report_every = cfg.steps, max(1, cfg.steps // 20)
+        total = steps_of(cfg)
+        report_every = max(1, total // 20)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     metrics, started = {}, time.perf_counter()
     for step in range(total):
         if data.n_examples is not None:       # a token stream: the lab cuts its own windows
-            train_step(state, draw_batch(data, batch_size, gen))
+            train_step(state, draw_batch(data, batch_size, gen, state))
         else:
             pos = step % steps_per_epoch
             if pos == 0:
@@ -229,6 +231,11 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
     else:
         ex.blocks.append((lab.__name__, "epochs_of",
                           "def epochs_of(cfg: Config) -> int:\n    return cfg.epochs"))
+    if hasattr(lab, "steps_of"):
+        ex.need(lab.__name__, "steps_of")
+    elif "epochs" not in lab.Config.__dataclass_fields__:
+        ex.blocks.append((lab.__name__, "steps_of",
+                          "def steps_of(cfg: Config) -> int:\n    return cfg.steps"))
     body = [f"# {'-' * 93}\n# {mod.replace('.', '/')}.py\n\n" + "\n\n\n".join(srcs)
             for mod, srcs in _by_module(ex.blocks, last=lab.__name__)]
     imports = _merge_imports({"import argparse", "import json", "import math", "import sys",

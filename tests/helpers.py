@@ -69,10 +69,11 @@ def train_in_memory(lab, cfg):
     n = data.n_train
     batch_size = getattr(cfg, "batch_size", n)         # none: the whole set (a graph's nodes)
     per_epoch = max(1, n // batch_size)
-    steps = cfg.steps if hasattr(cfg, "steps") else cfg.epochs * per_epoch
+    steps = (lab.steps_of(cfg) if hasattr(lab, "steps_of") else cfg.steps) \
+        if not hasattr(cfg, "epochs") else cfg.epochs * per_epoch
     for step in range(steps):
         if data.n_examples is not None:
-            batch = lab.draw_batch(data, batch_size, gen)
+            batch = lab.draw_batch(data, batch_size, gen, state)
         else:
             if step % per_epoch == 0:
                 perm = torch.randperm(n, generator=gen)

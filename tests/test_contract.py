@@ -34,7 +34,8 @@ def test_config_is_frozen_and_every_field_is_a_param_with_help(lab):
     assert {"seed", "device", "lr"} <= names
     # no batch_size: every step takes the whole training set (a graph's labelled nodes)
     assert "batch_size" in names or lab.__name__.endswith(".gnn")
-    assert "epochs" in names or "steps" in names
+    # how long it trains: epochs, steps, or the lab's own count of loop steps (steps_of)
+    assert "epochs" in names or "steps" in names or hasattr(lab, "steps_of")
 
 
 def test_defaults_and_presets_are_valid(lab):
@@ -56,13 +57,21 @@ def test_blueprint_gives_layers_parameters_and_memory_without_allocating(lab):
 
 def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):
     # the contract, not the model's quality: the smallest settings that still exercise it
-    small = {"resnet": {"depth": 2, "width": 8}}.get(lab.__name__.rsplit(".", 1)[-1], {})
-    cfg, errors = registry.parse_config(lab, {**small, **({"epochs": 1} if "epochs" in
-                                              lab.Config.__dataclass_fields__ else {"steps": 5})})
+    fields = lab.Config.__dataclass_fields__
+    small = {"resnet": {"depth": 2, "width": 8},
+             "dqn": {"env_steps": 1000, "learning_starts": 200, "batch_size": 8,
+                     "buffer_size": 500, "train_frequency": 10, "eval_episodes": 1}
+             }.get(lab.__name__.rsplit(".", 1)[-1], {})
+    length = {"epochs": 1} if "epochs" in fields else {"steps": 5} if "steps" in fields else {}
+    cfg, errors = registry.parse_config(lab, {**small, **length})
     assert not errors, errors
     data = lab.load_data(cfg)
     state = lab.build(cfg, data)
-    out = lab.train_step(state, tuple(t[:8] for t in data.train))
+    if data.n_examples is not None:          # the lab cuts (or, for an agent, makes) its batches
+        batch = lab.draw_batch(data, 8, torch.Generator().manual_seed(0), state)
+    else:
+        batch = tuple(t[:8] for t in data.train)
+    out = lab.train_step(state, batch)
     assert out and all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in out.values())
     with torch.no_grad():
         val = lab.evaluate(state, data)

@@ -14,7 +14,7 @@ from playground import export, params, registry
 from playground.engine import loop
 from playground.labs import mlp
 
-ALLOWED_IMPORTS = {"torch", "torchvision", "numpy", "sklearn", "__future__",
+ALLOWED_IMPORTS = {"torch", "torchvision", "numpy", "sklearn", "__future__", "gymnasium",
                    "networkx", "scipy"}         # the GNN's graphs, Cora's files
 
 

@@ -119,7 +119,7 @@ def text_vocabulary() -> tuple[str, ...]:
     return tuple(sorted(set(english_text())))
 
 
-def token_windows(data: Data, batch_size: int, generator: torch.Generator):
+def token_windows(data: Data, batch_size: int, generator: torch.Generator, state=None):
     """A batch of windows of seq_len + 1 tokens at random offsets of a token stream (data made
     by make_text), cut on the device: (inputs, the next token at every position)."""
     stream = data.train[0]

@@ -21,6 +21,7 @@ class Caps:
     hosted: bool = False
     epochs: int | None = None              # per run
     steps: int | None = None               # per run, for labs counted in steps
+    env_steps: int | None = None           # per run, an agent's steps in its environment
     params: int | None = None              # trainable parameters of a model
     samples: int | None = None             # generated points / training examples used
     tokens: int | None = None              # words of a corpus (Word2Vec's corpus_tokens)
@@ -33,7 +34,8 @@ class Caps:
 
     def describe(self) -> str:
         parts = [f"at most {v:,} {k}" for k, v in (
-            ("epochs", self.epochs), ("steps", self.steps), ("parameters", self.params),
+            ("epochs", self.epochs), ("steps", self.steps),
+            ("environment steps", self.env_steps), ("parameters", self.params),
             ("training examples", self.samples), ("corpus words", self.tokens)) if v]
         parts.append(f"{self.running} run(s) training at once, {self.queued} waiting")
         if self.queued_per_session:
@@ -53,7 +55,8 @@ class Caps:
                 "are deleted (never one that is training).")
 
 
-HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, params=2_000_000, samples=10_000,
+HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, env_steps=100_000, params=2_000_000,
+                       samples=10_000,
                        tokens=200_000,
                        running=1, running_per_session=1, queued=8, queued_per_session=3,
                        stored=200, stored_per_visitor=20)
@@ -85,9 +88,10 @@ def limits(config_cls, c: Caps | None = None) -> dict:
     c = c or caps()
     names = {f.name for f in fields(config_cls)}
     out = {}
-    for field_name, cap in (("epochs", c.epochs), ("steps", c.steps), ("n_samples", c.samples),
-                            ("tokens", c.tokens)):
-        for name in names:
+    # the most specific first: env_steps has its own cap, not the "_steps" of teacher-like fields
+    for field_name, cap in (("env_steps", c.env_steps), ("epochs", c.epochs), ("steps", c.steps),
+                            ("n_samples", c.samples), ("tokens", c.tokens)):
+        for name in names - set(out):
             if cap and (name == field_name or name.endswith("_" + field_name)):
                 out[name] = (None, cap)        # teacher_epochs too
     return out

@@ -497,18 +497,9 @@ def _animation_view(shots: list[tuple[int, torch.Tensor]], real: np.ndarray) -> 
     frames = [{"name": str(t), "data": [_cloud(real[:500], "data", "#2ca02c", 3),
                                         _cloud(x.cpu().numpy()[:1000], "samples",
                                                charts.ORANGE, 3)]} for t, x in shots]
-    steps = [{"label": f["name"], "method": "animate",
-              "args": [[f["name"]], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                                     "transition": {"duration": 0}}]} for f in frames]
     layout = {**_layout(440, 2.2),
-              "sliders": [{"steps": steps, "active": len(steps) - 1, "y": -0.02,
-                           "currentvalue": {"prefix": "t = "}, "pad": {"t": 30}}],
-              "updatemenus": [{"type": "buttons", "showactive": False, "x": 0, "y": 1.08,
-                               "xanchor": "left", "buttons": [{
-                                   "label": "▶ Play", "method": "animate",
-                                   "args": [None, {"frame": {"duration": 400, "redraw": True},
-                                                   "fromcurrent": False,
-                                                   "transition": {"duration": 300}}]}]}]}
+              **charts.player(frames, "t = ", active=len(frames) - 1, frame_ms=400,
+                              transition_ms=300)}
     return charts.artifact("Denoising, step by step", "plotly",
                            {"data": frames[-1]["data"], "layout": layout, "frames": frames},
                            "Drag the slider from t = T (noise) to 0, or press Play.")

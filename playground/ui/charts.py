@@ -63,6 +63,23 @@ def curves(series: dict[str, tuple[list, list]], title: str, x_title: str = "ste
     return {"data": traces, "layout": layout}
 
 
+def player(frames: list[dict], prefix: str, active: int, frame_ms: int, transition_ms: int = 0,
+           button_y: float = 1.08, pad: int = 30) -> dict:
+    """Layout entries that play plotly `frames` in the browser: a slider (one stop per frame,
+    labelled by its name after `prefix`) and a Play button."""
+    steps = [{"label": f["name"], "method": "animate",
+              "args": [[f["name"]], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                                     "transition": {"duration": 0}}]} for f in frames]
+    return {"sliders": [{"steps": steps, "active": active, "y": -0.02,
+                         "currentvalue": {"prefix": prefix}, "pad": {"t": pad}}],
+            "updatemenus": [{"type": "buttons", "showactive": False, "x": 0, "y": button_y,
+                             "xanchor": "left", "buttons": [{
+                                 "label": "▶ Play", "method": "animate",
+                                 "args": [None, {"frame": {"duration": frame_ms, "redraw": True},
+                                                 "fromcurrent": False,
+                                                 "transition": {"duration": transition_ms}}]}]}]}
+
+
 def boundary(grid_x: np.ndarray, grid_y: np.ndarray, prob: np.ndarray, points: list[tuple]) -> dict:
     """A probability heatmap (class 1) with scatter overlays: points = [(name, x, y, labels, symbol)]."""
     traces = [{"type": "heatmap", "x": np.round(grid_x, 4).tolist(),

@@ -148,7 +148,7 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
         v = latest[k]
         share = k.endswith("acc") or "accuracy" in lbl or "share" in lbl
         col.metric(lbl, f"{v:.1%}" if share else f"{v:.0f}" if k.endswith("modes") else
-                   f"{v:.4f}")
+                   f"{v:,.1f}" if abs(v) >= 100 else f"{v:.4f}")      # a return of 500.0
 
 
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float,

@@ -1,0 +1,586 @@
+"""Deep Q-learning (DQN: Mnih et al., 2015). A network learns Q(s, a), the return to expect after
+action a in state s, from its own experience: every transition goes into a replay buffer, and
+each update regresses Q(s, a) on r + gamma max_a' Q_target(s', a') for a random batch of them.
+The target network is a copy of the network that changes only now and then: without it, every
+update moves the very targets it chases. Actions are epsilon-greedy: random with probability
+epsilon, which falls from 1 as the agent learns.
+
+**What the page shows.** The return of every training episode and its moving average; the
+greedy return on fixed evaluation episodes (`val/return`); the loss, epsilon and the Q-value of a
+fixed set of states; the latest greedy episode replayed frame by frame; which action the network
+picks over two of the state's numbers (for CartPole: the pole's angle and angular velocity).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from playground.data import Data
+from playground.engine.device import DEVICE_CHOICES
+from playground.params import param
+from playground.ui import charts
+
+TITLE, ICON, SECTION = "DQN", "🕹️", "Graphs & RL"
+TRY_THIS = ("Train the default: CartPole in 60,000 steps - the greedy return climbs to 500 "
+            "(the most an episode gives) and the replayed episode keeps the pole up. Then "
+            "switch the target network off: the network chases targets it moves itself, its "
+            "Q-values run away and the run is stopped. 'With vs without target network' runs "
+            "both on the same seed.")
+
+ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+EVAL_SEED = 10_000           # evaluation episodes start from these seeds: every run, the same
+MOVING = 20                  # episodes in the training return's moving average
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = param("CartPole-v1", choices=ENVS, group="Environment",
+                     help="gymnasium's classic control. CartPole: keep the pole up (+1 a step, "
+                          "500 at most). Acrobot: swing the tip above the line (-1 a step until "
+                          "then). MountainCar: rock the car up the hill (-1 a step, 200 steps).")
+    env_steps: int = param(60_000, lo=1000, hi=2_000_000, group="Environment",
+                           label="Environment steps",
+                           help="Actions taken in the environment over the whole run.")
+    hidden_sizes: tuple[int, ...] = param((128, 128), lo=1, hi=1024, min_len=1, max_len=4,
+                                          group="Network",
+                                          help="Units of each hidden layer of the Q-network.")
+    gamma: float = param(0.99, lo=0.0, hi=0.9999, group="Learning",
+                         help="Discount: how much a reward a step later is worth.")
+    lr: float = param(2e-4, lo=1e-6, hi=1.0, log=True, group="Learning",
+                      help="Adam step size.")
+    batch_size: int = param(128, lo=1, hi=4096, group="Learning",
+                            help="Transitions drawn from the replay buffer per update.")
+    buffer_size: int = param(10_000, lo=100, hi=1_000_000, group="Learning",
+                             help="Transitions the replay buffer keeps (the oldest go first).")
+    learning_starts: int = param(1000, lo=0, hi=1_000_000, group="Learning",
+                                 help="Environment steps taken before the first update.")
+    train_frequency: int = param(2, lo=1, hi=1000, group="Learning",
+                                 help="Environment steps between two updates.")
+    loss: str = param("huber", choices=("mse", "huber"), group="Learning",
+                      help="Huber (smooth L1: the DQN paper's clipped error, steadier), or the "
+                           "squared TD error (CleanRL's).")
+    double_dqn: bool = param(False, group="Learning", label="Double DQN",
+                             help="The online network picks the next action, the target network "
+                                  "scores it (van Hasselt et al., 2016): less overestimation.")
+    target_network: bool = param(True, group="Target network",
+                                 help="Off: targets come from the network being trained.")
+    target_every: int = param(2, lo=1, hi=1_000_000, group="Target network",
+                              label="Target update every",
+                              help="Environment steps between two target updates.")
+    tau: float = param(0.01, lo=0.001, hi=1.0, group="Target network",
+                       help="1: the target becomes a copy (a hard update). Below 1: it moves "
+                            "this fraction of the way (a soft update).")
+    eps_start: float = param(1.0, lo=0.0, hi=1.0, group="Exploration",
+                             label="Epsilon start", help="Share of random actions at first.")
+    eps_end: float = param(0.05, lo=0.0, hi=1.0, group="Exploration", label="Epsilon end",
+                           help="Share of random actions at the end of the decay.")
+    exploration_fraction: float = param(0.1, lo=0.0, hi=1.0, group="Exploration",
+                                        help="Part of the run over which epsilon falls "
+                                             "linearly from start to end.")
+    eval_episodes: int = param(5, lo=1, hi=20, group="Training",
+                               help="Greedy episodes per evaluation, from fixed seeds.")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed, same episodes, same exploration, same weights.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one (the environment runs on the "
+                             "CPU either way).")
+
+
+PRESETS = {
+    "CartPole, soft target updates (default)": {},
+    "CartPole, CleanRL's settings shortened to 100k steps": {
+        "env_steps": 100_000, "hidden_sizes": (120, 84), "lr": 2.5e-4, "learning_starts": 10_000,
+        "train_frequency": 10, "loss": "mse", "target_every": 500, "tau": 1.0,
+        "exploration_fraction": 0.5},
+    "CartPole without a target network": {"target_network": False},
+    "CartPole, Double DQN": {"double_dqn": True},
+    "Acrobot": {"env": "Acrobot-v1", "env_steps": 60_000},
+    "MountainCar (hard: the reward comes only at the top)": {
+        "env": "MountainCar-v0", "env_steps": 150_000, "lr": 1e-3, "exploration_fraction": 0.3},
+}
+
+
+def first_update(cfg: Config) -> int:
+    """The environment step of the first update: after learning_starts, with a batch's worth of
+    transitions, on a multiple of train_frequency."""
+    start = max(cfg.learning_starts, cfg.batch_size, cfg.train_frequency)
+    return math.ceil(start / cfg.train_frequency) * cfg.train_frequency
+
+
+def steps_of(cfg: Config) -> int:
+    """The loop's steps are the updates: one every train_frequency environment steps."""
+    return max(0, (cfg.env_steps - first_update(cfg)) // cfg.train_frequency + 1)
+
+
+def check(cfg: Config) -> list[str]:
+    errors = []
+    if cfg.batch_size > cfg.buffer_size:
+        errors.append(f"Batch size ({cfg.batch_size}) must not exceed the replay buffer "
+                      f"({cfg.buffer_size}).")
+    if first_update(cfg) > cfg.env_steps:
+        errors.append(f"The first update comes at environment step {first_update(cfg):,} "
+                      f"(learning starts, batch size, train frequency), after the run's "
+                      f"{cfg.env_steps:,} steps: more environment steps or an earlier start.")
+    if cfg.eps_end > cfg.eps_start:
+        errors.append(f"Epsilon end ({cfg.eps_end}) must not exceed epsilon start "
+                      f"({cfg.eps_start}): epsilon falls as the agent learns.")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# The environment: gymnasium's, on the CPU; what the network sees and does
+
+def make_env(name: str):
+    import gymnasium as gym
+
+    return gym.make(name)
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    obs_dim: int
+    n_actions: int
+    actions: tuple[str, ...]
+    max_steps: int
+    solved: float               # a return that counts as solving it (gymnasium's threshold)
+
+
+ACTIONS = {"CartPole-v1": ("push left", "push right"),
+           "Acrobot-v1": ("torque -1", "no torque", "torque +1"),
+           "MountainCar-v0": ("push left", "no push", "push right")}
+
+
+def env_info(name: str) -> EnvInfo:
+    env = make_env(name)
+    try:
+        return EnvInfo(int(np.prod(env.observation_space.shape)), int(env.action_space.n),
+                       ACTIONS[name], int(env.spec.max_episode_steps),
+                       float(env.spec.reward_threshold))
+    finally:
+        env.close()
+
+
+def load_data(cfg: Config) -> Data:
+    """No dataset: the agent makes its own. The 'examples' of an epoch are the replay buffer's
+    capacity; train/test hold nothing (the buffer lives in the state, on the device)."""
+    info = env_info(cfg.env)
+    empty = (torch.zeros(0, info.obs_dim),)
+    return Data(train=empty, test=empty, num_classes=info.n_actions,
+                input_shape=(info.obs_dim,), classes=info.actions, kind="env", name=cfg.env,
+                extra={"env": info}, n_examples=cfg.buffer_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Q-network
+
+class QNet(nn.Module):
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...]):
+        super().__init__()
+        widths = (obs_dim, *hidden)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(widths[-1], n_actions))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def blueprint(cfg: Config):
+    info = env_info(cfg.env)
+    return QNet(info.obs_dim, info.n_actions, cfg.hidden_sizes), (info.obs_dim,)
+
+
+ONNX_IO = (("state",), ("q",))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: each loop step acts train_frequency times, then makes one update
+
+@dataclass
+class State:
+    cfg: Config
+    model: QNet
+    target: QNet | None
+    opt: torch.optim.Optimizer
+    env: object
+    info: EnvInfo
+    rng: np.random.Generator                  # exploration: which steps are random, and how
+    buffer: dict[str, torch.Tensor]           # the replay buffer, on the device
+    probe: torch.Tensor                       # fixed states whose Q is tracked
+    obs: np.ndarray
+    t: int = 0                                # environment steps taken
+    size: int = 0                             # transitions in the buffer
+    pos: int = 0                              # where the next one goes
+    staged: list = field(default_factory=list)       # transitions not yet on the device
+    ep_return: float = 0.0
+    ep_len: int = 0
+    episodes: list = field(default_factory=list)     # (env step at its end, return, length)
+    next_target: int = 0
+    last: dict = field(default_factory=dict)         # the last update's metrics (tensors)
+    best_return: float = -math.inf
+    greedy: list = field(default_factory=list)       # the last greedy episode's states
+    greedy_return: float | None = None
+
+
+def epsilon(cfg: Config, t: int) -> float:
+    span = max(1.0, cfg.exploration_fraction * cfg.env_steps)
+    return cfg.eps_start + (cfg.eps_end - cfg.eps_start) * min(1.0, t / span)
+
+
+def _probe_states(cfg: Config, n: int = 256) -> np.ndarray:
+    """States met by a random policy from fixed seeds (the DQN paper tracks Q on such a set)."""
+    env, rng, out = make_env(cfg.env), np.random.default_rng(EVAL_SEED), []
+    obs, _ = env.reset(seed=EVAL_SEED - 1)
+    while len(out) < n:
+        out.append(obs)
+        obs, _, term, trunc, _ = env.step(int(rng.integers(env.action_space.n)))
+        if term or trunc:
+            obs, _ = env.reset(seed=int(rng.integers(2**31)))
+    env.close()
+    return np.asarray(out, dtype=np.float32)
+
+
+def build(cfg: Config, data: Data) -> State:
+    device = data.train[0].device
+    info: EnvInfo = data.extra["env"]
+    model = QNet(info.obs_dim, info.n_actions, cfg.hidden_sizes).to(device)
+    target = None
+    if cfg.target_network:
+        target = QNet(info.obs_dim, info.n_actions, cfg.hidden_sizes).to(device)
+        target.load_state_dict(model.state_dict())
+        target.requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n = cfg.buffer_size
+    buffer = {"obs": torch.zeros(n, info.obs_dim, device=device),
+              "next": torch.zeros(n, info.obs_dim, device=device),
+              "action": torch.zeros(n, dtype=torch.long, device=device),
+              "reward": torch.zeros(n, device=device),
+              "done": torch.zeros(n, device=device)}
+    env = make_env(cfg.env)
+    obs, _ = env.reset(seed=cfg.seed)
+    zero = torch.zeros((), device=device)
+    s = State(cfg, model, target, opt, env, info, np.random.default_rng(cfg.seed), buffer,
+              torch.as_tensor(_probe_states(cfg), device=device), np.asarray(obs, np.float32),
+              next_target=cfg.target_every)
+    s.last = {"train/loss": zero, "train/q": zero, "train/epsilon": zero, "train/return": zero}
+    return s
+
+
+def _greedy_action(model: QNet, obs: np.ndarray, device) -> int:
+    with torch.no_grad():
+        return int(model(torch.as_tensor(obs, device=device)).argmax())
+
+
+def _act(s: State, n: int) -> None:
+    """n epsilon-greedy steps in the environment, each transition staged for the buffer."""
+    cfg, dev = s.cfg, s.buffer["obs"].device
+    for _ in range(n):
+        if s.rng.random() < epsilon(cfg, s.t):
+            action = int(s.rng.integers(s.info.n_actions))
+        else:
+            action = _greedy_action(s.model, s.obs, dev)
+        nxt, reward, term, trunc, _ = s.env.step(action)
+        nxt = np.asarray(nxt, np.float32)
+        # a time limit is not a terminal state: its value still counts (only `term` cuts it)
+        s.staged.append((s.obs, nxt, action, float(reward), float(term)))
+        s.t += 1
+        s.ep_return += float(reward)
+        s.ep_len += 1
+        if term or trunc:
+            s.episodes.append((s.t, s.ep_return, s.ep_len))
+            s.ep_return, s.ep_len = 0.0, 0
+            nxt, _ = s.env.reset()
+            nxt = np.asarray(nxt, np.float32)
+        s.obs = nxt
+
+
+def _flush(s: State) -> None:
+    """Staged transitions to the device buffer in one copy per field (ring order kept)."""
+    if not s.staged:
+        return
+    obs, nxt, action, reward, done = (np.asarray(v) for v in zip(*s.staged))
+    s.staged = []
+    total, cap = len(action), s.cfg.buffer_size
+    n = min(total, cap)                           # more than it holds: only the newest stay
+    obs, nxt, action, reward, done = (v[total - n:] for v in (obs, nxt, action, reward, done))
+    rows = (np.arange(n) + s.pos + total - n) % cap
+    dev = s.buffer["obs"].device
+    idx = torch.as_tensor(rows, device=dev)
+    for key, value in (("obs", obs), ("next", nxt), ("action", action), ("reward", reward),
+                       ("done", done)):
+        s.buffer[key][idx] = torch.as_tensor(value, device=dev).to(s.buffer[key].dtype)
+    s.pos = (s.pos + total) % cap
+    s.size = min(cap, s.size + total)
+
+
+def draw_batch(data: Data, batch_size: int, gen: torch.Generator, state: State):
+    """The agent's own batch: it acts until its next update (the first time: until learning
+    starts), then draws `batch_size` transitions from its replay buffer."""
+    s = state
+    _act(s, (first_update(s.cfg) if s.t == 0 else s.cfg.train_frequency))
+    _flush(s)
+    idx = torch.randint(s.size, (batch_size,), device=s.buffer["obs"].device, generator=gen)
+    return tuple(s.buffer[k][idx] for k in ("obs", "action", "reward", "next", "done"))
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    cfg = s.cfg
+    obs, action, reward, nxt, done = batch
+    with torch.no_grad():
+        scorer = s.target if s.target is not None else s.model
+        if cfg.double_dqn:
+            pick = s.model(nxt).argmax(1, keepdim=True)
+            q_next = scorer(nxt).gather(1, pick).squeeze(1)
+        else:
+            q_next = scorer(nxt).max(1).values
+        y = reward + cfg.gamma * q_next * (1 - done)
+    q = s.model(obs).gather(1, action[:, None]).squeeze(1)
+    loss = F.mse_loss(q, y) if cfg.loss == "mse" else F.smooth_l1_loss(q, y)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    s.opt.step()
+    if s.target is not None and s.t >= s.next_target:
+        with torch.no_grad():
+            for tp, p in zip(s.target.parameters(), s.model.parameters()):
+                tp.lerp_(p, cfg.tau)
+        s.next_target += cfg.target_every * max(1, math.ceil((s.t - s.next_target + 1)
+                                                               / cfg.target_every))
+    recent = [r for _, r, _ in s.episodes[-MOVING:]]
+    dev = obs.device
+    # host numbers become device scalars once per update (not per step): the window stacks them
+    s.last = {"train/loss": loss.detach(), "train/q": q.detach().mean(),
+              "train/epsilon": torch.tensor(epsilon(cfg, s.t), device=dev),
+              "train/return": torch.tensor(float(np.mean(recent)) if recent else 0.0,
+                                           device=dev)}
+    return s.last
+
+
+def greedy_episodes(model: QNet, name: str, n: int, device, record: bool = False):
+    """n greedy episodes from the fixed seeds, stepped together (one forward for all):
+    (returns, the first episode's states when `record`)."""
+    envs = [make_env(name) for _ in range(n)]
+    obs = np.stack([np.asarray(e.reset(seed=EVAL_SEED + i)[0], np.float32)
+                    for i, e in enumerate(envs)])
+    returns, alive, frames = np.zeros(n), np.ones(n, bool), []
+    try:
+        while alive.any():
+            if record and alive[0]:
+                frames.append(obs[0].copy())
+            live = np.flatnonzero(alive)
+            with torch.no_grad():
+                actions = model(torch.as_tensor(obs[live], device=device)).argmax(1).tolist()
+            for i, a in zip(live, actions):
+                o, r, term, trunc, _ = envs[i].step(a)
+                obs[i] = o
+                returns[i] += r
+                if term or trunc:
+                    alive[i] = False
+                    if record and i == 0:
+                        frames.append(np.asarray(o, np.float32))
+    finally:
+        for e in envs:
+            e.close()
+    return returns, frames
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    dev = s.probe.device
+    returns, frames = greedy_episodes(s.model, s.cfg.env, s.cfg.eval_episodes, dev, record=True)
+    s.greedy, s.greedy_return = frames, float(returns[0])
+    mean = float(returns.mean())
+    s.best_return = max(s.best_return, mean)
+    with torch.no_grad():
+        q = s.model(s.probe).max(1).values.mean()
+    return {"val/return": mean, "val/return_min": float(returns.min()),
+            "val/best_return": s.best_return, "val/q": float(q),
+            "val/episodes": float(len(s.episodes))}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+def _returns_view(s: State) -> dict:
+    eps = s.episodes
+    if not eps:
+        return charts.artifact("Return of every training episode", "markdown",
+                               "No episode has ended yet.")
+    t = np.array([e[0] for e in eps])
+    r = np.array([e[1] for e in eps])
+    c = np.concatenate([[0.0], r.cumsum()])
+    lo = np.maximum(0, np.arange(len(r)) - MOVING + 1)
+    avg = (c[1:] - c[lo]) / (np.arange(len(r)) + 1 - lo)      # over the last MOVING episodes
+    keep = np.unique(np.linspace(0, len(t) - 1, min(len(t), 1500)).astype(int))
+    traces = [{"type": "scatter", "mode": "markers", "name": "episode", "x": t[keep].tolist(),
+               "y": r[keep].round(2).tolist(), "marker": {"size": 3, "color": "#9ecae1"}},
+              {"type": "scatter", "mode": "lines", "name": f"moving average ({MOVING})",
+               "x": t[keep].tolist(), "y": avg[keep].round(2).tolist(),
+               "line": {"color": charts.ORANGE, "width": 2.5}}]
+    fig = {"data": traces, "layout": {
+        "template": "plotly_white", "height": 380, "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+        "xaxis": {"title": {"text": "environment step"}},
+        "yaxis": {"title": {"text": "return"}}, "legend": {"orientation": "h", "y": -0.2}}}
+    return charts.artifact("Return of every training episode", "plotly", fig,
+                           f"{len(eps):,} episodes in {s.t:,} steps, exploring (epsilon now "
+                           f"{epsilon(s.cfg, s.t):.2f}); the greedy return is charted above.")
+
+
+def _scene(name: str, state: np.ndarray) -> list[dict]:
+    """The environment drawn from its state numbers as plotly traces (no renderer needed)."""
+    line = lambda xs, ys, color, width, nm: {  # noqa: E731
+        "type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": nm, "hoverinfo": "skip",
+        "line": {"color": color, "width": width}}
+    if name == "CartPole-v1":
+        x, _, theta, _ = (float(v) for v in state)
+        top = (x + 1.2 * math.sin(theta), 0.15 + 1.2 * math.cos(theta))
+        return [line([-2.4, 2.4], [0, 0], "#888888", 2, "track"),
+                line([x - .25, x + .25, x + .25, x - .25, x - .25], [0, 0, .3, .3, 0],
+                     "#1f77b4", 3, "cart"),
+                line([x, top[0]], [0.15, top[1]], charts.ORANGE, 7, "pole")]
+    if name == "Acrobot-v1":
+        c1, s1, c2, s2 = (float(v) for v in state[:4])
+        a1, a2 = math.atan2(s1, c1), math.atan2(s2, c2)
+        p1 = (math.sin(a1), -math.cos(a1))
+        p2 = (p1[0] + math.sin(a1 + a2), p1[1] - math.cos(a1 + a2))
+        return [line([-2.2, 2.2], [1, 1], "#888888", 1, "goal"),
+                line([0, p1[0], p2[0]], [0, p1[1], p2[1]], "#1f77b4", 6, "links")]
+    pos = float(state[0])
+    hill = np.linspace(-1.2, 0.6, 60)
+    return [line(hill.round(3).tolist(), (np.sin(3 * hill) * .45 + .55).round(3).tolist(),
+                 "#888888", 2, "hill"),
+            line([0.5, 0.5], [1.0, 1.15], "#2ca02c", 3, "flag"),
+            {"type": "scatter", "mode": "markers", "x": [pos], "y": [math.sin(3 * pos) * .45 + .55],
+             "name": "car", "marker": {"size": 16, "color": "#1f77b4"}}]
+
+
+SCENE_RANGE = {"CartPole-v1": ([-2.6, 2.6], [-0.3, 1.6]), "Acrobot-v1": ([-2.2, 2.2], [-2.2, 2.2]),
+               "MountainCar-v0": ([-1.25, 0.65], [-0.05, 1.2])}
+
+
+def _episode_view(s: State) -> dict:
+    title = "The latest greedy episode, replayed"
+    if not s.greedy:
+        return charts.artifact(title, "markdown", "Shown after the first evaluation.")
+    stride = max(1, math.ceil(len(s.greedy) / 100))
+    shown = list(range(0, len(s.greedy), stride))
+    if shown[-1] != len(s.greedy) - 1:
+        shown.append(len(s.greedy) - 1)
+    frames = [{"name": str(i), "data": _scene(s.cfg.env, s.greedy[i])} for i in shown]
+    xr, yr = SCENE_RANGE[s.cfg.env]
+    layout = {"template": "plotly_white", "height": 380, "showlegend": False,
+              "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "xaxis": {"range": xr, "visible": False},
+              "yaxis": {"range": yr, "visible": False, "scaleanchor": "x"},
+              **charts.player(frames, "step ", active=0, frame_ms=60, button_y=1.12, pad=20)}
+    return charts.artifact(title, "plotly",
+                           {"data": frames[0]["data"], "layout": layout, "frames": frames},
+                           f"Evaluation episode 1 (seed {EVAL_SEED}): {len(s.greedy) - 1} steps, "
+                           f"return {s.greedy_return:g}. Press Play, or drag the slider.")
+
+
+# The two state numbers the policy map spans; the others are held at `base`
+POLICY_AXES = {"CartPole-v1": ((2, "pole angle (rad)", 0.21), (3, "angular velocity", 2.0),
+                               np.zeros(4)),
+               "Acrobot-v1": ((None, "first joint angle (rad)", math.pi),
+                              (4, "its angular velocity", 4 * math.pi), None),
+               "MountainCar-v0": ((0, "position", None), (1, "velocity", None), None)}
+
+
+def _policy_states(name: str, n: int = 41) -> tuple[torch.Tensor, np.ndarray, np.ndarray, str, str]:
+    (i, xl, xr), (j, yl, yr), base = POLICY_AXES[name]
+    if name == "MountainCar-v0":
+        xs, ys = np.linspace(-1.2, 0.6, n), np.linspace(-0.07, 0.07, n)
+    else:
+        xs, ys = np.linspace(-xr, xr, n), np.linspace(-yr, yr, n)
+    gx, gy = np.meshgrid(xs, ys)
+    if name == "Acrobot-v1":            # (cos a1, sin a1, cos a2, sin a2, da1, da2), a2 = 0
+        states = np.stack([np.cos(gx), np.sin(gx), np.ones_like(gx), np.zeros_like(gx), gy,
+                           np.zeros_like(gx)], -1)
+    else:
+        states = np.broadcast_to(base if base is not None else np.zeros(2),
+                                 gx.shape + (len(base) if base is not None else 2,)).copy()
+        states[..., i], states[..., j] = gx, gy
+    return torch.as_tensor(states.reshape(-1, states.shape[-1]), dtype=torch.float32), xs, ys, \
+        xl, yl
+
+
+def _policy_view(s: State) -> dict:
+    states, xs, ys, xl, yl = _policy_states(s.cfg.env)
+    q = s.model(states.to(s.probe.device)).float().cpu()
+    best = q.argmax(1).reshape(len(ys), len(xs)).numpy()
+    top = q.max(1).values.reshape(len(ys), len(xs)).numpy()
+    n = s.info.n_actions
+    colors = ["#1f77b4", "#bbbbbb", charts.ORANGE] if n == 3 else ["#1f77b4", charts.ORANGE]
+    hover = [[f"{s.info.actions[best[r, c]]}, Q = {top[r, c]:.1f}" for c in range(len(xs))]
+             for r in range(len(ys))]
+    fig = {"data": [{"type": "heatmap", "x": xs.round(4).tolist(), "y": ys.round(4).tolist(),
+                     "z": best.tolist(), "zmin": -0.5, "zmax": n - 0.5, "text": hover,
+                     "hoverinfo": "text", "showscale": True,
+                     # one flat band per action: z = k spans [k - 0.5, k + 0.5]
+                     "colorscale": [[edge / n, colors[k]] for k in range(n)
+                                    for edge in (k, k + 1)],
+                     "colorbar": {"tickvals": list(range(n)), "ticktext": list(s.info.actions)}}],
+           "layout": {"template": "plotly_white", "height": 380,
+                      "margin": {"l": 60, "r": 10, "t": 10, "b": 50},
+                      "xaxis": {"title": {"text": xl}}, "yaxis": {"title": {"text": yl}}}}
+    rest = {"CartPole-v1": "cart at the centre, at rest",
+            "Acrobot-v1": "second joint straight and still",
+            "MountainCar-v0": "every state there is"}[s.cfg.env]
+    return charts.artifact("The greedy action over the state", "plotly", fig,
+                           f"What the network picks ({rest}); hover for Q.")
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    return {"returns": _returns_view(s), "episode": _episode_view(s), "policy": _policy_view(s)}
+
+
+CURVES = (("return", "Return (test: greedy)", False),
+          ("q", "Mean Q (test: fixed states)", False),
+          ("epsilon", "Epsilon (share of random actions)", False))
+HEADLINE = (("val/return", "return"),)
+
+
+def divergence_hint(cfg: Config) -> str | None:
+    if not cfg.target_network:
+        return ("without a target network the Q-values ran away - every update moved the "
+                "targets it chased, and Q grew past any return there is (see 'Mean Q'). "
+                "Switch the target network on.")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison: with and without a target network
+
+def _with_then_without(cfg: Config, earlier: list[str]) -> Config | None:
+    return replace(cfg, target_network=(len(earlier) == 0)) if len(earlier) < 2 else None
+
+
+def comparison_table(runs) -> tuple[list[dict], str]:
+    rows = []
+    for name, info in runs:
+        final = info.status.get("final") or {}
+        rows.append({"target network": name, "status": info.status.get("status"),
+                     "greedy return at the end": final.get("val/return"),
+                     "best greedy return": final.get("val/best_return"),
+                     "seconds": info.status.get("seconds")})
+    if len(rows) < 2 or any(r["greedy return at the end"] is None for r in rows):
+        return rows, "The comparison is incomplete: a run did not finish."
+    (a, b) = rows[:2]
+    ran_away = " - its Q-values ran away and the run was stopped" \
+        if b["status"] == "diverged" else ""
+    return rows, (f"With a target network: greedy return {a['greedy return at the end']:.0f} at "
+                  f"the end (best {a['best greedy return']:.0f}); without: "
+                  f"{b['greedy return at the end']:.0f} (best {b['best greedy return']:.0f})"
+                  f"{ran_away}. Chasing targets it moves itself, the network without one "
+                  "learns on sand.")
+
+
+COMPARE = {"label": "With vs without target network", "names": ("with", "without"),
+           "plan": _with_then_without, "table": comparison_table,
+           "curves": (("train/return", "Training return (moving average)", False),
+                      ("val/return", "Greedy return", False))}
