@@ -6,10 +6,20 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.support import CONNECTED, ROOT, RUN_ID, Server, _wait_step
+
+
+def _alive(pid: int) -> bool:
+    """Running, not exited (a zombie waiting for its new parent to reap it counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,8 +54,15 @@ def test_killed_server_leaves_interrupted_and_intact_runs(browser, tmp_path):
         run_id = RUN_ID.search(page.url).group(0)
         _wait_step(page, 50, timeout=60)
         ctx.close()
+        workers = first.children()
         first.proc.kill()                            # no goodbye: SIGKILL mid-run
         first.proc.wait(timeout=10)
+        # the worker sees its stdin close, marks the run interrupted and exits: what it wrote
+        # until then is the run's record, which the restart must leave as it is
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "the worker outlived the app by 30 s"
+            time.sleep(0.1)
     finally:
         first.stop()
     metrics_at_kill = (home / "runs" / run_id / "metrics.jsonl").read_text().count("\n")
