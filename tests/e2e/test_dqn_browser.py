@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_dqn_trains_cartpole_and_replays_a_greedy_episode(browser, lab_server, tmp_path):
     from playwright.sync_api import expect
 
-    steps = os.environ.get("DQN_BROWSER_STEPS", "30000")
+    steps = os.environ.get("DQN_BROWSER_STEPS", "10000")
     ctx, page, errors = open_page(browser, f"{lab_server.url}/dqn?env_steps={steps}",
                                   timeout_ms=120_000)
     page.get_by_role("button", name="Train", exact=True).click()
