@@ -9,7 +9,7 @@ from types import ModuleType, SimpleNamespace
 
 from playground import params
 
-LABS = ("mlp", "cnn", "resnet", "distill", "rnn", "word2vec", "transformer", "gan", "vae",
+LABS = ("mlp", "fundamentals", "cnn", "resnet", "distill", "rnn", "word2vec", "transformer", "gan", "vae",
         "diffusion", "gnn", "dqn")
 SECTIONS = ("Foundations", "Vision", "Sequences & text", "Generative", "Graphs & RL", "Tools")
 

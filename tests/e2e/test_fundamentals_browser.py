@@ -1,0 +1,34 @@
+"""The fundamentals page in a real browser: five optimizers race down the Rosenbrock valley,
+then a 50-layer ReLU network shows its signal's spread layer by layer."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.support import finish, open_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_optimizers_race_and_initialisation_shows_the_signal(browser, lab_server, tmp_path):
+    from playwright.sync_api import expect
+
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals?experiment=init"
+                                           "&train_steps=100", timeout_ms=120_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-fundamentals-[0-9a-f]{6}"))
+    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=60_000)
+    for title in ("Activations' spread, layer by layer", "Gradients' spread, layer by layer"):
+        expect(page.get_by_text(title, exact=True).first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "init.png"), full_page=True)
+    ctx.close()
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals", timeout_ms=120_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-fundamentals-[0-9a-f]{6}"))
+    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=60_000)
+    for title in ("The race on the rosenbrock surface", "Distance to the minimum's loss"):
+        expect(page.get_by_text(title, exact=True).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"momentum: step \d+")).first).to_be_visible()
+    finish(page, ctx, lab_server, errors, tmp_path / "fundamentals.png", "fundamentals.png",
+           2000)
