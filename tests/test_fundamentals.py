@@ -102,3 +102,18 @@ def test_cli_script_and_page(home, store, tmp_path, capsys):
     at.run()
     assert any("Finished" in s.value for s in at.success)
     assert "The race on the rosenbrock surface" in texts(at, "markdown")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_relu_units_die_at_a_high_learning_rate_where_leaky_ones_do_not(seed):
+    fast = {"experiment": "activations", "lr": 0.05, "train_steps": 500, "seed": seed}
+    state, data, relu = train_in_memory(fu, _cfg(**fast))
+    _, _, leaky = train_in_memory(fu, _cfg(**fast, activation="leaky_relu"))
+    assert relu["val/dead"] > 0.3 and leaky["val/dead"] == 0.0, (relu, leaky)
+    assert relu["val/acc"] > 0.8                      # the live ones still fit the spiral
+    items = fu.artifacts(state, data)
+    assert [t["name"] for t in items["functions"]["data"]["data"]] == list(fu.ACTIVATIONS)
+    bars = items["dead"]["data"]["data"][0]["y"]
+    assert len(bars) == fu.ACT_DEPTH and sum(bars) / len(bars) == pytest.approx(relu["val/dead"], abs=1e-3)
+    slopes = {t["name"]: t["y"] for t in items["slopes"]["data"]["data"]}
+    assert slopes["relu"][0] == 0 and slopes["leaky_relu"][0] == pytest.approx(0.01)

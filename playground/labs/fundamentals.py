@@ -3,7 +3,8 @@ momentum, RMSprop, Adagrad and Adam race from the same point down a 2-D loss sur
 Rosenbrock valley, Beale's function, a saddle, a long narrow bowl, a bowl with noisy gradients),
 each path drawn on the contours. **init**: a deep MLP's signal, layer by layer, under zeros,
 a small normal, Xavier or He initialisation - the spread of the activations going forward and
-of the gradients coming back, and whether the network then learns at all.
+of the gradients coming back, and whether the network then learns at all. **activations**: the
+functions and their slopes, and the units that die (a ReLU whose every input is negative).
 
 **What the page shows.** optimizers: the contour plot with every optimizer's path, its loss
 against the step, the steps each needed to come within the tolerance of the minimum. init: the
@@ -30,13 +31,19 @@ TRY_THIS = ("Train the default: five optimizers race down the Rosenbrock valley 
             "point - plain SGD crawls along the valley floor, momentum overshoots and catches "
             "up, Adam's steps stay the same size whatever the slope. Then pick experiment = "
             "init at depth 50: He keeps the signal's spread near 1 through every ReLU layer, "
-            "Xavier lets it fade, zeros never start.")
+            "Xavier lets it fade, zeros never start. Last, experiment = activations at lr 0.05: "
+            "watch ReLU units die, then try leaky_relu.")
 
-EXPERIMENTS = ("optimizers", "init")
+EXPERIMENTS = ("optimizers", "init", "activations")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
 SURFACES = ("rosenbrock", "beale", "saddle", "narrow", "noisy")
 INITS = ("zeros", "normal", "xavier", "he")
-ACTIVATIONS = ("relu", "tanh", "linear")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "softplus",
+               "linear")
+ACT_FNS = {"relu": F.relu, "leaky_relu": F.leaky_relu, "elu": F.elu, "gelu": F.gelu,
+           "silu": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softplus": F.softplus,
+           "linear": lambda h: h}
+ACT_DEPTH, ACT_WIDTH = 4, 32     # the small net of `activations`
 COLORS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "rmsprop": "#2ca02c", "adagrad": "#9467bd",
           "adam": "#d62728"}
 DIVERGED = 1e8               # an optimizer whose loss passes this has left the surface
@@ -46,7 +53,8 @@ DIVERGED = 1e8               # an optimizer whose loss passes this has left the 
 class Config:
     experiment: str = param("optimizers", choices=EXPERIMENTS, group="Experiment",
                             help="optimizers: a race on a 2-D loss surface. init: how a deep "
-                                 "network's initialisation carries the signal.")
+                                 "network's initialisation carries the signal. activations: "
+                                 "the functions, their slopes, and the units that die.")
     surface: str = param("rosenbrock", choices=SURFACES, group="Optimizers",
                          help="rosenbrock: a curved valley, minimum 0 at (1, 1). beale: steep "
                               "walls, minimum 0 at (3, 0.5). saddle: x^2 - y^2 + y^4/4, minima "
@@ -85,13 +93,14 @@ class Config:
     init_std: float = param(0.01, lo=1e-6, hi=10.0, log=True, group="Initialisation",
                             label="init std", help="The std of 'normal'.")
     activation: str = param("relu", choices=ACTIVATIONS, group="Initialisation",
-                            help="Between the layers.")
+                            help="Between the layers (init and activations).")
     lr: float = param(1e-3, lo=1e-6, hi=1.0, log=True, group="Initialisation",
-                      help="Adam's step size when the deep network trains on two moons.")
+                      help="Adam's step size when the network trains (init: the deep one on "
+                           "two moons; activations: 4 layers of 32 on the spiral).")
     steps: int = param(1500, lo=1, hi=20_000, group="Optimizers",
                        help="Steps of every racer.")
     train_steps: int = param(300, lo=1, hi=20_000, group="Initialisation",
-                             help="Adam steps of the deep network on the whole moons set.")
+                             help="Adam steps on the whole data set (init, activations).")
     seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
                       help="Same seed, same weights, same noise.")
     device: str = param("cpu", choices=DEVICE_CHOICES, group="Training",
@@ -110,11 +119,15 @@ PRESETS = {
     "Init: twice He's std (explodes)": {"experiment": "init", "init": "normal",
                                         "init_std": 0.25},
     "Init: zeros": {"experiment": "init", "init": "zeros"},
+    "Activations: ReLU at a high learning rate (units die)": {
+        "experiment": "activations", "lr": 0.05, "train_steps": 500},
+    "Activations: leaky ReLU at the same rate": {
+        "experiment": "activations", "activation": "leaky_relu", "lr": 0.05, "train_steps": 500},
 }
 
 
 def steps_of(cfg: Config) -> int:
-    return cfg.train_steps if cfg.experiment == "init" else cfg.steps
+    return cfg.steps if cfg.experiment == "optimizers" else cfg.train_steps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +157,8 @@ NOISE = 2.0
 def load_data(cfg: Config) -> Data:
     if cfg.experiment == "init":
         return make_2d("moons", n=800, noise=0.15, train_ratio=0.5, seed=cfg.seed)
+    if cfg.experiment == "activations":
+        return make_2d("spiral", n=800, noise=0.1, train_ratio=0.5, seed=cfg.seed)
     # the race needs no data: one placeholder row, so every step is one step of every racer
     one = torch.zeros(1, 2)
     return Data(train=(one,), test=(one,), num_classes=1, input_shape=(2,), name=cfg.surface,
@@ -156,21 +171,45 @@ def load_data(cfg: Config) -> Data:
 class DeepMLP(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        widths = [2] + [cfg.width] * cfg.depth
+        depth, width = ((ACT_DEPTH, ACT_WIDTH) if cfg.experiment == "activations"
+                        else (cfg.depth, cfg.width))
+        widths = [2] + [width] * depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.out = nn.Linear(cfg.width, 2)
-        self.act = {"relu": F.relu, "tanh": torch.tanh, "linear": lambda h: h}[cfg.activation]
+        self.out = nn.Linear(width, 2)
+        self.act = ACT_FNS[cfg.activation]
         for lin in self.hidden:
             initialise(lin, cfg)
         self.trace: list[torch.Tensor] | None = None   # set to a list to record activations
+        self.pre: list[torch.Tensor] | None = None     # and one for what goes into them
 
     def forward(self, x):
         h = x
         for lin in self.hidden:
-            h = self.act(lin(h))
+            z = lin(h)
+            h = self.act(z)
             if self.trace is not None:
                 self.trace.append(h)
+            if self.pre is not None:
+                self.pre.append(z)
         return self.out(h)
+
+
+def dead_units(model: DeepMLP, x: torch.Tensor) -> list[float]:
+    """Per hidden layer, the share of units whose slope is 0 for every input (a ReLU that outputs
+    0 for all of them: no gradient reaches its weights any more)."""
+    model.pre = []
+    try:
+        with torch.no_grad():
+            model(x)
+        out = []
+        for z in model.pre:
+            z = z.detach().requires_grad_(True)
+            with torch.enable_grad():
+                slope, = torch.autograd.grad(model.act(z).sum(), z)
+            out.append((slope.abs() < 1e-8).all(0).float().mean())
+        return torch.stack(out).tolist()
+    finally:
+        model.pre = None
 
 
 def initialise(lin: nn.Linear, cfg: Config) -> None:
@@ -255,7 +294,7 @@ class State:
 
 def build(cfg: Config, data: Data) -> State:
     device = data.train[0].device
-    if cfg.experiment == "init":
+    if cfg.experiment != "optimizers":
         model = DeepMLP(cfg).to(device)
         s = State(cfg, model, {"adam": torch.optim.Adam(model.parameters(), lr=cfg.lr)})
         s.at_init = spreads(model, *data.train)
@@ -272,7 +311,7 @@ def build(cfg: Config, data: Data) -> State:
 
 
 def train_step(s: State, batch) -> dict[str, torch.Tensor]:
-    if s.cfg.experiment == "init":
+    if s.cfg.experiment != "optimizers":
         x, y = batch
         loss = F.cross_entropy(s.model(x), y)
         opt = s.opts["adam"]
@@ -321,11 +360,16 @@ def reached(s: State) -> dict[str, int | None]:
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
-    if s.cfg.experiment == "init":
+    if s.cfg.experiment != "optimizers":
         s.model.eval()
         x, y = data.test
         logits = s.model(x)
         s.model.train()
+        if s.cfg.experiment == "activations":
+            dead = dead_units(s.model, data.train[0])
+            return {"val/loss": float(F.cross_entropy(logits, y)),
+                    "val/acc": float((logits.argmax(1) == y).float().mean()),
+                    "val/dead": sum(dead) / len(dead)}
         acts, back = spreads(s.model, *data.train)
         return {"val/loss": float(F.cross_entropy(logits, y)),
                 "val/acc": float((logits.argmax(1) == y).float().mean()),
@@ -426,11 +470,53 @@ def _spread_views(s: State, data: Data) -> dict:
     return figs
 
 
+def _activation_views(s: State, data: Data) -> dict:
+    z = torch.linspace(-4, 4, 161, requires_grad=True)
+    figs = {}
+    curves = {}
+    for name in ACTIVATIONS:
+        with torch.enable_grad():
+            out = ACT_FNS[name](z)
+            slope, = torch.autograd.grad(out.sum(), z)
+        curves[name] = (out.detach().numpy(), slope.numpy())
+    for key, k, title in (("functions", 0, "The activation functions"),
+                          ("slopes", 1, "Their slopes (derivatives)")):
+        traces = [{"type": "scatter", "mode": "lines", "name": name,
+                   "x": z.detach().numpy().round(3).tolist(),
+                   "y": curves[name][k].round(4).tolist(),
+                   "line": {"width": 4 if name == s.cfg.activation else 1.2},
+                   "opacity": 1.0 if name == s.cfg.activation else 0.55}
+                  for name in ACTIVATIONS]
+        figs[key] = charts.artifact(title, "plotly", {"data": traces, "layout": {
+            "template": "plotly_white", "height": 380,
+            "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+            "xaxis": {"title": {"text": "input"}},
+            "yaxis": {"range": [-1.5, 4] if k == 0 else [-0.2, 1.3]},
+            "legend": {"orientation": "h", "y": -0.2}}},
+            f"Bold: {s.cfg.activation}, the one this network uses." if k == 0 else
+            "Where the slope is 0, no gradient passes: a ReLU unit whose inputs are all negative "
+            "never learns again.")
+    dead = dead_units(s.model, data.train[0])
+    figs["dead"] = charts.artifact("Dead units, layer by layer", "plotly", {
+        "data": [{"type": "bar", "x": [f"layer {i + 1}" for i in range(len(dead))],
+                  "y": [round(d, 4) for d in dead], "marker": {"color": "#d62728"}}],
+        "layout": {"template": "plotly_white", "height": 300,
+                   "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+                   "yaxis": {"range": [0, 1], "title": {"text": "share of units"},
+                             "tickformat": ".0%"}}},
+        f"A unit is dead when its slope is 0 for all {len(data.train[0])} training points; "
+        f"{sum(dead) / len(dead):.0%} of the {ACT_DEPTH} x {ACT_WIDTH} units now.")
+    return figs
+
+
 def artifacts(s: State, data: Data) -> dict[str, dict]:
+    if s.cfg.experiment == "activations":
+        return _activation_views(s, data)
     if s.cfg.experiment == "init":
         return _spread_views(s, data)
     return _race_views(s)
 
 
-CURVES = (("act_std_last", "Last layer's activation spread", True),)
+CURVES = (("act_std_last", "Last layer's activation spread", True),
+          ("dead", "Dead units (share)", False))
 HEADLINE = (("val/acc", "acc"), ("val/loss", "loss"))

@@ -1,5 +1,6 @@
-"""The fundamentals page in a real browser: five optimizers race down the Rosenbrock valley,
-then a 50-layer ReLU network shows its signal's spread layer by layer."""
+"""The fundamentals page in a real browser: a 50-layer ReLU network shows its signal's spread
+layer by layer, ReLU units die at a high learning rate, five optimizers race down the Rosenbrock
+valley."""
 from __future__ import annotations
 
 import re
@@ -22,6 +23,19 @@ def test_optimizers_race_and_initialisation_shows_the_signal(browser, lab_server
     for title in ("Activations' spread, layer by layer", "Gradients' spread, layer by layer"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
     page.screenshot(path=str(tmp_path / "init.png"), full_page=True)
+    ctx.close()
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals?experiment="
+                                           "activations&lr=0.05&train_steps=500",
+                                  timeout_ms=120_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-fundamentals-[0-9a-f]{6}"))
+    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=60_000)
+    for title in ("The activation functions", "Their slopes (derivatives)",
+                  "Dead units, layer by layer"):
+        expect(page.get_by_text(title, exact=True).first).to_be_visible()
+    expect(page.locator(".js-plotly-plot .bars").first).to_be_attached()     # the dead-unit bars
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(tmp_path / "activations.png"), full_page=True)
     ctx.close()
     ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals", timeout_ms=120_000)
     page.get_by_role("button", name="Train", exact=True).click()
