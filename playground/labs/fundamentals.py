@@ -5,6 +5,7 @@ each path drawn on the contours. **init**: a deep MLP's signal, layer by layer, 
 a small normal, Xavier or He initialisation - the spread of the activations going forward and
 of the gradients coming back, and whether the network then learns at all. **activations**: the
 functions and their slopes, and the units that die (a ReLU whose every input is negative).
+**losses**: three lines fitted to the same points with outliers, by MSE, MAE and Huber.
 
 **What the page shows.** optimizers: the contour plot with every optimizer's path, its loss
 against the step, the steps each needed to come within the tolerance of the minimum. init: the
@@ -34,7 +35,9 @@ TRY_THIS = ("Train the default: five optimizers race down the Rosenbrock valley 
             "Xavier lets it fade, zeros never start. Last, experiment = activations at lr 0.05: "
             "watch ReLU units die, then try leaky_relu.")
 
-EXPERIMENTS = ("optimizers", "init", "activations")
+EXPERIMENTS = ("optimizers", "init", "activations", "losses")
+REG_LOSSES = ("mse", "mae", "huber")
+TRUE_LINE = (2.0, 0.5)           # y = 2 x + 0.5 + noise; the outliers sit far above
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
 SURFACES = ("rosenbrock", "beale", "saddle", "narrow", "noisy")
 INITS = ("zeros", "normal", "xavier", "he")
@@ -97,6 +100,8 @@ class Config:
     lr: float = param(1e-3, lo=1e-6, hi=1.0, log=True, group="Initialisation",
                       help="Adam's step size when the network trains (init: the deep one on "
                            "two moons; activations: 4 layers of 32 on the spiral).")
+    outliers: float = param(0.1, lo=0.0, hi=0.5, group="Losses",
+                            help="Share of the points moved far above the line.")
     steps: int = param(1500, lo=1, hi=20_000, group="Optimizers",
                        help="Steps of every racer.")
     train_steps: int = param(300, lo=1, hi=20_000, group="Initialisation",
@@ -127,7 +132,7 @@ PRESETS = {
 
 
 def steps_of(cfg: Config) -> int:
-    return cfg.steps if cfg.experiment == "optimizers" else cfg.train_steps
+    return cfg.steps if cfg.experiment in ("optimizers", "losses") else cfg.train_steps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +164,14 @@ def load_data(cfg: Config) -> Data:
         return make_2d("moons", n=800, noise=0.15, train_ratio=0.5, seed=cfg.seed)
     if cfg.experiment == "activations":
         return make_2d("spiral", n=800, noise=0.1, train_ratio=0.5, seed=cfg.seed)
+    if cfg.experiment == "losses":
+        g = torch.Generator().manual_seed(cfg.seed)
+        x = torch.rand(200, 1, generator=g) * 4 - 2
+        y = TRUE_LINE[0] * x + TRUE_LINE[1] + 0.3 * torch.randn(200, 1, generator=g)
+        far = torch.rand(200, 1, generator=g) < cfg.outliers
+        y = torch.where(far, y + 15 + 5 * torch.rand(200, 1, generator=g), y)
+        return Data(train=(x, y), test=(x, y), num_classes=1, input_shape=(1,), name="outliers",
+                    kind="tabular")
     # the race needs no data: one placeholder row, so every step is one step of every racer
     one = torch.zeros(1, 2)
     return Data(train=(one,), test=(one,), num_classes=1, input_shape=(2,), name=cfg.surface,
@@ -256,6 +269,24 @@ class Racers(nn.Module):
         return torch.stack([self.pos[n] for n in self.names])
 
 
+class Lines(nn.Module):
+    """One line y = a x + b per regression loss, fitted side by side on the same points."""
+
+    def __init__(self):
+        super().__init__()
+        self.fit = nn.Linear(1, len(REG_LOSSES))
+
+    def forward(self, x):
+        return self.fit(x)
+
+
+def regression_losses(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each column's own loss: MSE, MAE and Huber (delta 1) of its line."""
+    err = pred - y
+    return torch.stack([(err[:, 0] ** 2).mean(), err[:, 1].abs().mean(),
+                        F.huber_loss(pred[:, 2], y[:, 0], delta=1.0)])
+
+
 def make_optimizer(name: str, params, cfg: Config) -> torch.optim.Optimizer:
     lr = getattr(cfg, f"lr_{name}")
     if name == "sgd":
@@ -294,6 +325,12 @@ class State:
 
 def build(cfg: Config, data: Data) -> State:
     device = data.train[0].device
+    if cfg.experiment == "losses":
+        model = Lines().to(device)
+        with torch.no_grad():
+            model.fit.weight.zero_()
+            model.fit.bias.zero_()
+        return State(cfg, model, {"adam": torch.optim.Adam(model.parameters(), lr=0.05)})
     if cfg.experiment != "optimizers":
         model = DeepMLP(cfg).to(device)
         s = State(cfg, model, {"adam": torch.optim.Adam(model.parameters(), lr=cfg.lr)})
@@ -311,6 +348,14 @@ def build(cfg: Config, data: Data) -> State:
 
 
 def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    if s.cfg.experiment == "losses":
+        x, y = batch
+        each = regression_losses(s.model(x), y)
+        opt = s.opts["adam"]
+        opt.zero_grad(set_to_none=True)
+        each.sum().backward()                  # the lines share no weights: each its own loss
+        opt.step()
+        return {"train/loss": each.sum().detach()}
     if s.cfg.experiment != "optimizers":
         x, y = batch
         loss = F.cross_entropy(s.model(x), y)
@@ -360,6 +405,12 @@ def reached(s: State) -> dict[str, int | None]:
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
+    if s.cfg.experiment == "losses":
+        grid = torch.linspace(-2, 2, 41, device=data.test[0].device)[:, None]
+        gap = (s.model(grid) - (TRUE_LINE[0] * grid + TRUE_LINE[1])).abs().mean(0).tolist()
+        out = {f"val/off_{n}": v for n, v in zip(REG_LOSSES, gap)}    # mean gap to the truth
+        out["val/loss"] = float(regression_losses(s.model(data.test[0]), data.test[1]).sum())
+        return out
     if s.cfg.experiment != "optimizers":
         s.model.eval()
         x, y = data.test
@@ -509,7 +560,32 @@ def _activation_views(s: State, data: Data) -> dict:
     return figs
 
 
+def _fit_views(s: State, data: Data) -> dict:
+    x, y = (t.cpu()[:, 0] for t in data.train)
+    grid = torch.linspace(-2, 2, 2)
+    w, b = s.model.fit.weight[:, 0].cpu(), s.model.fit.bias.cpu()
+    traces = [{"type": "scatter", "mode": "markers", "name": "points",
+               "x": x.round(decimals=3).tolist(), "y": y.round(decimals=3).tolist(),
+               "marker": {"size": 5, "color": "#888888"}},
+              {"type": "scatter", "mode": "lines", "name": "the true line",
+               "x": grid.tolist(), "y": (TRUE_LINE[0] * grid + TRUE_LINE[1]).tolist(),
+               "line": {"dash": "dot", "color": "#000000"}}]
+    for i, name in enumerate(REG_LOSSES):
+        traces.append({"type": "scatter", "mode": "lines",
+                       "name": f"{name}: y = {w[i]:.2f} x + {b[i]:.2f}",
+                       "x": grid.tolist(), "y": (w[i] * grid + b[i]).round(decimals=3).tolist(),
+                       "line": {"color": ("#1f77b4", "#ff7f0e", "#2ca02c")[i], "width": 3}})
+    return {"fit": charts.artifact("Three lines, three losses, the same points", "plotly", {
+        "data": traces, "layout": {"template": "plotly_white", "height": 420,
+                                   "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+                                   "legend": {"orientation": "h", "y": -0.15}}},
+        f"{s.cfg.outliers:.0%} of the points moved far above the line: squared errors let them "
+        "pull the MSE line up; absolute errors (MAE) and Huber's barely feel them.")}
+
+
 def artifacts(s: State, data: Data) -> dict[str, dict]:
+    if s.cfg.experiment == "losses":
+        return _fit_views(s, data)
     if s.cfg.experiment == "activations":
         return _activation_views(s, data)
     if s.cfg.experiment == "init":
