@@ -221,6 +221,7 @@ class State:
     ep_return: float = 0.0
     ep_len: int = 0
     episodes: list = field(default_factory=list)     # (env step at its end, return, length)
+    averaged: int = 0                                # episodes in the last moving average
     next_target: int = 0
     last: dict = field(default_factory=dict)         # the last update's metrics (tensors)
     best_return: float = -math.inf
@@ -351,13 +352,15 @@ def train_step(s: State, batch) -> dict[str, torch.Tensor]:
                 tp.lerp_(p, cfg.tau)
         s.next_target += cfg.target_every * max(1, math.ceil((s.t - s.next_target + 1)
                                                                / cfg.target_every))
-    recent = [r for _, r, _ in s.episodes[-MOVING:]]
     dev = obs.device
-    # host numbers become device scalars once per update (not per step): the window stacks them
+    # host numbers become device scalars once per update (not per step): the window stacks them;
+    # the moving average is made again only when an episode has ended since the last update
+    ret = s.last["train/return"]
+    if len(s.episodes) != s.averaged:
+        s.averaged = len(s.episodes)
+        ret = torch.tensor(float(np.mean([r for _, r, _ in s.episodes[-MOVING:]])), device=dev)
     s.last = {"train/loss": loss.detach(), "train/q": q.detach().mean(),
-              "train/epsilon": torch.tensor(epsilon(cfg, s.t), device=dev),
-              "train/return": torch.tensor(float(np.mean(recent)) if recent else 0.0,
-                                           device=dev)}
+              "train/epsilon": torch.tensor(epsilon(cfg, s.t), device=dev), "train/return": ret}
     return s.last
 
 

@@ -69,3 +69,12 @@ def finish(page, ctx, server, errors: list[str], shot: Path, asset: str, height:
         return
     server.stop()
     assert "Traceback" not in server.output()
+
+
+def train_to_the_end(page, lab: str, timeout_ms: int = 30_000) -> None:
+    """Press Train on a lab page, wait for the run's id in the URL, then for "Finished"."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(rf"[?&]run=\d{{8}}-\d{{6}}-{lab}-[0-9a-f]{{6}}"))
+    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=timeout_ms)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.e2e.support import finish, open_page
+from tests.e2e.support import finish, open_page, train_to_the_end
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,9 +19,7 @@ def test_dqn_trains_cartpole_and_replays_a_greedy_episode(browser, lab_server, t
     steps = os.environ.get("DQN_BROWSER_STEPS", "10000")
     ctx, page, errors = open_page(browser, f"{lab_server.url}/dqn?env_steps={steps}",
                                   timeout_ms=120_000)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-dqn-[0-9a-f]{6}"))
-    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=240_000)
+    train_to_the_end(page, "dqn", 240_000)
     for title in ("Return of every training episode", "The latest greedy episode, replayed",
                   "The greedy action over the state"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()

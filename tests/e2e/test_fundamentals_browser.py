@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.support import finish, open_page
+from tests.e2e.support import finish, open_page, train_to_the_end
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -17,9 +17,7 @@ def test_optimizers_race_and_initialisation_shows_the_signal(browser, lab_server
 
     ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals?experiment=init"
                                            "&train_steps=100", timeout_ms=120_000)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-fundamentals-[0-9a-f]{6}"))
-    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=60_000)
+    train_to_the_end(page, "fundamentals", 60_000)
     for title in ("Activations' spread, layer by layer", "Gradients' spread, layer by layer"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
     page.screenshot(path=str(tmp_path / "init.png"), full_page=True)
@@ -27,9 +25,7 @@ def test_optimizers_race_and_initialisation_shows_the_signal(browser, lab_server
     ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals?experiment="
                                            "activations&lr=0.05&train_steps=500",
                                   timeout_ms=120_000)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-fundamentals-[0-9a-f]{6}"))
-    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=60_000)
+    train_to_the_end(page, "fundamentals", 60_000)
     for title in ("The activation functions", "Their slopes (derivatives)",
                   "Dead units, layer by layer"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
@@ -38,9 +34,7 @@ def test_optimizers_race_and_initialisation_shows_the_signal(browser, lab_server
     page.screenshot(path=str(tmp_path / "activations.png"), full_page=True)
     ctx.close()
     ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals", timeout_ms=120_000)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-fundamentals-[0-9a-f]{6}"))
-    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=60_000)
+    train_to_the_end(page, "fundamentals", 60_000)
     for title in ("The race on the rosenbrock surface", "Distance to the minimum's loss"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
     expect(page.get_by_text(re.compile(r"momentum: step \d+")).first).to_be_visible()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.support import finish, open_page
+from tests.e2e.support import finish, open_page, train_to_the_end
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -15,9 +15,7 @@ def test_gnn_labels_the_karate_club_from_two_leaders(browser, lab_server, tmp_pa
     from playwright.sync_api import expect
 
     ctx, page, errors = open_page(browser, f"{lab_server.url}/gnn", timeout_ms=120_000)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-gnn-[0-9a-f]{6}"))
-    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible()
+    train_to_the_end(page, "gnn")
     for title in ("The graph, coloured by prediction", "Every node's hidden layer, in 2-D (PCA)"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
     expect(page.get_by_text("Validation-node accuracy").first).to_be_visible()
