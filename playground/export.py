@@ -184,12 +184,16 @@ def train(cfg: Config, device: str | None = None, out: str | None = None):
                 perm = torch.randperm(n, device=dev, generator=gen)
             idx = perm[pos * batch_size:(pos + 1) * batch_size]
             train_step(state, tuple(t[idx] for t in data.train))
-        if (step + 1) % report_every == 0 or step + 1 == total:
+        ended = finished is not None and finished(state)      # early stopping, say
+        if (step + 1) % report_every == 0 or step + 1 == total or ended:
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in evaluate(state, data).items()}
             shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             print(f"step {step + 1}/{total} ({(step + 1) / steps_per_epoch:.1f} epochs)  {shown}"
                   f"  [{time.perf_counter() - started:.1f} s]", file=sys.stderr)
+        if ended:
+            print(ended, file=sys.stderr)
+            break
     if out:
         torch.save(state.model.state_dict(), out)
     return metrics, state.model
@@ -226,6 +230,10 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
         ex.need(lab.__name__, "draw_batch")
     else:
         ex.blocks.append((lab.__name__, "draw_batch", "draw_batch = None"))
+    if hasattr(lab, "finished"):
+        ex.need(lab.__name__, "finished")
+    else:
+        ex.blocks.append((lab.__name__, "finished", "finished = None"))
     if hasattr(lab, "epochs_of"):
         ex.need(lab.__name__, "epochs_of")
     else:

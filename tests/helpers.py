@@ -80,6 +80,8 @@ def train_in_memory(lab, cfg):
             idx = perm[(step % per_epoch) * batch_size:][:batch_size]
             batch = tuple(t[idx] for t in data.train)
         lab.train_step(state, batch)
+        if hasattr(lab, "finished") and lab.finished(state):
+            break
     with torch.no_grad():
         return state, data, lab.evaluate(state, data)
 

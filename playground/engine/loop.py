@@ -221,6 +221,10 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         draw = lab.draw_batch if data.n_examples is not None else None
         window = _Window(log_every=max(1, total // CURVE_POINTS),
                          hint=getattr(lab, "divergence_hint", None))
+        # A lab may end its run before `total` (early stopping): it says why (a host-side
+        # attribute, read after every step: no sync), the loop stops.
+        finished = getattr(lab, "finished", None)
+        ended = None
         train_start = time.perf_counter()
         next_flush = next_eval = next_show = 0.0    # the first step is shown at once
         eval_every = max(1, total // EVAL_POINTS)
@@ -276,7 +280,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                 out = lab.train_step(state, batch)
             window.add(out)
             step += 1
-            if cancel.is_set():
+            if cancel.is_set() or (finished is not None and (ended := finished(state))):
                 break
             now = time.perf_counter()
             if now >= next_flush or len(window) >= MAX_WINDOW:
@@ -314,6 +318,9 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         if cancel.is_set():
             res.status, res.message = ("cancelled", f"Stopped at step {step} of {total}; its "
                                        "weights are kept.")
+        elif ended:
+            res.status, res.message = "completed", (f"{ended} Trained {step} of {total} steps in "
+                                                    f"{res.seconds:.1f} s{note}.")
         else:
             res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s{note}."
     except Diverged as e:

@@ -186,7 +186,8 @@ def render(lab_name: str, lab, store):
     for spec in params.specs(lab.Config):
         groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
-        box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation"))
+        box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation",
+                                                    "Experiment"))
         for spec in group_specs:
             _widget(lab_name, spec, box, store)
 

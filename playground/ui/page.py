@@ -286,14 +286,29 @@ def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
     st.rerun()
 
 
-def _run_params(lab, store, run_id: str) -> dict[str, str]:
-    """The settings the run trained with, as a link gives them (not the form's current ones)."""
+def _comparison(lab, cfg) -> dict | None:
+    """The lab's COMPARE: one for the lab, or (a function of the settings) one per setting - the
+    fundamentals page compares optimizers on one experiment and initialisations on another."""
+    compare = getattr(lab, "COMPARE", None)
+    if callable(compare):
+        return compare(cfg) if cfg is not None else None
+    return compare
+
+
+def _run_config(lab, store, run_id: str):
+    """The settings a stored run trained with, or None."""
     from playground import params
 
     try:
         cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
     except NoSuchRun:
-        return {}
+        return None
+    return cfg
+
+
+def _run_params(lab, store, run_id: str) -> dict[str, str]:
+    """The settings the run trained with, as a link gives them (not the form's current ones)."""
+    cfg = _run_config(lab, store, run_id)
     return form.url_params(lab, cfg) if cfg is not None else {}
 
 
@@ -323,8 +338,8 @@ def lab_page(lab_name: str) -> None:
     for note in form.url_notes(lab_name):
         st.warning(note)
     run_id = _current_run(lab_name, store)
-    compare = getattr(lab, "COMPARE", None)
     compared = _compare_ids(lab_name, store)
+    compare = _comparison(lab, cfg)
     active, owned = False, True
     if run_id:
         active = store.status(run_id).get("status") in ACTIVE
@@ -372,9 +387,10 @@ def lab_page(lab_name: str) -> None:
     _model_summary(lab_name, lab, cfg)
     _overview(lab, cfg)
 
-    if compare and compared:
-        live.compare_panel(compared, compare["names"], store, table=compare.get("table"),
-                           curves=compare.get("curves"))
+    shown = _comparison(lab, _run_config(lab, store, compared[-1])) if compared else None
+    if shown:
+        live.compare_panel(compared, shown["names"], store, table=shown.get("table"),
+                           curves=shown.get("curves"))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
                    curves=getattr(lab, "CURVES", ()))

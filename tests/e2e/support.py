@@ -72,9 +72,11 @@ def finish(page, ctx, server, errors: list[str], shot: Path, asset: str, height:
 
 
 def train_to_the_end(page, lab: str, timeout_ms: int = 30_000) -> None:
-    """Press Train on a lab page, wait for the run's id in the URL, then for "Finished"."""
+    """Press Train on a lab page, wait for the run's id in the URL, then for "Finished" (or a
+    lab's own end, early stopping's)."""
     from playwright.sync_api import expect
 
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url(re.compile(rf"[?&]run=\d{{8}}-\d{{6}}-{lab}-[0-9a-f]{{6}}"))
-    expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible(timeout=timeout_ms)
+    expect(page.get_by_text(re.compile(r"^(Finished \d+ steps|Stopped early at step \d+)"))
+           ).to_be_visible(timeout=timeout_ms)
