@@ -7,6 +7,7 @@ overconfident where label smoothing and focal loss are not); regularization (a n
 wrong labels by heart; L2 and early stopping refuse them); and each experiment's comparison."""
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -93,6 +94,8 @@ def test_bad_settings_are_refused_with_a_message():
 def test_cli_script_and_page(home, store, tmp_path, capsys):
     code, out = train_cli(capsys, "fundamentals", "experiment=optimizers", "steps=200")
     assert code == 0 and out["status"] == "completed" and "val/gap_adam" in out["metrics"]
+    code, out = train_cli(capsys, "fundamentals", "experiment=regularization", "early_stopping=5")
+    assert code == 0 and out["status"] == "completed" and out["metrics"]["val/memorised"] < 0.2
     script = tmp_path / "train_fundamentals.py"
     script.write_text(export.script("fundamentals", {"experiment": "init", "depth": 10,
                                                      "train_steps": 100}))
@@ -268,3 +271,27 @@ def test_l1_sends_most_weights_to_zero(seed):
     # measured: 96.8% of the weights within 0.001 of 0 (1.5% at initialisation)
     assert (now.abs() < 1e-3).float().mean() > 0.8 > (state.at_init.abs() < 1e-3).float().mean()
     assert "now" in fu.artifacts(state, data)["weights"]["caption"]
+
+
+def test_depth_100_with_zeros_trains_to_chance_and_an_overflowing_init_is_explained(store):
+    cfg = _cfg(experiment="init", depth=100, init="zeros", train_steps=20)
+    run_id = store.create("fundamentals", params.to_dict(cfg))
+    res = loop.run(fu, cfg, run_id, store)
+    assert res.status == "completed" and res.metrics["val/act_std_init"] == 0.0
+    assert res.metrics["val/acc"] < 0.6
+    cfg = _cfg(experiment="init", depth=100, init="normal", init_std=1.0, train_steps=20)
+    run_id = store.create("fundamentals", params.to_dict(cfg))
+    res = loop.run(fu, cfg, run_id, store)
+    assert res.status == "diverged" and "Pick init = he, or init std 0.125" in res.message
+    assert "learning rate" not in res.message
+    # the picture of what blew up is kept: the spread layer by layer, to where it overflowed
+    forward = store.artifacts(run_id)["items"]["forward"]["data"]["data"][0]["y"]
+    assert forward[2] > 20 * forward[0] and any(v is None or v > 1e30 for v in forward)
+
+
+def test_the_page_compares_sgd_with_adam(home, store):
+    at = open_page("app_pages/15_fundamentals.py", {"steps": "1500"})
+    ids = compare_on_page(at, store, "fundamentals")
+    assert [store.config(i)["config"]["optimizers"] for i in ids] == [["sgd"], ["adam"]]
+    info = texts(at, "info")
+    assert "SGD: not within the tolerance" in info and re.search(r"Adam: step \d+", info), info

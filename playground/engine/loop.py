@@ -325,6 +325,10 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s{note}."
     except Diverged as e:
         res.status, res.message = "diverged", str(e)
+        try:        # the last picture: what blew up (a deep net's spreads at initialisation)
+            show()
+        except Exception:  # noqa: BLE001 - a picture of NaN weights may fail; the run is kept
+            pass
     except Exception as e:  # noqa: BLE001 - every failure becomes a run status, never a crash
         res.status, res.message = _failure(e, cfg)
         res.fix = getattr(e, "fix", {})

@@ -768,6 +768,20 @@ def _regularization_metrics(s: State, data: Data) -> dict[str, float]:
     return out
 
 
+def divergence_hint(cfg: Config) -> str | None:
+    if cfg.experiment == "init":
+        he = math.sqrt(2 / cfg.width)
+        if cfg.init == "normal" and cfg.init_std > 1.5 * he:
+            return (f"the signal overflowed - each of the {cfg.depth} layers multiplies its "
+                    f"spread by about {cfg.init_std / he:.2g} (std {cfg.init_std:g}; He's for "
+                    f"width {cfg.width} is {he:.3g}). Pick init = he, or init std {he:.3g}.")
+        return None
+    if cfg.experiment in ("regularization", "losses"):
+        return ("training became unstable; this experiment's step size is fixed: lower L1 "
+                "and L2 (regularization) or focal gamma (losses).")
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # What the page shows
 
