@@ -3,6 +3,7 @@
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
     python -m playground bench [--quick] [--json] [--device cpu|cuda] [--case N ...]
+    python -m playground demos record [LAB ...] | check | list
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
 """
 from __future__ import annotations
@@ -136,6 +137,41 @@ def _export(args) -> int:
     return 0
 
 
+def _demos(args) -> int:
+    from playground import demos, registry
+
+    if args.action == "check":
+        problems = demos.check()
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        count = sum(len(demos.demos_of(lab)) for lab in registry.LABS)
+        print(f"{count} demos of {len(registry.LABS)} labs, {demos.size_mb():.1f} MB"
+              + ("" if problems else ": all load"), file=sys.stderr)
+        return 1 if problems else 0
+    if args.action == "list":
+        for lab in registry.LABS:
+            for name in demos.demos_of(lab):
+                d = demos.load(lab, name)
+                print(f"{lab:<13} {name:<16} {len(d.runs)} run(s), {d.duration:5.1f} s  "
+                      f"{d.title}")
+        return 0
+    labs = args.labs or list(registry.LABS)
+    unknown = [lab for lab in labs if lab not in registry.LABS]
+    if unknown:
+        print(f"error: unknown lab(s) {', '.join(unknown)}; labs: {', '.join(registry.LABS)}",
+              file=sys.stderr)
+        return 2
+    failed = []
+    for lab in labs:
+        try:
+            demos.record_lab(lab, log=lambda m: print(m, file=sys.stderr, flush=True))
+        except demos.DemoError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(lab)
+    print(f"demos: {demos.size_mb():.1f} MB in all", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,6 +198,10 @@ def main(argv=None) -> int:
                    choices=("script", "weights", "onnx", "zip"))
     p.add_argument("-o", "--output", help="file to write (default: a name from the run)")
     p.set_defaults(fn=_export)
+    p = sub.add_parser("demos", help="recorded demos: record them from real runs, check, list")
+    p.add_argument("action", choices=("record", "check", "list"))
+    p.add_argument("labs", nargs="*", help="record: only these labs (default: all)")
+    p.set_defaults(fn=_demos)
     args = ap.parse_args(argv)
     return args.fn(args)
 

@@ -247,7 +247,7 @@ def test_the_page_compares_no_regularization_with_l2(home, store):
     assert not at.exception
     ids = compare_on_page(at, store, "fundamentals")
     assert [store.config(i)["config"]["l2"] for i in ids] == [0.0, 0.01]
-    table = next(d.value for d in at.dataframe if "wrong labels learned by heart" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "share of wrong labels learned by heart" in d.value.columns)
     assert list(table["run"]) == ["none", "L2 0.01"]
     assert table["test accuracy"].iloc[1] > table["test accuracy"].iloc[0] + 0.05
     assert "Without regularization the network repeats" in texts(at, "info")

@@ -270,3 +270,6 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
     pred = predict(s.model, data.test[0], chunk=1024).argmax(1)
     return {"filters": _filters(s), "maps": _feature_maps(s, data),
             **charts.classification_views(pred, data)}
+
+
+DEMOS = {"default": {"picture": "predictions"}}

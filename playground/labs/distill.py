@@ -626,6 +626,9 @@ COMPARE = {"label": "Run the three-way comparison",
            "names": tuple(_name_of(m) for m in MODES), "plan": _three_way,
            "table": comparison_table}
 
+DEMOS = {"three-way": {"compare": True,
+                       "title": "Teacher, student from scratch, distilled student"}}
+
 
 def exportable(cfg: Config) -> str:
     """Why this run cannot become a standalone script ("" when it can)."""

@@ -587,3 +587,5 @@ COMPARE = {"label": "With vs without target network", "names": ("with", "without
            "plan": _with_then_without, "table": comparison_table,
            "curves": (("train/return", "Training return (moving average)", False),
                       ("val/return", "Greedy return", False))}
+
+DEMOS = {"default": {"picture": "policy"}}

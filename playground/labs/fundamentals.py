@@ -1159,7 +1159,7 @@ def comparison(cfg: Config) -> dict | None:
                 "plan": _plan((NO_REGULARIZATION, with_)),
                 "curves": (("val/loss", "Test loss", False), ("val/acc", "Test accuracy", False)),
                 "table": _table((("val/acc", "test accuracy"), ("val/loss", "test loss"),
-                                 ("val/memorised", "wrong labels learned by heart")),
+                                 ("val/memorised", "share of wrong labels learned by heart")),
                                 lambda a, b, fa, fb: (
                     f"Without regularization the network repeats {fa.get('val/memorised', 0):.0%} "
                     f"of the wrong training labels and gets {fa.get('val/acc', 0):.0%} of the "
@@ -1169,3 +1169,8 @@ def comparison(cfg: Config) -> dict | None:
 
 
 COMPARE = comparison
+
+DEMOS = {"race": {"title": "Five optimizers race down the Rosenbrock valley"},
+         "regularization": {"settings": {"experiment": "regularization"}, "compare": True,
+                            "title": "A network learns wrong labels by heart; L2 refuses them",
+                            "picture": "acc_curves"}}

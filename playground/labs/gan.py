@@ -557,3 +557,6 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 COMPARE = {"label": "Collapse vs fix", "names": ("collapse", "fix"), "plan": _collapse_then_fix,
            "table": comparison_table,
            "curves": (("train/g_loss", "G loss", True), ("val/modes", "Modes covered", False))}
+
+DEMOS = {"ring": {"title": "Eight modes of a ring, found one by one"},
+        "collapse-vs-fix": {"compare": True, "title": "Mode collapse, then the fix (WGAN-GP)"}}

@@ -378,3 +378,5 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 COMPARE = {"label": "GCN vs MLP", "names": ("graph", "mlp"), "plan": _gcn_then_mlp,
            "table": comparison_table}
 
+DEMOS = {"gcn-vs-mlp": {"compare": True, "title": "The karate club: GCN vs the same MLP"}}
+

@@ -149,6 +149,9 @@ def _plain_then_residual(cfg: Config, earlier: list[str]) -> Config | None:
 COMPARE = {"label": "Compare plain vs residual", "names": ("plain", "residual"),
            "plan": _plain_then_residual}
 
+DEMOS = {"plain-vs-residual": {"compare": True,
+                               "title": "Plain vs residual at 30 blocks"}}
+
 
 def blueprint(cfg: Config):
     shape = input_shape(cfg)

@@ -513,3 +513,6 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 COMPARE = {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _three_cells,
            "table": comparison_table}
+
+DEMOS = {"rnn-lstm-gru": {"compare": True, "picture": "gradient",
+                          "title": "RNN vs LSTM vs GRU on the adding problem"}}

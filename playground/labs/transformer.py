@@ -698,3 +698,6 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 COMPARE = {"label": "With vs without positional encoding", "names": ("with positions",
                                                                       "no positions"),
            "plan": _with_and_without_positions, "table": comparison_table}
+
+DEMOS = {"positions": {"compare": True,
+                       "title": "Reversing digits with and without positional encoding"}}

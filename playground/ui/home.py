@@ -1,6 +1,7 @@
 """The Home page: what this is, where it trains, the labs by section, recent runs."""
 from __future__ import annotations
 
+import base64
 import re
 
 import pandas as pd
@@ -25,6 +26,55 @@ def _device() -> None:
     _starting()
 
 
+GALLERY_COLUMNS = 3
+THUMB_PX = 210
+
+
+def sentences(doc: str) -> list[str]:
+    """A docstring's sentences: split at a full stop that ends one (not "et al." or "e.g.")."""
+    doc = " ".join((doc or "").split())
+    return [x for x in re.split(r"(?<!\bal)(?<!\be\.g)\.\s+(?=[A-Z*])", doc) if x]
+
+
+def idea(doc: str, limit: int = 170) -> str:
+    """A lab's idea in a line: its docstring's first sentence, or the second where the first
+    only names the architecture ("Residual network.")."""
+    parts = sentences(doc) or [""]
+    text = parts[1] if len(parts) > 1 and len(parts[0]) < 60 else parts[0]
+    text = text.rstrip(".")
+    return text + "." if len(text) <= limit else text[:text.rfind(" ", 0, limit - 3)] + "..."
+
+
+def _card(name: str, page) -> None:
+    """One lab in the gallery: its picture from its recorded demo, its idea, open and replay."""
+    from playground import demos
+    from playground.ui import live, replay
+
+    lab = registry.meta(name)
+    st.markdown(f"**{lab.ICON} {lab.TITLE}**")
+    item = replay.picture(name)
+    try:
+        if item and item.get("kind") == "image":
+            st.image(base64.b64decode(item["data"]), width="stretch")
+        elif item and item.get("kind") == "plotly":
+            fig = dict(item["data"])
+            layout = {**(fig.get("layout") or {}), "height": THUMB_PX, "showlegend": False,
+                      "margin": {"l": 4, "r": 4, "t": 4, "b": 4}, "title": None}
+            for axis in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+                layout[axis] = {**layout[axis], "title": None, "showticklabels": False}
+            st.plotly_chart(live._figure({**fig, "layout": layout}), key=f"thumb-{name}",
+                            width="stretch", config={"staticPlot": True})
+    except Exception:  # noqa: BLE001 - a picture that cannot be drawn leaves the card's text
+        pass
+    st.caption(idea(lab.__doc__))
+    b1, b2 = st.columns(2)
+    b1.page_link(str(page), label="Open", icon=":material/open_in_new:")
+    recorded = demos.demos_of(name)
+    if recorded:
+        b2.page_link(str(page), label="Replay", icon=":material/replay:",
+                     query_params={"demo": recorded[0]})
+
+
 def home_page() -> None:
     from playground.ui.app import RUNS_PAGE, lab_files
 
@@ -44,13 +94,10 @@ def home_page() -> None:
         if section not in by_section:
             continue
         st.subheader(section)
-        for name in by_section[section]:
-            lab = registry.meta(name)
-            # the first sentence: up to a full stop that ends one (not "et al." or "e.g.")
-            doc = " ".join((lab.__doc__ or "").split())
-            first = re.split(r"(?<!\bal)(?<!\be\.g)\.(?=\s+[A-Z]|$)", doc, maxsplit=1)[0]
-            if name in pages:
-                st.page_link(str(pages[name]), label=f"**{lab.TITLE}** - {first}.", icon=lab.ICON)
+        cols = st.columns(GALLERY_COLUMNS)
+        for i, name in enumerate(n for n in by_section[section] if n in pages):
+            with cols[i % GALLERY_COLUMNS].container(border=True):
+                _card(name, pages[name])
 
     runs = visible_runs(limit=20)
     st.subheader("Recent runs")

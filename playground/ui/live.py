@@ -335,7 +335,8 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
         verdict = ""
     frame = pd.DataFrame(rows)
     formats = {c: st.column_config.NumberColumn(
-        format="percent" if "accuracy" in c or c.startswith("...") else "localized")
+        format="percent" if "accuracy" in c or "share" in c or c.startswith("...")
+        else "localized")
         for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
     st.dataframe(frame, hide_index=True, width="stretch", column_config=formats)
     if verdict:

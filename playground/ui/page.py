@@ -12,7 +12,7 @@ import inspect
 import pandas as pd
 import streamlit as st
 
-from playground import registry
+from playground import demos, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground.ui import downloads, form, live, share
@@ -325,6 +325,12 @@ def _overview(lab, cfg) -> None:
 
 
 def lab_page(lab_name: str) -> None:
+    if st.query_params.get("demo"):
+        # a recorded demo: drawn from its files alone, before (and without) the lab's torch
+        from playground.ui import replay
+
+        replay.replay_page(lab_name, str(st.query_params["demo"]))
+        return
     lab = registry.get(lab_name)
     mgr = manager()
     store = mgr.store
@@ -345,7 +351,13 @@ def lab_page(lab_name: str) -> None:
         active = store.status(run_id).get("status") in ACTIVE
         owned = all(mine(r) for r in {run_id, *compared})
 
-    c1, c2, c3, c4 = st.columns([1, 1, 3, 1])
+    c1, c2, c3, c5, c4 = st.columns([1, 1, 2.2, 1.3, 1])
+    recorded = demos.demos_of(lab_name)
+    if recorded:
+        c5.button("Replay demo", key=f"{lab_name}._replay", width="stretch",
+                  icon=":material/replay:", on_click=lambda: st.query_params.update(
+                      demo=recorded[0]),
+                  help="A recorded run of this page, played back: nothing trains.")
     train = c1.button("Train", type="primary", key=f"{lab_name}._train", width="stretch",
                       disabled=bool(errors), icon=":material/play_arrow:")
     stop = False

@@ -1,0 +1,270 @@
+"""A recorded demo played through the live panel: the same header, tiles, curves and pictures as
+a run being watched, read from the recording at a moment of its time instead of from a run
+folder. Nothing trains and neither torch nor the lab's module is imported on this path, so it
+shows at once on a cold start, offline, on a weak laptop."""
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import threading
+import time
+from collections import OrderedDict
+from types import SimpleNamespace
+
+import streamlit as st
+
+from playground import demos, registry
+from playground.ui import live
+
+SPEEDS = (1, 2, 5, 10)
+TICK_S = 0.5                       # how often a playing replay redraws
+_CACHE: OrderedDict = OrderedDict()     # figures built from a demo's data, shared by sessions
+_CACHE_LOCK = threading.Lock()
+
+
+def _cached(key, make):
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    value = make()
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > 256:
+            _CACHE.popitem(last=False)
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _load(lab: str, name: str, stamp: float) -> demos.Demo:
+    return demos.load(lab, name)
+
+
+def load(lab: str, name: str) -> demos.Demo:
+    """A demo, read once per change of its files."""
+    path = demos.ROOT / lab / name / "demo.json"
+    try:
+        stamp = path.stat().st_mtime
+    except FileNotFoundError:
+        raise demos.DemoError(f"{lab} has no demo named {name!r}") from None
+    return _load(lab, name, stamp)
+
+
+class _Tail:
+    """What the live panel reads of one run (Tail's interface), as it was at one moment."""
+
+    def __init__(self, key: tuple, records: list[dict], frame: dict | None, frame_index: int):
+        self.key, self.records = key, records
+        self.latest: dict = {}
+        for r in records:
+            self.latest.update({k: v for k, v in r.items() if isinstance(v, (int, float))})
+        self.version = len(records)
+        self.frame = frame or {}
+        self.artifacts_version = frame_index
+
+    def read(self) -> list[dict]:
+        return self.records
+
+    def artifacts(self) -> dict:
+        return {"step": self.frame.get("step"), "items": self.frame.get("items") or {}}
+
+    def cached(self, key, make):
+        return _cached((*self.key, key), make)
+
+
+class ReplayStore:
+    """The run store's reading side (status, tail, exists, info) for a demo at time `at` of its
+    recording; the runs of a comparison follow one another, as they trained."""
+
+    def __init__(self, demo: demos.Demo, at: float):
+        self.demo, self.at = demo, at
+        self.ids = [r.run_id for r in demo.runs]
+        self._runs = {r.run_id: (r, sum(x.duration for x in demo.runs[:i]), i)
+                      for i, r in enumerate(demo.runs)}
+
+    def _local(self, run_id: str):
+        run, offset, i = self._runs[run_id]
+        return run, self.at - offset, i
+
+    def exists(self, run_id: str) -> bool:
+        return run_id in self._runs
+
+    def status(self, run_id: str) -> dict:
+        run, t, _ = self._local(run_id)
+        if t < 0:
+            return {"status": "queued"}
+        if t >= run.duration:
+            return dict(run.status)
+        records = self._records(run, t)
+        step = max([r.get("step") or 0 for r in records] or [0])
+        rate = next((r["perf/samples_per_s"] for r in reversed(records)
+                     if "perf/samples_per_s" in r), 0)
+        return {"status": "running", "step": step, "total_steps": run.status.get("total_steps"),
+                "eta_s": run.duration - t, "samples_per_s": rate,
+                "device": run.status.get("device"), "params": run.status.get("params"),
+                "started": time.time() - t}
+
+    @staticmethod
+    def _records(run: demos.RecordedRun, t: float) -> list[dict]:
+        times = _times(id(run), run)
+        return run.records[:bisect.bisect_right(times, t)]
+
+    def tail(self, run_id: str) -> _Tail:
+        run, t, i = self._local(run_id)
+        if t >= run.duration:
+            records, k = run.records, len(run.frames) - 1
+        else:
+            records = self._records(run, t) if t >= 0 else []
+            k = bisect.bisect_right([f["time"] for f in run.frames], t) - 1
+        frame = run.frames[k] if k >= 0 else None
+        return _Tail((self.demo.lab, self.demo.name, i), records, frame, k)
+
+    def info(self, run_id: str):
+        return SimpleNamespace(status=self.status(run_id), run_id=run_id)
+
+
+_TIMES: dict = {}
+
+
+def _times(key: int, run: demos.RecordedRun) -> list[float]:
+    """Each record's time, made non-decreasing (what bisect needs)."""
+    if key not in _TIMES or _TIMES[key][0] is not run:
+        out, last = [], 0.0
+        for r in run.records:
+            last = max(last, float(r.get("time") or last))
+            out.append(last)
+        _TIMES[key] = (run, out)
+    return _TIMES[key][1]
+
+
+class _NoQueue:
+    @staticmethod
+    def position(run_id: str):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The replay's clock, per session: where it is, since when it plays, how fast
+
+def _clock_key(lab: str, name: str) -> str:
+    return f"_replay.{lab}.{name}"
+
+
+def _clock(lab: str, name: str) -> dict:
+    return st.session_state.setdefault(_clock_key(lab, name),
+                                       {"at": 0.0, "origin": time.time(), "speed": 1})
+
+
+def position(clock: dict, duration: float, now: float | None = None) -> float:
+    """Where the replay is: its last position plus the time played since, at its speed."""
+    at = clock["at"]
+    if clock.get("origin") is not None:
+        at += ((now or time.time()) - clock["origin"]) * clock["speed"]
+    return max(0.0, min(at, duration))
+
+
+def _set(clock: dict, duration: float, **changes) -> None:
+    clock["at"] = position(clock, duration)
+    if clock.get("origin") is not None:
+        clock["origin"] = time.time()
+    clock.update(changes)
+
+
+def exit_replay() -> None:
+    st.query_params.pop("demo", None)
+
+
+def replay_page(lab_name: str, name: str) -> None:
+    """The lab page in replay mode: the recording, its controls, and the way back to training."""
+    meta = registry.meta(lab_name)
+    st.title(f"{meta.ICON} {meta.TITLE}")
+    names = demos.demos_of(lab_name)
+    if name not in names:
+        st.warning(f"This page has no recorded demo named {name!r}"
+                   + (f"; it has {', '.join(names)}." if names else "."))
+        st.button("Train it yourself", on_click=exit_replay, type="primary")
+        return
+    try:
+        demo = load(lab_name, name)
+    except demos.DemoError as e:
+        st.error(str(e))
+        st.button("Train it yourself", on_click=exit_replay, type="primary")
+        return
+    st.info(f"**Replay of a recorded run** ({demo.title}; recorded {demo.recorded}). Nothing "
+            "trains: the curves and pictures are the recording's, at the speed you pick.",
+            icon=":material/replay:")
+    if getattr(meta, "TRY_THIS", ""):
+        st.caption(f"**Try this:** {meta.TRY_THIS}")
+    clock = _clock(lab_name, name)
+    duration = demo.duration
+    if clock.get("origin") is not None and position(clock, duration) >= duration:
+        clock.update(at=duration, origin=None)          # played to the end: it stops there
+    c1, c2, c3, c4 = st.columns([1.2, 1.2, 2.2, 1.6])
+    playing = clock.get("origin") is not None and position(clock, duration) < duration
+    if c1.button("Pause" if playing else "Play", key="_replay.play", width="stretch",
+                 icon=":material/pause:" if playing else ":material/play_arrow:"):
+        if playing:
+            _set(clock, duration, origin=None)
+        else:
+            start = 0.0 if position(clock, duration) >= duration else position(clock, duration)
+            clock.update(at=start, origin=time.time())
+        st.rerun()
+    if len(names) > 1:
+        picked = c2.selectbox("Demo", names, index=names.index(name), key="_replay.pick",
+                              label_visibility="collapsed")
+        if picked != name:
+            st.query_params["demo"] = picked
+            st.rerun()
+    speed = c3.segmented_control("Speed", SPEEDS, default=clock["speed"], key="_replay.speed",
+                                 format_func=lambda s: f"{s}x", label_visibility="collapsed")
+    if speed and speed != clock["speed"]:
+        _set(clock, duration, speed=speed)
+    c4.button("Train it yourself", on_click=exit_replay, type="primary", width="stretch",
+              icon=":material/model_training:")
+
+    @st.fragment(run_every=TICK_S if playing else None)
+    def _player():
+        at = position(clock, duration)
+        key = "_replay.scrub"
+        st.session_state[key] = math.floor(at * 10) / 10 if at < duration else \
+            math.ceil(duration * 10) / 10
+
+        def scrub():
+            _set(clock, duration, at=float(st.session_state[key]))
+        st.slider("Time in the recording (s)", 0.0, math.ceil(duration * 10) / 10, step=0.1,
+                  key=key, on_change=scrub)
+        _show(demo, at)
+        if playing and at >= duration:
+            clock.update(at=duration, origin=None)
+            st.rerun()                      # the end: stop polling
+    _player()
+
+
+def _show(demo: demos.Demo, at: float) -> None:
+    store = ReplayStore(demo, at)
+    curves = tuple(tuple(c) for c in demo.curves)
+    current = next((i for i in store.ids if store.status(i).get("status") == "running"),
+                   store.ids[-1] if at >= demo.duration else store.ids[0])
+    if demo.compare:
+        names = tuple(demo.compare["names"])
+        st.subheader("Comparison: " + " vs ".join(names))
+        cmp_curves = tuple(tuple(c) for c in demo.compare.get("curves") or ()) or None
+        live._compare_body(store.ids, names, store, cmp_curves)
+        if at >= demo.duration:
+            rows, verdict = demo.compare.get("rows") or [], demo.compare.get("verdict") or ""
+            live._compare_table(store.ids, names, store, table=lambda runs: (rows, verdict))
+    live._body(current, store, _NoQueue(), artifacts=True, curves=curves)
+
+
+def picture(lab: str) -> dict | None:
+    """The gallery's picture of a lab: the last frame's first picture of its first demo."""
+    names = demos.demos_of(lab)
+    if not names:
+        return None
+    try:
+        demo = load(lab, names[0])
+    except demos.DemoError:
+        return None
+    items = demo.runs[-1].frames[-1].get("items") or {}
+    return items.get(demo.picture) or next(iter(items.values()), None)
