@@ -28,6 +28,7 @@ TRY_THIS = ("Set pooling to none and watch the parameter count and the time per 
             "(the dense head now sees every pixel). Then train Fashion-MNIST with and without "
             "augmentation: watch the gap between train and test accuracy.")
 
+STAGE = ("dataset", "pooling", "augment", "epochs")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 ACCEPTS_IMAGES = True     # the page offers "try your own image" for a finished run
 AUGMENT = ("none", "shift", "shift+rotate", "shift+flip")

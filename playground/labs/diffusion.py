@@ -39,6 +39,7 @@ TRY_THIS = ("Train the default swiss roll and watch the orange samples flow from
             "Then pick the preset 'T = 50': the schedule above Train warns that the last step "
             "still keeps 78% of the signal - press 'Linear vs cosine' to see what that costs.")
 
+STAGE = ("data", "schedule", "T", "sampler")
 POINTS = ("swissroll", "moons", "ring", "spiral", "points")
 IMAGES = ("digits", "digits8", "mnist", "fashion_mnist")
 SIGNAL_LEFT_WARNING = 0.1       # sqrt(abar_T) above this: sampling starts from the wrong place

@@ -47,6 +47,7 @@ TRY_THIS = ("Press 'Run the three-way comparison' with the defaults: a 16-neuron
             "table says when there is none. Then set transfer size to 0 (all data): the gap "
             "closes. Or drop the digit 3 from the students' data and look at its accuracy.")
 
+STAGE = ("temperature", "alpha_kd", "transfer_size", "drop_class")
 DATASETS = ("digits", "mnist", "fashion_mnist")
 TEACHER_LABS = ("distill", "mlp", "cnn")        # finished runs of these pages can teach
 MODES = ("teacher", "scratch", "distill")

@@ -32,6 +32,7 @@ TRY_THIS = ("Train the default: CartPole in 60,000 steps - the greedy return cli
             "Q-values run away and the run is stopped. 'With vs without target network' runs "
             "both on the same seed.")
 
+STAGE = ("env", "target_network", "double_dqn", "env_steps")
 ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 EVAL_SEED = 10_000           # evaluation episodes start from these seeds: every run, the same
 MOVING = 20                  # episodes in the training return's moving average

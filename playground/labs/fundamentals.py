@@ -43,6 +43,7 @@ TRY_THIS = ("Train the default: five optimizers race down the Rosenbrock valley 
             "nothing on, the network learns the wrong labels by heart and its test loss climbs; "
             "set l2 = 0.01 and it refuses them.")
 
+STAGE = ("experiment", "surface", "depth", "init", "activation", "l2", "early_stopping")
 EXPERIMENTS = ("optimizers", "init", "activations", "losses", "regularization")
 REG_LOSSES = ("mse", "mae", "huber")
 LOSS_TASKS = ("regression", "classification")

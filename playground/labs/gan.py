@@ -35,6 +35,7 @@ TRY_THIS = ("Train the default on the ring of 8 Gaussians and watch the orange p
             "to all 8 modes. Then pick the preset 'Mode collapse' (or press 'Collapse vs fix'): "
             "the generator sits on one or two modes and hops between them as D catches up.")
 
+STAGE = ("data", "loss", "d_steps", "steps")
 POINTS = ("ring", "grid", "moons", "spiral", "points")
 IMAGES = ("digits", "mnist", "fashion_mnist")
 LOSSES = ("nonsaturating", "minimax", "wgan-gp", "hinge")

@@ -32,6 +32,7 @@ TRY_THIS = ("Train the default: Zachary's karate club, only the two leaders labe
             "the graph the same network can only guess. Then try graph = cora (2,708 papers, "
             "140 labelled).")
 
+STAGE = ("graph", "model", "labels_per_class")
 GRAPHS = ("karate", "sbm", "cora")
 MODELS = ("gcn", "sage", "mlp")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",

@@ -26,6 +26,7 @@ TRY_THIS = ("Spiral with activation = linear: the boundary stays a straight line
             "layers you add. Switch back to relu and watch it curl around the arms. Then try "
             "features x1^2 and x2^2 alone on circles with no hidden layer at all.")
 
+STAGE = ("dataset", "features", "hidden_sizes", "activation")
 FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist")
 

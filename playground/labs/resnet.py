@@ -27,6 +27,7 @@ TRY_THIS = ("Press 'Compare plain vs residual' at the default 30 blocks: the pla
             "go dark as training goes on. At 4 blocks the plain net learns too. Then turn batch "
             "norm on and compare again.")
 
+STAGE = ("depth", "residual", "batch_norm")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 GRAD_EVERY = 5            # steps between gradient-norm snapshots for the heatmap
 

@@ -37,6 +37,7 @@ TRY_THIS = ("Press 'RNN vs LSTM vs GRU' on the adding problem (length 50): the p
             "look at |dL/dx_t|: the RNN's gradient at the early steps is a millionth of the "
             "LSTM's.")
 
+STAGE = ("task", "seq_len", "cell")
 TASKS = ("adding", "copy", "series", "chars")
 CELLS = ("rnn", "lstm", "gru")
 REGRESSION = ("adding", "series")

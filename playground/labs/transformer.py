@@ -36,6 +36,7 @@ TRY_THIS = ("Train the default (reverse 8 digits) and watch the attention maps o
             "press 'With vs without positional encoding': without positions it never forms and "
             "accuracy stays low.")
 
+STAGE = ("task", "length", "pos_encoding", "layers")
 TASKS = ALGORITHMIC + ("chars",)
 ARCHS = ("decoder", "encoder-decoder")
 POSITIONS = ("learned", "sinusoidal", "none")

@@ -33,6 +33,7 @@ TRY_THIS = ("Train the default (a VAE with a 2-D code on digits) and look at the
             "VAE': the autoencoder's codes sprawl with holes between them, and its samples from "
             "N(0, I) are smudges.")
 
+STAGE = ("model", "latent_dim", "beta")
 DATASETS = ("digits", "mnist", "fashion_mnist")
 GRID = 12                        # the decoded plane: GRID x GRID images
 

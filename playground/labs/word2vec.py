@@ -52,6 +52,7 @@ TRY_THIS = ("Train the default: in about ten seconds nine analogies in ten come 
             "country arrows turn parallel. Then set subsample to 0 and negatives to 1: 'the', "
             "'in' and 'of' fill the windows and the analogies drop to about 20%.")
 
+STAGE = ("subsample", "negatives", "window")
 MAX_SOFTMAX_VOCAB = 2000      # full softmax scores every word for every pair
 MAP_WORDS = 200               # the most frequent words on the map
 NOISE_TABLE = 2 ** 20         # entries of the unigram table the noise words are drawn from

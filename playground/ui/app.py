@@ -29,7 +29,10 @@ def lab_pages() -> dict[str, st.Page]:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Neural Playground", page_icon="🧪", layout="wide")
+    from playground.ui import stage
+
+    st.set_page_config(page_title="Neural Playground", page_icon="🧪", layout="wide",
+                       initial_sidebar_state="collapsed" if stage.active() else "auto")
     from playground.ui.state import remember_visitor
 
     remember_visitor()

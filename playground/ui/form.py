@@ -54,7 +54,8 @@ def _seed_values(lab_name: str, lab, store) -> None:
                 values[spec.name] = params.coerce(params.bounded(spec, limits), qp[spec.name])
             except params.Invalid as e:
                 notes.append(f"Ignored from the link: {e}")
-    unknown = [k for k in qp if k not in values and k not in ("run", "preset", "compare")]
+    unknown = [k for k in qp
+               if k not in values and k not in ("run", "preset", "compare", "demo", *KEPT)]
     notes += [f"Ignored from the link: unknown setting {k!r}" for k in unknown]
     for spec in params.specs(lab.Config):
         st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, values[spec.name])
@@ -173,10 +174,16 @@ def _widget(lab_name: str, spec: params.Spec, container, store=None) -> None:
         container.number_input(label, key=key, help=help_, step=1)
 
 
-def render(lab_name: str, lab, store):
-    """Draw the form in the sidebar. Returns (config or None, list of error messages)."""
+def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
+    """Draw the form in the sidebar (`main_fields`, stage mode's, in the page itself, a row of
+    them above Train). Returns (config or None, list of error messages)."""
     _seed_values(lab_name, lab, store)
     sb = st.sidebar
+    if main_fields:
+        specs = {s.name: s for s in params.specs(lab.Config)}
+        shown = [specs[f] for f in main_fields if f in specs]
+        for col, spec in zip(st.columns(max(1, len(shown))), shown):
+            _widget(lab_name, spec, col, store)
     presets = getattr(lab, "PRESETS", {})
     if presets:
         sb.selectbox("Preset", [PRESET_NONE, *presets], key=f"{lab_name}._preset",
@@ -184,7 +191,8 @@ def render(lab_name: str, lab, store):
                      help="Fill the form with a known setting; every field stays editable.")
     groups: dict[str, list[params.Spec]] = {}
     for spec in params.specs(lab.Config):
-        groups.setdefault(spec.group, []).append(spec)
+        if spec.name not in main_fields:
+            groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
         box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation",
                                                     "Experiment"))
@@ -209,6 +217,9 @@ def url_params(lab, cfg) -> dict[str, str]:
             for spec in params.specs(lab.Config) if getattr(cfg, spec.name) != spec.default}
 
 
+KEPT = ("stage", "hide")
+
+
 def sync_url(lab_name: str, lab, cfg, run_id: str | None, extra: dict | None = None) -> None:
     """Non-default settings and the shown run go into the address bar."""
     want = {}
@@ -219,5 +230,7 @@ def sync_url(lab_name: str, lab, cfg, run_id: str | None, extra: dict | None = N
     if run_id:
         want["run"] = run_id
     want.update(extra or {})
+    # how the page is shown, not what it trains: kept as the URL has it (stage mode)
+    want.update({k: v for k, v in st.query_params.to_dict().items() if k in KEPT})
     if want != st.query_params.to_dict():
         st.query_params.from_dict(want)

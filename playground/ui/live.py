@@ -184,9 +184,9 @@ def _curves(tail, extra: tuple = ()) -> None:
             col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
 
 
-def _artifacts(tail) -> None:
+def _artifacts(tail, columns: int = 2) -> None:
     art = tail.artifacts()
-    artifact_grid(art.get("items"), cache=lambda key, make: tail.cached(
+    artifact_grid(art.get("items"), columns=columns, cache=lambda key, make: tail.cached(
         ("art", key, tail.artifacts_version), make))
 
 
@@ -221,7 +221,7 @@ def _artifact(key: str, item: dict, cache) -> None:
 
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
-          curves: tuple = ()) -> str:
+          curves: tuple = (), columns: int = 2) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
@@ -233,7 +233,7 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
     _tiles(tail.latest, curves)
     _curves(tail, curves)
     if artifacts:
-        _artifacts(tail)
+        _artifacts(tail, columns)
     return status.get("status", "?")
 
 
@@ -251,7 +251,8 @@ def _timed(body):
             f.write(f"{time.time():.3f} {time.perf_counter() - t0:.4f}\n")
 
 
-def panel(run_id: str, store, manager, on_fix=None, curves: tuple = ()) -> None:
+def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
+          columns: int = 2) -> None:
     """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
     `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES)."""
     try:
@@ -275,11 +276,11 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = ()) -> None:
 
         @st.fragment(run_every=every * ARTIFACT_POLLS)
         def _live_artifacts():
-            _artifacts(store.tail(run_id))
+            _artifacts(store.tail(run_id), columns)
         _live()
         _live_artifacts()
     else:
-        _body(run_id, store, manager, on_fix, curves=curves)
+        _body(run_id, store, manager, on_fix, curves=curves, columns=columns)
 
 
 def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = None) -> bool:

@@ -15,11 +15,14 @@ import streamlit as st
 from playground import demos, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
-from playground.ui import downloads, form, live, share
+from playground.ui import downloads, form, live, share, stage
 from playground.ui.state import manager, mine, session_id, visible_runs, visit
 
 
-def _explanation(lab) -> None:
+def _explanation(lab, on_stage: bool = False) -> None:
+    if on_stage:                        # a talk: the experiment, not the lecture
+        st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
+        return
     doc = inspect.cleandoc(lab.__doc__ or "")
     first, _, rest = doc.partition("\n\n")
     st.markdown(first.replace("\n", " "))
@@ -325,6 +328,10 @@ def _overview(lab, cfg) -> None:
 
 
 def lab_page(lab_name: str) -> None:
+    on_stage = stage.active()
+    if on_stage:
+        stage.style()
+    stage.toggle()
     if st.query_params.get("demo"):
         # a recorded demo: drawn from its files alone, before (and without) the lab's torch
         from playground.ui import replay
@@ -335,9 +342,10 @@ def lab_page(lab_name: str) -> None:
     mgr = manager()
     store = mgr.store
     st.title(f"{lab.ICON} {lab.TITLE}")
-    _explanation(lab)
+    _explanation(lab, on_stage)
 
-    cfg, errors = form.render(lab_name, lab, store)
+    cfg, errors = form.render(lab_name, lab, store,
+                              main_fields=stage.fields(lab) if on_stage else ())
     if mgr.caps.hosted:
         st.sidebar.caption(f"Shared server: {mgr.caps.describe()}. "
                            f"{mgr.caps.describe_retention()}")
@@ -357,13 +365,15 @@ def lab_page(lab_name: str) -> None:
         c5.button("Replay demo", key=f"{lab_name}._replay", width="stretch",
                   icon=":material/replay:", on_click=lambda: st.query_params.update(
                       demo=recorded[0]),
-                  help="A recorded run of this page, played back: nothing trains.")
+                  help="A recorded run of this page, played back: nothing trains.",
+                  shortcut=stage.key("replay"))
     train = c1.button("Train", type="primary", key=f"{lab_name}._train", width="stretch",
-                      disabled=bool(errors), icon=":material/play_arrow:")
+                      disabled=bool(errors), icon=":material/play_arrow:",
+                      shortcut=stage.key("train"))
     stop = False
     if owned:
         stop = c2.button("Stop", key=f"{lab_name}._stop", width="stretch", disabled=not active,
-                         icon=":material/stop:")
+                         icon=":material/stop:", shortcut=stage.key("stop"))
     if run_id:
         shared = {**_run_params(lab, store, run_id), "run": run_id}
         if compared:
@@ -385,7 +395,8 @@ def lab_page(lab_name: str) -> None:
         except SubmitError as e:
             st.error(str(e))
     if compare and c3.button(compare["label"], key=f"{lab_name}._compare", disabled=bool(errors),
-                             icon=":material/compare_arrows:"):
+                             icon=":material/compare_arrows:",
+                             shortcut=stage.key("compare")):
         _start_comparison(lab_name, cfg, compare, mgr)
     if stop and run_id:
         try:
@@ -405,7 +416,7 @@ def lab_page(lab_name: str) -> None:
                            curves=shown.get("curves"))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
-                   curves=getattr(lab, "CURVES", ()))
+                   curves=getattr(lab, "CURVES", ()), columns=1 if on_stage else 2)
         if store.status(run_id).get("status") == "completed":
             with st.expander("Download: script, weights, ONNX, whole run"):
                 downloads.run_downloads(run_id, store, key=f"{lab_name}._dl")

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import streamlit as st
 
 from playground import demos, registry
-from playground.ui import live
+from playground.ui import live, stage
 
 SPEEDS = (1, 2, 5, 10)
 TICK_S = 0.5                       # how often a playing replay redraws
@@ -203,7 +203,8 @@ def replay_page(lab_name: str, name: str) -> None:
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 2.2, 1.6])
     playing = clock.get("origin") is not None and position(clock, duration) < duration
     if c1.button("Pause" if playing else "Play", key="_replay.play", width="stretch",
-                 icon=":material/pause:" if playing else ":material/play_arrow:"):
+                 icon=":material/pause:" if playing else ":material/play_arrow:",
+                 shortcut=stage.key("play")):
         if playing:
             _set(clock, duration, origin=None)
         else:
@@ -234,14 +235,14 @@ def replay_page(lab_name: str, name: str) -> None:
             _set(clock, duration, at=float(st.session_state[key]))
         st.slider("Time in the recording (s)", 0.0, math.ceil(duration * 10) / 10, step=0.1,
                   key=key, on_change=scrub)
-        _show(demo, at)
+        _show(demo, at, columns=1 if stage.active() else 2)
         if playing and at >= duration:
             clock.update(at=duration, origin=None)
             st.rerun()                      # the end: stop polling
     _player()
 
 
-def _show(demo: demos.Demo, at: float) -> None:
+def _show(demo: demos.Demo, at: float, columns: int = 2) -> None:
     store = ReplayStore(demo, at)
     curves = tuple(tuple(c) for c in demo.curves)
     current = next((i for i in store.ids if store.status(i).get("status") == "running"),
@@ -254,7 +255,7 @@ def _show(demo: demos.Demo, at: float) -> None:
         if at >= demo.duration:
             rows, verdict = demo.compare.get("rows") or [], demo.compare.get("verdict") or ""
             live._compare_table(store.ids, names, store, table=lambda runs: (rows, verdict))
-    live._body(current, store, _NoQueue(), artifacts=True, curves=curves)
+    live._body(current, store, _NoQueue(), artifacts=True, curves=curves, columns=columns)
 
 
 def picture(lab: str) -> dict | None:

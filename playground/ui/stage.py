@@ -1,0 +1,61 @@
+"""Stage mode (`?stage=1`, or the sidebar's toggle): a lab page for a talk - big type, the sidebar
+folded away, only the controls the lab's TRY_THIS needs (its STAGE) above large Train / Stop /
+Replay buttons with keyboard shortcuts, and the pictures one to a row, large. `hide=a,b` in the
+URL hides more of the controls."""
+from __future__ import annotations
+
+import streamlit as st
+
+PARAM, HIDE = "stage", "hide"
+SHORTCUTS = {"train": "T", "stop": "S", "replay": "D", "compare": "V", "play": "P"}
+
+_CSS = """
+<style>
+html { font-size: 20px; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 1.5rem 2.5rem; }
+[data-testid="stMain"] .stButton button { min-height: 3.2rem; font-size: 1.15rem;
+                                          padding: 0.6rem 1.4rem; }
+[data-testid="stMetricValue"] { font-size: 2.6rem; }
+h1 { font-size: 2.8rem !important; }
+</style>
+"""
+
+
+def active() -> bool:
+    return str(st.query_params.get(PARAM, "")) == "1"
+
+
+def key(action: str) -> str | None:
+    """A button's keyboard shortcut: on stage only (elsewhere a key hint would crowd the
+    buttons, and typing in the form should never start a run)."""
+    return SHORTCUTS[action] if active() else None
+
+
+def hidden() -> set[str]:
+    return {h.strip() for h in str(st.query_params.get(HIDE, "")).split(",") if h.strip()}
+
+
+def fields(lab) -> tuple[str, ...]:
+    """The controls shown on stage: the lab's STAGE, less what the URL hides."""
+    hide = hidden()
+    return tuple(f for f in getattr(lab, "STAGE", ()) if f not in hide)
+
+
+def style() -> None:
+    st.markdown(_CSS, unsafe_allow_html=True)
+
+
+def _toggled() -> None:
+    if st.session_state.get("_stage_toggle"):
+        st.query_params[PARAM] = "1"
+    else:
+        st.query_params.pop(PARAM, None)
+        st.query_params.pop(HIDE, None)
+
+
+def toggle() -> None:
+    """The sidebar's switch in and out of stage mode (the URL keeps it: a link opens on stage)."""
+    st.session_state["_stage_toggle"] = active()
+    st.sidebar.toggle("Stage mode", key="_stage_toggle", on_change=_toggled,
+                      help="For talks: big type, only the controls the demonstration needs, "
+                           "large buttons (keys: T train, S stop, D replay the demo, V compare).")
