@@ -158,3 +158,18 @@ def test_home_is_a_gallery_with_open_and_replay_for_every_lab(home):
     replays = [label for label, _ in links if label == "Replay"]
     opens = [label for label, _ in links if label == "Open"]
     assert len(opens) == len(registry.LABS) and len(replays) == len(registry.LABS)
+
+
+def test_a_run_much_slower_than_its_demo_is_offered_the_recording():
+    demo = replay.load("mlp", "default")
+    config, recorded = demo.runs[0].config, demo.runs[0].duration
+    slow = {"status": "running", "elapsed_s": 3.0, "eta_s": 3 * recorded + 1}
+    assert replay.slower_demo("mlp", config, slow) == ("default", 3.0 + 3 * recorded + 1,
+                                                       recorded)
+    fine = {"status": "running", "elapsed_s": 3.0, "eta_s": recorded}
+    assert replay.slower_demo("mlp", config, fine) is None
+    early = {"status": "running", "elapsed_s": 0.5, "eta_s": 100 * recorded}
+    assert replay.slower_demo("mlp", config, early) is None              # too soon to tell
+    other = {**config, "seed": config["seed"] + 1}
+    assert replay.slower_demo("mlp", other, slow) is None                 # not what it recorded
+    assert replay.slower_demo("mlp", config, {**slow, "status": "completed"}) is None

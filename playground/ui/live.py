@@ -221,13 +221,15 @@ def _artifact(key: str, item: dict, cache) -> None:
 
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
-          curves: tuple = (), columns: int = 2) -> str:
+          curves: tuple = (), columns: int = 2, notice=None) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
         st.warning(str(e))
         return "missing"
     _header(run_id, status, manager.position(run_id), on_fix)
+    if notice is not None:
+        notice(status)
     tail = store.tail(run_id)
     tail.read()
     _tiles(tail.latest, curves)
@@ -252,7 +254,7 @@ def _timed(body):
 
 
 def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
-          columns: int = 2) -> None:
+          columns: int = 2, notice=None) -> None:
     """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
     `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES)."""
     try:
@@ -268,7 +270,7 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
         @st.fragment(run_every=every)
         def _live():
             if _timed(lambda: _body(run_id, store, manager, on_fix, artifacts=False,
-                                    curves=curves)) \
+                                    curves=curves, notice=notice)) \
                     not in ACTIVE:
                 st.rerun()
             elif poll_seconds(store.status(run_id)) != every:

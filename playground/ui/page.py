@@ -289,6 +289,29 @@ def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
     st.rerun()
 
 
+def _slow_machine(lab_name: str, store, run_id: str):
+    """The live panel's notice: on a machine much slower than the one that recorded this page's
+    demo of the same settings, offer the recording (a talk should not wait on a laptop)."""
+    try:
+        config = store.config(run_id).get("config", {})
+    except NoSuchRun:
+        return None
+
+    def notice(status: dict) -> None:
+        from playground.ui import replay
+
+        found = replay.slower_demo(lab_name, config, status)
+        if found is None:
+            return
+        name, predicted, recorded = found
+        st.warning(f"This machine is slow for this run: about {predicted:.0f} s to go where the "
+                   f"recording of the same settings took {recorded:.0f} s.",
+                   icon=":material/speed:")
+        st.button("Switch to the recording", key=f"slow-{run_id}", icon=":material/replay:",
+                  on_click=lambda: st.query_params.update(demo=name))
+    return notice
+
+
 def _comparison(lab, cfg) -> dict | None:
     """The lab's COMPARE: one for the lab, or (a function of the settings) one per setting - the
     fundamentals page compares optimizers on one experiment and initialisations on another."""
@@ -416,7 +439,8 @@ def lab_page(lab_name: str) -> None:
                            curves=shown.get("curves"))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
-                   curves=getattr(lab, "CURVES", ()), columns=1 if on_stage else 2)
+                   curves=getattr(lab, "CURVES", ()), columns=1 if on_stage else 2,
+                   notice=_slow_machine(lab_name, store, run_id))
         if store.status(run_id).get("status") == "completed":
             with st.expander("Download: script, weights, ONNX, whole run"):
                 downloads.run_downloads(run_id, store, key=f"{lab_name}._dl")

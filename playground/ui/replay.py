@@ -269,3 +269,28 @@ def picture(lab: str) -> dict | None:
         return None
     items = demo.runs[-1].frames[-1].get("items") or {}
     return items.get(demo.picture) or next(iter(items.values()), None)
+
+
+SLOWER = 3.0            # a live run predicted this many times slower than its demo: offer it
+SETTLED_S = 2.0         # ... once it has run this long (the first steps' estimate is noise)
+
+
+def slower_demo(lab: str, config: dict, status: dict) -> tuple[str, float, float] | None:
+    """A demo of exactly these settings, when this running run is predicted to take more than
+    SLOWER times as long as the recording did (a weak laptop, a shared server): (its name, the
+    run's predicted seconds, the recording's)."""
+    if status.get("status") != "running" or status.get("eta_s") is None:
+        return None
+    elapsed = float(status.get("elapsed_s") or 0.0)
+    if elapsed < SETTLED_S:
+        return None
+    predicted = elapsed + float(status["eta_s"])
+    for name in demos.demos_of(lab):
+        try:
+            demo = load(lab, name)
+        except demos.DemoError:
+            continue
+        if len(demo.runs) == 1 and demo.runs[0].config == config \
+                and predicted > SLOWER * demo.runs[0].duration:
+            return name, predicted, demo.runs[0].duration
+    return None
