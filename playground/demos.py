@@ -120,6 +120,26 @@ def load(lab: str, name: str, root: Path = ROOT) -> Demo:
                 recorded=meta.get("recorded", ""), picture=meta.get("picture", ""))
 
 
+def final_picture(demo: Demo) -> dict | None:
+    """The artefact the gallery shows: the named one (or the first) of the last frame."""
+    items = demo.runs[-1].frames[-1].get("items") or {}
+    return items.get(demo.picture) or next(iter(items.values()), None)
+
+
+def write_picture(demo: Demo, root: Path = ROOT) -> None:
+    """Kept beside the recording, so that Home reads a few kB per lab, not every frame."""
+    (root / demo.lab / demo.name / "picture.json").write_text(
+        json.dumps(final_picture(demo), separators=(",", ":")), encoding="utf-8")
+
+
+def read_picture(lab: str, name: str, root: Path = ROOT) -> dict | None:
+    try:
+        item = json.loads((root / lab / name / "picture.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return item if isinstance(item, dict) else None
+
+
 def size_mb(root: Path = ROOT) -> float:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6 \
         if root.is_dir() else 0.0
@@ -139,6 +159,8 @@ def check(root: Path = ROOT) -> list[str]:
             except DemoError as e:
                 problems.append(str(e))
                 continue
+            if read_picture(lab, name, root) is None:
+                problems.append(f"{lab}/{name}: no picture.json for the gallery")
             bad = [r.run_id for r in demo.runs if r.status.get("status") != "completed"]
             if bad:
                 problems.append(f"{lab}/{name}: runs that did not complete: {', '.join(bad)}")
@@ -264,7 +286,9 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
                                "rows": rows, "verdict": verdict}
         (folder / "demo.json").write_text(json.dumps(meta, indent=1, default=str),
                                           encoding="utf-8")
-        return load(lab, name, root)
+        demo = load(lab, name, root)
+        write_picture(demo, root)
+        return demo
     finally:
         if home_before is None:
             os.environ.pop("PLAYGROUND_HOME", None)

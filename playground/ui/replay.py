@@ -259,16 +259,18 @@ def _show(demo: demos.Demo, at: float, columns: int = 2) -> None:
 
 
 def picture(lab: str) -> dict | None:
-    """The gallery's picture of a lab: the last frame's first picture of its first demo."""
+    """The gallery's picture of a lab: the last frame's chosen picture of its first demo (kept
+    beside the recording; read from the frames when it is missing)."""
     names = demos.demos_of(lab)
     if not names:
         return None
+    item = demos.read_picture(lab, names[0])
+    if item is not None:
+        return item
     try:
-        demo = load(lab, names[0])
+        return demos.final_picture(load(lab, names[0]))
     except demos.DemoError:
         return None
-    items = demo.runs[-1].frames[-1].get("items") or {}
-    return items.get(demo.picture) or next(iter(items.values()), None)
 
 
 SLOWER = 3.0            # a live run predicted this many times slower than its demo: offer it
