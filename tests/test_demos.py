@@ -140,6 +140,7 @@ def test_the_replay_scrubs_pauses_and_goes_back_to_training(home):
     assert at.button(key="_replay.play").label == "Play"                  # the end: stopped
     at.slider(key="_replay.scrub").set_value(0.5).run()
     assert "running" in texts(at, "markdown")
+    assert any("of the recording's" in p.text for p in at.get("progress"))
     at.button(key="_replay.play").click().run()                          # from 0.5 s on
     assert at.button(key="_replay.play").label == "Pause"
     at.button(key="_replay.play").click().run()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import re
 
 import pandas as pd
@@ -45,10 +47,24 @@ def idea(doc: str, limit: int = 170) -> str:
     return text + "." if len(text) <= limit else text[:text.rfind(" ", 0, limit - 3)] + "..."
 
 
+@functools.lru_cache(maxsize=32)
+def _thumbnail(name: str, spec: str):
+    """A demo's picture as a small static figure, built once per picture (Home is every
+    visitor's first page: it should cost a visit nothing to draw)."""
+    import plotly.graph_objects as go
+
+    fig = json.loads(spec)
+    layout = {**(fig.get("layout") or {}), "height": THUMB_PX, "showlegend": False,
+              "margin": {"l": 4, "r": 4, "t": 4, "b": 4}, "title": None}
+    for axis in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+        layout[axis] = {**layout[axis], "title": None, "showticklabels": False}
+    return go.Figure({**fig, "layout": layout})
+
+
 def _card(name: str, page) -> None:
     """One lab in the gallery: its picture from its recorded demo, its idea, open and replay."""
     from playground import demos
-    from playground.ui import live, replay
+    from playground.ui import replay
 
     lab = registry.meta(name)
     st.markdown(f"**{lab.ICON} {lab.TITLE}**")
@@ -57,13 +73,9 @@ def _card(name: str, page) -> None:
         if item and item.get("kind") == "image":
             st.image(base64.b64decode(item["data"]), width="stretch")
         elif item and item.get("kind") == "plotly":
-            fig = dict(item["data"])
-            layout = {**(fig.get("layout") or {}), "height": THUMB_PX, "showlegend": False,
-                      "margin": {"l": 4, "r": 4, "t": 4, "b": 4}, "title": None}
-            for axis in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
-                layout[axis] = {**layout[axis], "title": None, "showticklabels": False}
-            st.plotly_chart(live._figure({**fig, "layout": layout}), key=f"thumb-{name}",
-                            width="stretch", config={"staticPlot": True})
+            st.plotly_chart(_thumbnail(name, json.dumps(item["data"], sort_keys=True)),
+                            key=f"thumb-{name}", width="stretch",
+                            config={"staticPlot": True})
     except Exception:  # noqa: BLE001 - a picture that cannot be drawn leaves the card's text
         pass
     st.caption(idea(lab.__doc__))

@@ -18,7 +18,9 @@ from playground import demos, registry
 from playground.ui import live, stage
 
 SPEEDS = (1, 2, 5, 10)
-TICK_S = 0.5                       # how often a playing replay redraws
+TICK_S = 0.5                       # how often a playing replay redraws, at first ...
+MAX_TICK_S = 4.0                   # ... and at most, on a machine too busy for more
+TICK_KEY = "_replay.tick"
 _CACHE: OrderedDict = OrderedDict()     # figures built from a demo's data, shared by sessions
 _CACHE_LOCK = threading.Lock()
 
@@ -224,18 +226,34 @@ def replay_page(lab_name: str, name: str) -> None:
     c4.button("Train it yourself", on_click=exit_replay, type="primary", width="stretch",
               icon=":material/model_training:")
 
-    @st.fragment(run_every=TICK_S if playing else None)
-    def _player():
-        at = position(clock, duration)
-        key = "_replay.scrub"
-        st.session_state[key] = math.floor(at * 10) / 10 if at < duration else \
-            math.ceil(duration * 10) / 10
+    key = "_replay.scrub"
 
-        def scrub():
-            _set(clock, duration, at=float(st.session_state[key]))
-        st.slider("Time in the recording (s)", 0.0, math.ceil(duration * 10) / 10, step=0.1,
-                  key=key, on_change=scrub)
-        _show(demo, at, columns=1 if stage.active() else 2)
+    def scrub():
+        _set(clock, duration, at=float(st.session_state[key]))
+    # NOTE: the slider says where to jump and is never moved by the playback: a value set from
+    # the server while the browser still shows an older one comes back as a "change" and would
+    # throw the replay back there
+    st.slider("Jump to (s)", 0.0, math.ceil(duration * 10) / 10, step=0.1, key=key,
+              on_change=scrub)
+    tick = st.session_state.setdefault(TICK_KEY, TICK_S)
+
+    @st.fragment(run_every=tick if playing else None)
+    def _player():
+        if st.session_state.get(TICK_KEY, tick) != tick:
+            st.rerun()                      # a slower tick was chosen: declare it anew
+        started, finished = time.perf_counter(), False
+        try:
+            at = position(clock, duration)
+            st.progress(min(1.0, at / duration),
+                        text=f"{at:.1f} s of the recording's {duration:.1f} s")
+            _show(demo, at, columns=1 if stage.active() else 2)
+            finished = True
+        finally:
+            # NOTE: a redraw that takes longer than the tick is cut short by the next one and
+            # a busy machine would show nothing at all: the tick grows with what a redraw costs
+            cost = time.perf_counter() - started
+            if playing and (not finished or cost > 0.5 * tick) and tick < MAX_TICK_S:
+                st.session_state[TICK_KEY] = min(MAX_TICK_S, max(2 * tick, 3 * cost))
         if playing and at >= duration:
             clock.update(at=duration, origin=None)
             st.rerun()                      # the end: stop polling
