@@ -134,17 +134,25 @@ def test_the_replay_scrubs_pauses_and_goes_back_to_training(home):
     at = open_page("app_pages/10_mlp.py", {"demo": "default"})
     assert not at.exception
     demo = replay.load("mlp", "default")
-    at.slider(key="_replay.scrub").set_value(math.ceil(demo.duration * 10) / 10).run()
+    at.slider(key="_replay.scrub.mlp.default").set_value(math.ceil(demo.duration * 10) / 10).run()
     assert not at.exception
     assert any(s.value.startswith("Finished") for s in at.success)        # the run's end
     assert at.button(key="_replay.play").label == "Play"                  # the end: stopped
-    at.slider(key="_replay.scrub").set_value(0.5).run()
+    at.slider(key="_replay.scrub.mlp.default").set_value(0.5).run()
     assert "running" in texts(at, "markdown")
     assert any("of the recording's" in p.text for p in at.get("progress"))
     at.button(key="_replay.play").click().run()                          # from 0.5 s on
     assert at.button(key="_replay.play").label == "Pause"
     at.button(key="_replay.play").click().run()
     assert at.button(key="_replay.play").label == "Play"
+    at.slider(key="_replay.scrub.mlp.default").set_value(2.0).run()
+    at.switch_page("app_pages/80_gnn.py")           # a shorter demo: its own jump range
+    at.query_params["demo"] = "gcn-vs-mlp"
+    at.run()
+    assert not at.exception
+    at.switch_page("app_pages/10_mlp.py")
+    at.query_params["demo"] = "default"
+    at.run()
     next(b for b in at.button if b.label == "Train it yourself").click().run()
     assert "demo" not in at.query_params and not at.exception
     assert at.button(key="mlp._train")                                   # the lab's own page

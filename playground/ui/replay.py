@@ -226,7 +226,7 @@ def replay_page(lab_name: str, name: str) -> None:
     c4.button("Train it yourself", on_click=exit_replay, type="primary", width="stretch",
               icon=":material/model_training:")
 
-    key = "_replay.scrub"
+    key = f"_replay.scrub.{lab_name}.{name}"     # each demo its own range
 
     def scrub():
         _set(clock, duration, at=float(st.session_state[key]))
