@@ -16,6 +16,7 @@ settings.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -43,6 +44,15 @@ class RecordedRun:
     status: dict                                   # the final status.json
     records: list[dict] = field(default_factory=list)
     frames: list[dict] = field(default_factory=list)   # {"time", "step", "items"}
+
+    @functools.cached_property
+    def times(self) -> list[float]:
+        """Each record's time, made non-decreasing (what a replay's bisect needs)."""
+        out, last = [], 0.0
+        for r in self.records:
+            last = max(last, float(r.get("time") or last))
+            out.append(last)
+        return out
 
     @property
     def duration(self) -> float:

@@ -753,6 +753,7 @@ def _regularization_metrics(s: State, data: Data) -> dict[str, float]:
     x, noisy, true = data.train
     seen = s.model(x)
     test = s.model(data.test[0])
+    valid = s.model(s.valid[0])
     s.model.train()
     wrong = noisy != true
     said = seen.argmax(1)
@@ -763,8 +764,7 @@ def _regularization_metrics(s: State, data: Data) -> dict[str, float]:
            # of the training examples whose label is wrong, the share it repeats: by heart
            "val/memorised": float((said[wrong] == noisy[wrong]).float().mean())
            if bool(wrong.any()) else 0.0,
-           "val/valid_loss": float(F.cross_entropy(s.model.eval()(s.valid[0]), s.valid[1]))}
-    s.model.train()
+           "val/valid_loss": float(F.cross_entropy(valid, s.valid[1]))}
     out["val/penalty"] = float(penalty(s))
     return out
 

@@ -109,8 +109,7 @@ class ReplayStore:
 
     @staticmethod
     def _records(run: demos.RecordedRun, t: float) -> list[dict]:
-        times = _times(id(run), run)
-        return run.records[:bisect.bisect_right(times, t)]
+        return run.records[:bisect.bisect_right(run.times, t)]
 
     def tail(self, run_id: str) -> _Tail:
         run, t, i = self._local(run_id)
@@ -124,20 +123,6 @@ class ReplayStore:
 
     def info(self, run_id: str):
         return SimpleNamespace(status=self.status(run_id), run_id=run_id)
-
-
-_TIMES: dict = {}
-
-
-def _times(key: int, run: demos.RecordedRun) -> list[float]:
-    """Each record's time, made non-decreasing (what bisect needs)."""
-    if key not in _TIMES or _TIMES[key][0] is not run:
-        out, last = [], 0.0
-        for r in run.records:
-            last = max(last, float(r.get("time") or last))
-            out.append(last)
-        _TIMES[key] = (run, out)
-    return _TIMES[key][1]
 
 
 class _NoQueue:
