@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from playground import export, params, registry
-from playground.engine import loop
+from playground.engine import loop, stepping
 from playground.labs import fundamentals as fu
 from tests.helpers import compare_on_page, open_page, poll_until, run_id_of, texts, train_cli, train_in_memory
 
@@ -295,3 +295,63 @@ def test_the_page_compares_sgd_with_adam(home, store):
     assert [store.config(i)["config"]["optimizers"] for i in ids] == [["sgd"], ["adam"]]
     info = texts(at, "info")
     assert "SGD: not within the tolerance" in info and re.search(r"Adam: step \d+", info), info
+
+
+def _finished_race(store, **overrides):
+    cfg = _cfg(steps=50, **overrides)
+    run_id = store.create("fundamentals", params.to_dict(cfg))
+    assert loop.run(fu, cfg, run_id, store).status == "completed"
+    return cfg, run_id
+
+
+def test_slow_motion_replays_the_race_from_its_start_one_step_of_every_racer(store):
+    cfg, run_id = _finished_race(store)
+    session = stepping.resume(fu, cfg, store, run_id)
+    assert session.state.step == 0 and len(session.state.path) == 1     # on the start again
+    assert set(stepping.show(fu, session)) == {"race", "gap"}
+    out = stepping.act(fu, session, "One step")
+    assert set(out) == set(fu.OPTIMIZERS)
+    # the same first step as the run's own: same settings, same start
+    ran, _, _ = train_in_memory(fu, _cfg(steps=1))
+    assert torch.allclose(session.state.path[1], ran.path[1])
+    bars = {t["name"]: dict(zip(t["x"], t["y"]))
+            for t in stepping.show(fu, session)["last_step"]["data"]["data"]}
+    slope, moved = bars["slope (gradient length)"], bars["step length"]
+    # SGD's step follows the slope; Adam's first step is its learning rate along each axis
+    assert moved["sgd"] == pytest.approx(cfg.lr_sgd * slope["sgd"], rel=1e-4)
+    assert moved["adam"] == pytest.approx(cfg.lr_adam * math.sqrt(2), rel=1e-3)
+    assert slope["sgd"] > 100 * slope["sgd"] * cfg.lr_sgd                  # steep, yet small
+    stepping.act(fu, session, "Ten steps")
+    assert session.state.step == 11 and len(session.state.path) == 12
+    assert session.counts == {"One step": 1, "Ten steps": 1}
+    again = stepping.resume(fu, cfg, store, run_id)          # back to the start, run unchanged
+    assert again.state.step == 0
+    assert store.status(run_id)["status"] == "completed"
+
+
+def test_slow_motion_is_offered_for_the_race_only(home, store):
+    cfg = _cfg(experiment="init", depth=4, steps=20)
+    run_id = store.create("fundamentals", params.to_dict(cfg))
+    assert loop.run(fu, cfg, run_id, store).status == "completed"
+    with pytest.raises(stepping.CannotStep, match="not stepped by hand"):
+        stepping.resume(fu, cfg, store, run_id)
+    at = open_page("app_pages/15_fundamentals.py", {"run": run_id})
+    assert not at.exception and "Slow motion" not in texts(at, "subheader")
+
+
+def test_the_page_steps_the_race_by_hand(home, store):
+    _, run_id = _finished_race(store)
+    at = open_page("app_pages/15_fundamentals.py", {"run": run_id})
+    assert not at.exception
+    assert "Slow motion" in texts(at, "subheader")
+    at.toggle(key=f"fundamentals._steps_on.{run_id}").set_value(True).run()
+    assert "Every racer on the start" in texts(at, "caption")
+    at.button(key="fundamentals._steps.One step").click().run()
+    at.button(key="fundamentals._steps.One step").click().run()
+    assert not at.exception
+    assert "2 x one step" in texts(at, "caption")
+    log = next(d.value for d in at.dataframe if "step" in d.value.columns)
+    assert list(log["#"]) == [1, 2] and float(log["sgd"].iloc[-1]) < float(log["sgd"].iloc[0])
+    assert "Step 2: how steep, how far" in texts(at, "markdown")
+    at.button(key="fundamentals._steps.reset").click().run()
+    assert "Every racer on the start" in texts(at, "caption")

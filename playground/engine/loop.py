@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from playground.engine import device as devices
+from playground.engine import stepping
 from playground.engine.runs import RunStore
 
 METRIC_INTERVAL_S = 0.25      # train metrics and status: at most ~4 host syncs a second
@@ -312,9 +313,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         res.seconds = time.perf_counter() - t0
         # a stopped run keeps its weights too: they can be downloaded, or stepped on (STEPS)
         store.save_model(run_id, state.model.state_dict())
-        if hasattr(lab, "STEPS"):
-            store.save_optimizers(run_id, {name: getattr(state, name).state_dict()
-                                           for name in lab.STEPS["optimizers"]})
+        if hasattr(lab, "STEPS") and lab.STEPS.get("optimizers"):
+            store.save_optimizers(run_id, stepping.optimizer_states(lab, state))
         if cancel.is_set():
             res.status, res.message = ("cancelled", f"Stopped at step {step} of {total}; its "
                                        "weights are kept.")

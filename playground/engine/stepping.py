@@ -1,15 +1,21 @@
 """Slow motion: a finished or stopped run picked up again, one hand-made step at a time.
 
-A lab that teaches best step by step (the GAN: one D update, one G update) declares
+A lab that teaches best step by step (the GAN: one D update, one G update; the optimizer race:
+one step of every racer) declares
 
     STEPS = {"title": ..., "help": ...,
+             "ready": "...",                     # said before the first step
              "optimizers": ("opt_g", "opt_d"),   # State attributes kept with the weights
              "actions": (("One D step", fn), ...),  # fn(state, data) -> {label: number}
-             "show": fn(state, data) -> artefacts}  # the pictures after each step
+             "show": fn(state, data) -> artefacts,  # the pictures after each step
+             "from": "end",                      # or "start" (optional, "end" by default)
+             "when": fn(cfg) -> bool}            # which configs it teaches (optional)
 
-The run's weights and its optimizers' state are loaded into a freshly built State, so a step
-continues the run's own game rather than a restarted one. A step is milliseconds to a fraction
-of a second, taken on a click, on the CPU of the process that asks: no job, no worker.
+From the end (the GAN), the run's weights and its optimizers' state are loaded into a freshly
+built State, so a step continues the run's own game rather than a restarted one. From the start
+(the race, whose lesson is the first steps), the State is built afresh from the run's config -
+same seed, same start - and nothing is loaded. A step is milliseconds to a fraction of a second,
+taken on a click, on the CPU of the process that asks: no job, no worker.
 """
 from __future__ import annotations
 
@@ -26,6 +32,26 @@ class CannotStep(RuntimeError):
     pass
 
 
+def offered(lab, cfg) -> bool:
+    """Does the lab step by hand, and does it teach for this config?"""
+    spec = getattr(lab, "STEPS", None)
+    return spec is not None and spec.get("when", lambda _: True)(cfg)
+
+
+def from_start(lab) -> bool:
+    return lab.STEPS.get("from", "end") == "start"
+
+
+def optimizer_states(lab, state) -> dict:
+    """{name: state_dict} of the optimizers STEPS names (an attribute may hold a dict of them)."""
+    out = {}
+    for name in lab.STEPS.get("optimizers", ()):
+        opt = getattr(state, name)
+        out[name] = ({k: o.state_dict() for k, o in opt.items()} if isinstance(opt, dict)
+                     else opt.state_dict())
+    return out
+
+
 @dataclass
 class Session:
     run_id: str
@@ -38,23 +64,36 @@ class Session:
 
 
 def resume(lab, cfg, store: RunStore, run_id: str) -> Session:
-    """The run's State as it ended: weights and optimizers loaded, on the CPU, training mode."""
+    """The run's State to step on, on the CPU, in training mode: as the run ended (weights and
+    optimizers loaded), or as it began for a lab that steps from the start."""
     import torch
 
+    if not offered(lab, cfg):
+        raise CannotStep("this run's settings are not stepped by hand")
     status = store.status(run_id).get("status")
     path = store.model_path(run_id)
-    if status not in STEPPABLE or path is None:
+    if status not in STEPPABLE or (path is None and not from_start(lab)):
         raise CannotStep(f"run {run_id} is {status}: only a finished or stopped run with its "
                          "weights can be stepped")
     data = lab.load_data(cfg).head(MAX_EXAMPLES).to("cpu")
     with torch.random.fork_rng(devices=[]):     # building must not move the caller's stream
         state = lab.build(cfg, data)
+    if from_start(lab):
+        state.model.train()
+        return Session(run_id, state, data)
     state.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     state.model.train()
     saved = store.optimizers(run_id)
-    for name in lab.STEPS["optimizers"]:
-        if name in saved:
-            getattr(state, name).load_state_dict(saved[name])
+    for name in lab.STEPS.get("optimizers", ()):
+        if name not in saved:
+            continue
+        opt = getattr(state, name)
+        if isinstance(opt, dict):
+            for k, o in opt.items():
+                if k in saved[name]:
+                    o.load_state_dict(saved[name][k])
+        else:
+            opt.load_state_dict(saved[name])
     return Session(run_id, state, data)
 
 

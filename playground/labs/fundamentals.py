@@ -813,7 +813,9 @@ def _race_views(s: State) -> dict:
                        "x": path[keep, i, 0].round(4).tolist(),
                        "y": path[keep, i, 1].round(4).tolist(), "opacity": 0.75,
                        "line": {"color": COLORS[name], "width": 1.5},
-                       "marker": {"size": [3] * (len(keep) - 1) + [13], "color": COLORS[name],
+                       # a few steps (slow motion): each step's dot big enough to count
+                       "marker": {"size": [3 if len(keep) > 60 else 7] * (len(keep) - 1) + [13],
+                                  "color": COLORS[name],
                                   "line": {"color": "#ffffff", "width": 1}}})
     traces.append({"type": "scatter", "mode": "markers", "name": "minimum",
                    "x": [best_at[0]], "y": [best_at[1]],
@@ -1068,6 +1070,59 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
     if s.cfg.experiment == "init":
         return _spread_views(s, data)
     return _race_views(s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow motion: the race from its start, one step of every racer per click
+
+def _race_step(s: State, data: Data, n: int = 1) -> dict[str, torch.Tensor]:
+    for _ in range(n):
+        out = train_step(s, None)
+    return {name: out[f"train/f_{name}"] for name in s.cfg.optimizers}
+
+
+def _race_ten(s: State, data: Data) -> dict[str, torch.Tensor]:
+    return _race_step(s, data, 10)
+
+
+def _last_step_view(s: State) -> dict:
+    """How long each racer's last step was beside how steep the surface was under it: SGD's
+    step follows the slope, Adam's stays near the learning rate whatever the slope."""
+    names = list(s.cfg.optimizers)
+    moved = (s.path[-1] - s.path[-2]).norm(dim=1).tolist()
+    grads = [float(s.model.pos[n].grad.norm()) if s.model.pos[n].grad is not None else 0.0
+             for n in names]
+    bars = [{"type": "bar", "name": "slope (gradient length)", "x": names, "y": grads,
+             "marker": {"color": "#bbbbbb"}},
+            {"type": "bar", "name": "step length", "x": names, "y": moved,
+             "marker": {"color": [COLORS[n] for n in names]}}]
+    fig = {"data": bars, "layout": {
+        "template": "plotly_white", "height": 360, "barmode": "group",
+        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+        "yaxis": {"type": "log", "title": {"text": "length (log)"}},
+        "legend": {"orientation": "h", "y": -0.15}}}
+    return charts.artifact(f"Step {s.step}: how steep, how far", "plotly", fig,
+                           f"The gradient each racer saw at step {s.step} (grey) and how far it "
+                           "moved (colour); learning rates: " + ", ".join(
+                               f"{n} {getattr(s.cfg, 'lr_' + n):g}" for n in names) + ".")
+
+
+def _show_race_steps(s: State, data: Data) -> dict[str, dict]:
+    views = _race_views(s)
+    if s.step:
+        views["last_step"] = _last_step_view(s)
+    return views
+
+
+STEPS = {"title": "Slow motion: the race, one step per click",
+         "help": "Start the race again from its first step, with this run's settings, and take "
+                 "the steps yourself: every racer moves once per click. Nothing is saved; the "
+                 "run itself is unchanged.",
+         "ready": "Every racer on the start. Take a step: see who moves how far, and why.",
+         "from": "start",
+         "when": lambda cfg: cfg.experiment == "optimizers",
+         "actions": (("One step", _race_step), ("Ten steps", _race_ten)),
+         "show": _show_race_steps}
 
 
 CURVES = (("act_std_last", "Last layer's activation spread", True),

@@ -510,6 +510,7 @@ STEPS = {"title": "Slow motion: one player at a time",
          "help": "Pick up this run where it ended and play the game by hand: a D step moves the "
                  "background (what D calls real), a G step moves the orange points along the "
                  "brown arrows. Nothing is saved; the run itself is unchanged.",
+         "ready": "The run as it ended. Take a step: only the player you pick moves.",
          "optimizers": ("opt_g", "opt_d"),
          "actions": (("One D step", _step_d), ("One G step", _step_g),
                      ("One full step (D, then G)", _step_both)),

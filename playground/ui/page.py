@@ -167,9 +167,15 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
     Off until asked for: picking the run up loads its data and weights."""
     from playground.engine import stepping
 
+    from playground import params
+
     spec = lab.STEPS
     status = store.status(run_id).get("status")
-    if status not in stepping.STEPPABLE or store.model_path(run_id) is None:
+    if status not in stepping.STEPPABLE or (store.model_path(run_id) is None
+                                            and not stepping.from_start(lab)):
+        return
+    cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+    if not stepping.offered(lab, cfg):
         return
     st.subheader(spec["title"])
     st.caption(spec["help"])
@@ -190,12 +196,14 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
     cols = st.columns(len(actions) + 1)
     clicked = [label for col, label in zip(cols, actions)
                if col.button(label, key=f"{key}.{label}", width="stretch")]
-    restart = cols[-1].button("Back to the run's end", key=f"{key}.reset", width="stretch",
+    back = "Back to the start" if stepping.from_start(lab) else "Back to the run's end"
+    restart = cols[-1].button(back, key=f"{key}.reset", width="stretch",
                               icon=":material/restart_alt:")
     if session is None or session.run_id != run_id or restart:
         cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
         try:
-            with st.spinner("Picking the run up where it ended..."):
+            with st.spinner("Setting the run up at its start..." if stepping.from_start(lab)
+                            else "Picking the run up where it ended..."):
                 session = stepping.resume(lab, cfg, store, run_id)
         except Exception as e:  # noqa: BLE001 - a missing dataset or upload is a message
             st.error(f"This run cannot be stepped here: {e}")
@@ -207,8 +215,7 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
         except Exception as e:  # noqa: BLE001 - a step that fails says so, the page stays
             st.error(f"{label} failed: {type(e).__name__}: {e}")
     taken = ", ".join(f"{n} x {label.lower()}" for label, n in session.counts.items())
-    st.caption(f"Steps taken by hand: {taken}." if taken else
-               "The run as it ended. Take a step: only the player you pick moves.")
+    st.caption(f"Steps taken by hand: {taken}." if taken else lab.STEPS.get("ready", ""))
     if session.log:
         table = pd.DataFrame(session.log[-6:])
         numbers = [c for c in table.columns if c not in ("#", "step")]
