@@ -48,9 +48,11 @@ def _free_port() -> int:
 
 
 class Server:
-    """`streamlit run streamlit_app.py` on a free local port with its own PLAYGROUND_HOME."""
+    """`streamlit run streamlit_app.py` (or another entrypoint: cloud/streamlit_app.py) on a
+    free local port with its own PLAYGROUND_HOME, by this interpreter or `python`."""
 
-    def __init__(self, home: Path, log: Path, env: dict | None = None):
+    def __init__(self, home: Path, log: Path, env: dict | None = None,
+                 entry: str = "streamlit_app.py", python: str = sys.executable):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(log)
@@ -58,7 +60,7 @@ class Server:
         env = {**os.environ, "PLAYGROUND_HOME": str(home), "PYTHONUNBUFFERED": "1",
                "PLAYGROUND_WORKER": "process", **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+            [python, "-m", "streamlit", "run", entry,
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--server.fileWatcherType", "none",
              "--browser.gatherUsageStats", "false"],
