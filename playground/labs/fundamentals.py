@@ -1109,6 +1109,14 @@ def _last_step_view(s: State) -> dict:
 
 def _show_race_steps(s: State, data: Data) -> dict[str, dict]:
     views = _race_views(s)
+    # a few steps are a few pixels on the whole surface: the plot follows the racers instead
+    path = torch.stack(s.path).reshape(-1, 2)
+    keep = torch.isfinite(path).all(1) & (path.abs() < 1e3).all(1)
+    lo, hi = path[keep].min(0).values, path[keep].max(0).values
+    pad = torch.clamp((hi - lo) * 0.15, min=0.05)
+    layout = views["race"]["data"]["layout"]
+    for i, axis in enumerate(("xaxis", "yaxis")):
+        layout[axis]["range"] = [float(lo[i] - pad[i]), float(hi[i] + pad[i])]
     if s.step:
         views["last_step"] = _last_step_view(s)
     return views

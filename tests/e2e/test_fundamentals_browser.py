@@ -75,3 +75,25 @@ def test_losses_and_regularization_show_their_views(browser, lab_server, tmp_pat
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
     finish(page, ctx, lab_server, errors, tmp_path / "regularization.png",
            "fundamentals_regularization.png", 2000)
+
+
+def test_the_race_in_slow_motion(browser, lab_server, tmp_path):
+    from playwright.sync_api import expect
+
+    ctx, page, errors = open_page(browser, f"{lab_server.url}/fundamentals?steps=100",
+                                  timeout_ms=120_000)
+    train_to_the_end(page, "fundamentals", 60_000)
+    expect(page.get_by_text("Slow motion: the race, one step per click")).to_be_visible()
+    page.get_by_text("Step through it by hand").click()
+    expect(page.get_by_text(re.compile("Every racer on the start"))).to_be_visible()
+    step = page.get_by_role("button", name="One step", exact=True)
+    for n in (1, 2, 3):
+        step.click()
+        expect(page.get_by_text(f"Steps taken by hand: {n} x one step.")).to_be_visible()
+    expect(page.get_by_text("Step 3: how steep, how far")).to_be_visible()
+    page.get_by_role("button", name="Ten steps", exact=True).click()
+    expect(page.get_by_text("Step 13: how steep, how far")).to_be_visible()
+    expect(page.get_by_text("Step 13: how steep, how far")).to_be_visible()
+    page.get_by_text("Slow motion: the race, one step per click").evaluate(
+        "e => e.scrollIntoView({block: 'start'})")
+    finish(page, ctx, lab_server, errors, tmp_path / "steps.png", "fundamentals_steps.png", 1700)
