@@ -11,6 +11,9 @@ Cases (same model, data shape, batch size and epochs on both sides of each compa
   5. Time to target accuracy on real data: digits MLP >= 97%, spiral MLP >= 95%.
   6. A run watched in a real browser against the same run headless (playground.bench_live;
      needs Chromium, skipped with the reason without it).
+  7. Hosted load: eight visitors of one server started from cloud/streamlit_app.py - replaying,
+     training, browsing - its RSS with the worker's and how fast it answers
+     (playground.bench_hosted; needs Chromium).
 Throughput cases use synthetic MNIST-shaped files written in MNIST's own format, so the tutorial
 side runs torchvision's real MNIST class (content does not change speed). Timings are medians of
 repeats; "cold" is the first run of the process (files read, caches empty), "warm" the others.
@@ -353,6 +356,10 @@ def _run_bench(tmp: Path, quick: bool, device: str, progress, cases: set[str] | 
         from playground import bench_live
 
         rows += bench_live.run(quick=quick, progress=progress)
+    if want("7"):
+        from playground import bench_hosted
+
+        rows += bench_hosted.run(quick=quick, progress=progress)
     return {"machine": machine(dev), "quick": quick, "device": str(dev),
             "rows": [r.__dict__ for r in rows]}
 

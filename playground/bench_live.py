@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from playground import browser
+from playground.ui import timing
 
 LABS = ("mlp", "cnn", "resnet")
 QUICK = {"mlp": {"epochs": 20}}
@@ -101,11 +102,7 @@ def watched(page, server, home: Path, lab: str, overrides: dict) -> dict:
 
 
 def _reruns(path: Path, since: int) -> tuple[list[float], int]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return [], since
-    return [float(x.split()[-1]) for x in lines[since:] if x.strip()], len(lines)
+    return timing.read(path, "panel", since)
 
 
 def run(quick: bool = False, labs=LABS, progress=print, server_env: dict | None = None) -> list:

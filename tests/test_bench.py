@@ -55,6 +55,25 @@ def test_bench_case_6_watches_a_run_in_chromium_and_reads_both_processes(home):
     assert rows["6. mlp: Train -> first curve on the page"]["ours"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+def test_bench_case_7_loads_a_hosted_server_with_eight_visitors(home):
+    from playground import browser
+
+    if browser.missing():
+        pytest.skip(f"browser test skipped: {browser.missing()}")
+    _, result = _bench(home, "--case", "7")
+
+    def row(text):
+        return next(r for r in result["rows"] if text in r["case"])
+    rss = row("server + worker RSS")
+    assert rss["ours"] > 0 and rss["extra"]["worker_peak_mb"] > 0
+    # every kind of visitor reached the server: pages, live panels, replays, page changes
+    for text in ("a page's script run", "live-panel poll", "replay redraw", "page change"):
+        assert row(text)["extra"]["n"] > 0, row(text)
+    assert row("live-panel poll")["extra"]["runs_finished"] >= 1     # queued runs went on
+
+
 def test_fake_mnist_files_load_through_torchvision(tmp_path):
     from torchvision import datasets
 

@@ -44,6 +44,27 @@ def test_the_worker_stays_warm_between_runs(workers, store):
     assert store.status(first)["worker"] == store.status(second)["worker"]
 
 
+def test_a_worker_past_its_memory_limit_is_replaced_after_its_run(workers, store, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_WORKER_MAX_RSS_MB", "1")       # every worker is past it
+    first = workers.submit("mlp", {"epochs": 2})
+    assert workers.wait(first, timeout=120).status == "completed"
+    second = workers.submit("mlp", {"epochs": 2})
+    assert workers.wait(second, timeout=120).status == "completed"
+    assert store.status(first)["worker"] != store.status(second)["worker"]
+
+
+def test_hosted_workers_are_recycled_sooner(monkeypatch):
+    from playground.engine import worker
+
+    monkeypatch.delenv("PLAYGROUND_WORKER_MAX_RSS_MB", raising=False)
+    monkeypatch.delenv("PLAYGROUND_HOSTED", raising=False)
+    assert worker.recycle_rss_mb() == worker.RECYCLE_RSS_MB
+    monkeypatch.setenv("PLAYGROUND_HOSTED", "1")
+    assert worker.recycle_rss_mb() == worker.HOSTED_RECYCLE_RSS_MB < worker.RECYCLE_RSS_MB
+    monkeypatch.setenv("PLAYGROUND_WORKER_MAX_RSS_MB", "1500")
+    assert worker.recycle_rss_mb() == 1500
+
+
 def test_cancel_reaches_the_worker_within_one_second(workers, store):
     run_id = workers.submit("mlp", {"epochs": 2000})
     assert wait_for(lambda: store.metrics(run_id), timeout=120)

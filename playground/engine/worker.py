@@ -24,14 +24,24 @@ import threading
 import time
 from pathlib import Path
 
-from playground.engine import loop, procfs
+from playground.engine import hosting, loop, procfs
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = ("process", "thread")
 READY_TIMEOUT_S = 120           # a cold disk and a CUDA build of torch
 STOP_TIMEOUT_S = 5.0
 MAX_IDLE_WORKERS = 1            # each holds torch (~0.5 GB): keep one warm, not one per device
-RECYCLE_RSS_MB = float(os.environ.get("PLAYGROUND_WORKER_MAX_RSS_MB") or 3000)
+RECYCLE_RSS_MB = 3000.0          # a worker past this after a job is replaced by a fresh one ...
+HOSTED_RECYCLE_RSS_MB = 1000.0   # ... hosted: server (~1 GB with 8 visitors) + worker < 2 GB
+
+
+def recycle_rss_mb() -> float:
+    """PLAYGROUND_WORKER_MAX_RSS_MB, else the hosted or the local default."""
+    raw = os.environ.get("PLAYGROUND_WORKER_MAX_RSS_MB")
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return HOSTED_RECYCLE_RSS_MB if hosting.caps().hosted else RECYCLE_RSS_MB
 
 
 def mode() -> str:
@@ -224,7 +234,7 @@ class ProcessExecutor:
         with self._lock:
             self._busy = {k: w for k, w in self._busy.items() if w is not worker}
             keep = (not self._closed and len(self._idle) < MAX_IDLE_WORKERS
-                    and not (rss_mb and rss_mb > RECYCLE_RSS_MB))
+                    and not (rss_mb and rss_mb > recycle_rss_mb()))
             if keep:
                 self._idle.append(worker)
         if not keep:

@@ -45,4 +45,7 @@ def main() -> None:
             sections[section] = in_section
     runs = st.Page(str(RUNS_PAGE), title="Runs", icon="🗂️", url_path="runs")
     sections.setdefault("Tools", []).append(runs)
-    st.navigation(sections).run()
+    from playground.ui import timing
+
+    with timing.logged("page"):
+        st.navigation(sections).run()

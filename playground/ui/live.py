@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
 import time
 
 import pandas as pd
 import streamlit as st
 
 from playground.engine.runs import ACTIVE, NoSuchRun
-from playground.ui import charts
+from playground.ui import charts, timing
 
 POLL_S = 0.5                  # a run's first seconds: the curve should move at once
 POLLS = ((5, 0.5), (60, 1.0), (float("inf"), 2.0))     # (run younger than s, poll every s)
@@ -239,20 +238,6 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
     return status.get("status", "?")
 
 
-def _timed(body):
-    """With PLAYGROUND_UI_TIMINGS=<file>, each live-panel rerun appends its seconds there (the
-    live-page benchmark reads them from a real server)."""
-    log = os.environ.get("PLAYGROUND_UI_TIMINGS")
-    if not log:
-        return body()
-    t0 = time.perf_counter()
-    try:
-        return body()
-    finally:
-        with open(log, "a") as f:
-            f.write(f"{time.time():.3f} {time.perf_counter() - t0:.4f}\n")
-
-
 def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
           columns: int = 2, notice=None) -> None:
     """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
@@ -269,9 +254,10 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
 
         @st.fragment(run_every=every)
         def _live():
-            if _timed(lambda: _body(run_id, store, manager, on_fix, artifacts=False,
-                                    curves=curves, notice=notice)) \
-                    not in ACTIVE:
+            with timing.logged("panel"):
+                now = _body(run_id, store, manager, on_fix, artifacts=False, curves=curves,
+                            notice=notice)
+            if now not in ACTIVE:
                 st.rerun()
             elif poll_seconds(store.status(run_id)) != every:
                 st.rerun()                  # declare the fragment again with the new interval

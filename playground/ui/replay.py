@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import streamlit as st
 
 from playground import demos, registry
-from playground.ui import live, stage
+from playground.ui import live, stage, timing
 
 SPEEDS = (1, 2, 5, 10)
 TICK_S = 0.5                       # how often a playing replay redraws, at first ...
@@ -231,7 +231,8 @@ def replay_page(lab_name: str, name: str) -> None:
             at = position(clock, duration)
             st.progress(min(1.0, at / duration),
                         text=f"{at:.1f} s of the recording's {duration:.1f} s")
-            _show(demo, at, columns=1 if stage.active() else 2)
+            with timing.logged("replay"):
+                _show(demo, at, columns=1 if stage.active() else 2)
             finished = True
         finally:
             # NOTE: a redraw that takes longer than the tick is cut short by the next one and
