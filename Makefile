@@ -1,12 +1,14 @@
 # Two commands: `make run` (the app, offline on embedded data) and `make test` (the whole suite).
 VENV ?= .venv
+# Python 3.11 by default; 3.12 (Community Cloud's default) too: make test PYTHON=python3.12 VENV=.venv312
+PYTHON ?= python3.11
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: run test browser-deps screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
