@@ -3,6 +3,7 @@
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
     python -m playground bench [--quick] [--json] [--device cpu|cuda] [--case N ...]
+    python -m playground sweep LAB --grid key=v1,v2 [--random N --range key=lo:hi[:log]] [--json]
     python -m playground demos record [LAB ...] | check | list
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
 """
@@ -172,6 +173,92 @@ def _demos(args) -> int:
     return 1 if failed else 0
 
 
+def _sweep(args) -> int:
+    from dataclasses import replace
+
+    from playground import params, registry, sweeps
+
+    errors, grid, ranges = [], {}, {}
+    fixed, problems = _parse_sets(args.set or [])
+    errors += problems
+    try:
+        specs = {s.name: s for s in params.specs(registry.get(args.lab).Config)}
+    except registry.UnknownLab as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for pair in args.grid or []:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            errors.append(f"--grid expects key=v1,v2 (key=8,8;32,32 for a list), got {pair!r}")
+        else:
+            grid[key] = sweeps.split_values(specs[key], text) if key in specs else [text]
+    for pair in args.range or []:
+        key, sep, text = pair.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError(f"--range expects key=lo:hi[:log], got {pair!r}")
+            ranges[key.strip()] = sweeps.parse_range(text)
+        except ValueError as e:
+            errors.append(str(e))
+    metric, _, mode = (args.objective or "").partition(":")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else []
+    except ValueError:
+        errors.append(f"--seeds expects whole numbers such as 0,1,2, got {args.seeds!r}")
+        seeds = []
+    plan = sweeps.Plan(args.lab, grid=grid, ranges=ranges, random=args.random or 0,
+                       fixed=fixed, seeds=seeds, objective=metric, mode=mode,
+                       budget=args.budget, parallel=args.parallel, early_stop=args.early_stop)
+    try:
+        sweeps.validate(plan)
+    except sweeps.SweepError as e:
+        errors += e.messages
+    if errors:
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from playground.engine import hosting
+    from playground.engine.jobs import JobManager
+
+    # the runs the sweep may train at once are the manager's slots on this process's device
+    manager = JobManager(executor="thread", caps=replace(hosting.caps(), running=args.parallel,
+                                                          queued=max(32, args.parallel)))
+
+    def progress(record):
+        c, best = record["counts"], record.get("best")
+        done = sum(v for k, v in c.items() if k in sweeps.TERMINAL)
+        line = f"\r  sweep {record['sweep_id']}: {done}/{len(record['runs'])} runs ended"
+        if best:
+            line += f", best {record['objective']['metric']} {best['objective']:.4g}"
+        print(line + "   ", end="", file=sys.stderr, flush=True)
+
+    record = sweeps._new_record(plan, sweeps.expand(plan))
+    print(f"sweep {record['sweep_id']}: {len(record['runs'])} runs of {args.lab}, objective "
+          f"{record['objective']['metric']} ({record['objective']['mode']})", file=sys.stderr)
+    try:
+        record = sweeps.run_local(plan, manager, record=record, progress=progress)
+    except KeyboardInterrupt:
+        sweeps.cancel(record["sweep_id"])
+        record = sweeps.run_local(plan, manager, record=record)
+    finally:
+        manager.shutdown()
+    print(file=sys.stderr)
+    for r in sweeps.ranked(record):
+        swept = " ".join(f"{k}={r['settings'].get(k)}" for k in record["swept"])
+        obj = "-" if r["objective"] is None else f"{r['objective']:.4f}"
+        print(f"  {obj:>9}  {r['status']:<10} {swept}  {r['run_id'] or ''}",
+              file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        keep = ("sweep_id", "lab", "objective", "status", "swept", "best", "counts")
+        print(json.dumps({**{k: record.get(k) for k in keep},
+                          "runs": [{k: r.get(k) for k in ("run_id", "settings", "status",
+                                                           "objective", "stopped_early")}
+                                   for r in record["runs"]]}))
+    return 0 if record["status"] == "completed" else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +279,25 @@ def main(argv=None) -> int:
     p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6", "7"),
                    help="run only this case (repeatable); 6 and 7 need Chromium")
     p.set_defaults(fn=_bench)
+    p = sub.add_parser("sweep", help="many runs of one lab: a grid or a random search")
+    p.add_argument("lab")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                   help="values to try, e.g. --grid lr=0.001,0.01 (a list setting: "
+                        "--grid hidden_sizes=8,8;32,32); repeatable, every combination runs")
+    p.add_argument("--random", type=int, metavar="N", help="a random search of N runs")
+    p.add_argument("--range", action="append", metavar="KEY=LO:HI[:log]",
+                   help="a range the random search samples (log-uniform with :log, or where "
+                        "the setting is log)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting every run shares")
+    p.add_argument("--seeds", help="repeat every setting over these seeds, e.g. 0,1,2")
+    p.add_argument("--objective", help="METRIC[:max|min] (default: the lab's headline metric)")
+    p.add_argument("--budget", type=int, default=64, help="most runs the sweep may make (64)")
+    p.add_argument("--parallel", type=int, default=1, help="runs training at once (1)")
+    p.add_argument("--early-stop", default="none", choices=("none", "median"),
+                   help="median: stop a run that is worse than the median of the others at the "
+                        "same point of their training")
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.set_defaults(fn=_sweep)
     p = sub.add_parser("export", help="a finished run as a standalone script, weights, ONNX or zip")
     p.add_argument("run_id")
     p.add_argument("--as", dest="what", default="script",
