@@ -139,3 +139,47 @@ def test_cli_sweep_json(home, capsys):
     code = main(["sweep", "mlp", "--grid", "lrr=1", "--range", "lr=5", "--json"])
     err = capsys.readouterr().err
     assert code == 2 and "unknown setting 'lrr'" in err and "lo:hi" in err
+
+
+def test_the_mlp_page_starts_a_4x2_sweep_and_the_runs_page_shows_it(home, store):
+    from tests.helpers import open_page, texts, wait_for
+
+    at = open_page("app_pages/10_mlp.py", {"epochs": "4", "dataset": "moons"})
+    assert not at.exception
+    at.multiselect(key="mlp._sweep.vary").set_value(["lr", "hidden_sizes"]).run()
+    # the panel suggests values around the form's: lr (0.01) is a log setting
+    assert at.text_input(key="mlp._sweep.grid.lr").value == "0.001,0.01,0.1"
+    at.text_input(key="mlp._sweep.grid.lr").set_value("0.003,0.01,0.03,0.1").run()
+    at.text_input(key="mlp._sweep.grid.hidden_sizes").set_value("4;16,16").run()
+    assert "8 runs." in texts(at, "caption")
+    at.button(key="mlp._sweep.start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    sweep_id = at.session_state["mlp._sweep.id"]
+    assert wait_for(lambda: sweeps.load(sweep_id)["status"] == "completed", timeout=300)
+    record = sweeps.load(sweep_id)
+    assert all(r["status"] == "completed" for r in record["runs"]) and len(record["runs"]) == 8
+    # every run kept the form's other settings
+    assert {store.config(r["run_id"])["config"]["epochs"] for r in record["runs"]} == {4}
+
+    runs = open_page("app_pages/90_runs.py", {"sweep": sweep_id})
+    assert not runs.exception
+    assert "Sweeps" in texts(runs, "subheader")
+    specs = [c.proto.spec for c in runs.get("plotly_chart")]
+    assert any('"parcoords"' in s for s in specs), "the parallel-coordinates view"
+    table = next(d.value for d in runs.dataframe if "val/acc" in d.value.columns)
+    assert len(table) == 8 and list(table["val/acc"]) == sorted(table["val/acc"], reverse=True)
+    assert table["run"].iloc[0] == record["best"]["run_id"]
+    links = [e for e in runs.get("page_link") if "Open the best run" in e.proto.label]
+    assert links and record["best"]["run_id"] in str(links[0].proto)     # its run, one click
+
+
+def test_a_bad_sweep_on_the_page_says_why(home):
+    from tests.helpers import open_page
+
+    at = open_page("app_pages/10_mlp.py")
+    at.multiselect(key="mlp._sweep.vary").set_value(["lr"]).run()
+    at.text_input(key="mlp._sweep.grid.lr").set_value("0.1,fast").run()
+    at.button(key="mlp._sweep.start").click().run()
+    assert not at.exception
+    assert any("grid lr:" in e.value for e in at.error)
+    assert "mlp._sweep.id" not in at.session_state

@@ -16,6 +16,7 @@ from playground import demos, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground.ui import downloads, form, live, share, stage
+from playground.ui import sweeps as sweep_ui
 from playground.ui.state import manager, mine, session_id, visible_runs, visit
 
 
@@ -438,6 +439,8 @@ def lab_page(lab_name: str) -> None:
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
     _model_summary(lab_name, lab, cfg)
+    if not on_stage and not mgr.caps.hosted:
+        sweep_ui.panel(lab_name, lab, cfg, mgr)
     _overview(lab, cfg)
 
     shown = _comparison(lab, _run_config(lab, store, compared[-1])) if compared else None

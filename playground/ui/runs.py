@@ -18,6 +18,7 @@ from playground import params, registry
 from playground.engine.jobs import NotOwner
 from playground.engine.runs import ACTIVE, NoSuchRun, RunInfo
 from playground.ui import charts, share
+from playground.ui import sweeps as sweep_ui
 from playground.ui.state import manager, mine, session_id, visible_runs, visit
 
 MAX_COMPARED = 8
@@ -287,6 +288,7 @@ def runs_page() -> None:
         st.markdown("Every run of every lab. Pick a few to overlay their curves and see which "
                     "settings differ; the link in the address bar reproduces this view.")
     _show_notes()
+    sweep_ui.section(store)
     if SELECTED not in st.session_state:        # a link's runs join this visitor's list
         visit(*[i for i in str(st.query_params.get("runs", "")).split(",") if store.exists(i)])
     runs = visible_runs()
