@@ -3,7 +3,8 @@
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
     python -m playground bench [--quick] [--json] [--device cpu|cuda] [--case N ...]
-    python -m playground sweep LAB --grid key=v1,v2 [--random N --range key=lo:hi[:log]] [--json]
+    python -m playground sweep LAB --grid key=v1,v2 [--random N --range key=lo:hi[:log]]
+                               [--engine local|ray [--address ADDR]] [--json]
     python -m playground demos record [LAB ...] | check | list
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
 """
@@ -209,7 +210,8 @@ def _sweep(args) -> int:
         seeds = []
     plan = sweeps.Plan(args.lab, grid=grid, ranges=ranges, random=args.random or 0,
                        fixed=fixed, seeds=seeds, objective=metric, mode=mode,
-                       budget=args.budget, parallel=args.parallel, early_stop=args.early_stop)
+                       budget=args.budget, parallel=args.parallel, early_stop=args.early_stop,
+                       engine=args.engine)
     try:
         sweeps.validate(plan)
     except sweeps.SweepError as e:
@@ -218,6 +220,21 @@ def _sweep(args) -> int:
         for e in errors:
             print(f"error: {e}", file=sys.stderr)
         return 2
+
+    if args.engine == "ray":
+        from playground import sweep_ray
+        from playground.engine.runs import RunStore
+
+        record = sweeps._new_record(plan, sweeps.expand(plan))
+        print(f"sweep {record['sweep_id']}: {len(record['runs'])} runs of {args.lab} on Ray "
+              f"({args.address or 'a local instance'})", file=sys.stderr)
+        try:
+            record = sweep_ray.run_ray(plan, RunStore(), address=args.address,
+                                       num_cpus=args.cpus, record=record)
+        except KeyboardInterrupt:
+            sweeps.cancel(record["sweep_id"])
+            raise
+        return _sweep_report(args, record)
 
     from playground.engine import hosting
     from playground.engine.jobs import JobManager
@@ -245,6 +262,12 @@ def _sweep(args) -> int:
     finally:
         manager.shutdown()
     print(file=sys.stderr)
+    return _sweep_report(args, record)
+
+
+def _sweep_report(args, record: dict) -> int:
+    from playground import sweeps
+
     for r in sweeps.ranked(record):
         swept = " ".join(f"{k}={r['settings'].get(k)}" for k in record["swept"])
         obj = "-" if r["objective"] is None else f"{r['objective']:.4f}"
@@ -293,9 +316,14 @@ def main(argv=None) -> int:
     p.add_argument("--objective", help="METRIC[:max|min] (default: the lab's headline metric)")
     p.add_argument("--budget", type=int, default=64, help="most runs the sweep may make (64)")
     p.add_argument("--parallel", type=int, default=1, help="runs training at once (1)")
-    p.add_argument("--early-stop", default="none", choices=("none", "median"),
+    p.add_argument("--early-stop", default="none", choices=("none", "median", "asha"),
                    help="median: stop a run that is worse than the median of the others at the "
-                        "same point of their training")
+                        "same point of their training; asha: successive halving (Ray only)")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local: this process's job queue; ray: Ray Tune trials "
+                        "(pip install -r requirements-ray.txt)")
+    p.add_argument("--address", help="Ray: an existing cluster (default: start a local one)")
+    p.add_argument("--cpus", type=int, help="Ray: CPUs of the local instance (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(fn=_sweep)
     p = sub.add_parser("export", help="a finished run as a standalone script, weights, ONNX or zip")

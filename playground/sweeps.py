@@ -38,7 +38,8 @@ MAX_BUDGET = 256
 GRACE = 0.25                 # the median rule looks at a run from a quarter of its steps on
 MIN_PEERS = 3
 POLL_S = 0.5
-EARLY_STOPS = ("none", "median")
+EARLY_STOPS = ("none", "median", "asha")     # asha (successive halving): the Ray engine
+ENGINES = ("local", "ray")
 LOWER_IS_BETTER = ("loss", "energy", "gap", "error", "nll", "off_", "dead")
 SWEEP_ID = re.compile(r"^\d{8}-\d{6}-sweep-[a-z0-9_]+-[0-9a-f]{6}$")
 
@@ -65,6 +66,7 @@ class Plan:
     parallel: int = 1
     early_stop: str = "none"
     sample_seed: int = 0                           # the random search's own draw
+    engine: str = "local"                          # or "ray" (playground.sweep_ray)
 
 
 def default_objective(lab_name: str) -> tuple[str, str]:
@@ -169,6 +171,17 @@ def check(plan: Plan) -> list[str]:
     if plan.early_stop not in EARLY_STOPS:
         errors.append(f"early stopping is one of {', '.join(EARLY_STOPS)}, got "
                       f"{plan.early_stop!r}")
+    if plan.engine not in ENGINES:
+        errors.append(f"the engine is one of {', '.join(ENGINES)}, got {plan.engine!r}")
+    elif plan.engine == "local" and plan.early_stop == "asha":
+        errors.append("asha (successive halving) pauses and resumes runs: it needs the Ray "
+                      "engine; the local engine stops runs by the median rule")
+    elif plan.engine == "ray":
+        from playground import sweep_ray
+
+        why = sweep_ray.missing()
+        if why:
+            errors.append(why)
     if plan.mode not in ("", "max", "min"):
         errors.append(f"the objective is maximised (max) or minimised (min), got {plan.mode!r}")
     if plan.objective and not re.fullmatch(r"(val|train)/[\w.-]+", plan.objective):

@@ -103,6 +103,8 @@ def test_cancelling_a_sweep_stops_its_runs_and_starts_no_more(home, manager, sto
      "makes 9 runs, more than its budget of 8"),
     (sweeps.Plan("nope", grid={"lr": ["0.1"]}), "nope"),
     (sweeps.Plan("mlp", grid={"lr": ["0.1"]}, objective="accuracy"), "a metric such as"),
+    (sweeps.Plan("mlp", grid={"lr": ["0.1"]}, early_stop="asha"), "needs the Ray engine"),
+    (sweeps.Plan("mlp", grid={"lr": ["0.1"]}, engine="spark"), "the engine is one of"),
     (sweeps.Plan("mlp", grid={"lr": ["0.1"]}, fixed={"hidden_sizes": "0"}),
      "lr=0.1: Hidden sizes"),
 ])

@@ -1,0 +1,62 @@
+"""The sweeps' Ray engine on a local Ray instance of 2 CPUs: its trials are runs of the run store
+(metrics, final values, status), the CLI drives it, and cancelling the sweep stops its trials.
+Skipped with the reason where Ray is not installed (requirements-ray.txt; the suite installs it)."""
+import json
+import threading
+
+import pytest
+
+from playground import sweep_ray, sweeps
+from playground.__main__ import main
+from tests.helpers import wait_for
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sweep_ray.missing() is not None,
+                                 reason=f"Ray engine skipped: {sweep_ray.missing()}")]
+
+
+def test_a_grid_through_ray_lands_in_the_run_store(home, store):
+    plan = sweeps.Plan("mlp", grid={"lr": ["0.003", "0.03"], "hidden_sizes": ["4", "16,16"]},
+                       fixed={"epochs": "6", "dataset": "moons"}, parallel=2, engine="ray")
+    record = sweep_ray.run_ray(plan, store, num_cpus=2)
+    assert record["status"] == "completed" and record["engine"] == "ray"
+    assert [r["status"] for r in record["runs"]] == ["completed"] * 4
+    for r in record["runs"]:
+        status = store.status(r["run_id"])
+        assert status["status"] == "completed" and status["sweep"] == record["sweep_id"]
+        # the trial's evaluations reached the run store, and the objective is its final one
+        accs = [m["val/acc"] for m in store.metrics(r["run_id"]) if "val/acc" in m]
+        assert len(accs) >= 5 and r["objective"] == pytest.approx(status["final"]["val/acc"])
+        config = store.config(r["run_id"])["config"]
+        assert (str(config["lr"]), config["epochs"]) == (r["settings"]["lr"], 6)
+    assert record["best"]["objective"] == max(r["objective"] for r in record["runs"])
+    assert sweeps.load(record["sweep_id"])["best"]["run_id"] == record["best"]["run_id"]
+
+
+def test_cancelling_a_ray_sweep_stops_its_trials(home, store):
+    plan = sweeps.Plan("mlp", grid={"lr": ["0.003", "0.03", "0.1"]}, fixed={"epochs": "2000"},
+                       parallel=1, engine="ray")
+    record = sweeps._new_record(plan, sweeps.validate(plan))
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(
+        record=sweep_ray.run_ray(plan, store, num_cpus=2, record=record)), daemon=True)
+    thread.start()
+    assert wait_for(lambda: any(i.status.get("sweep") == record["sweep_id"]
+                                and i.status.get("status") == "running"
+                                for i in store.list(lab="mlp")), timeout=120)
+    sweeps.cancel(record["sweep_id"])
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the sweep did not stop"
+    final = done["record"]
+    assert final["status"] == "cancelled"
+    started = [r for r in final["runs"] if r["run_id"]]
+    assert started and all(store.status(r["run_id"])["status"] == "cancelled" for r in started)
+    assert all(r["status"] in ("cancelled", "skipped") for r in final["runs"])
+
+
+def test_the_cli_runs_a_sweep_on_ray(home, capsys):
+    code = main(["sweep", "mlp", "--grid", "lr=0.003,0.03", "--set", "epochs=3",
+                 "--set", "dataset=moons", "--engine", "ray", "--cpus", "2", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and out["status"] == "completed" and len(out["runs"]) == 2
+    assert all(r["status"] == "completed" and r["objective"] > 0.5 for r in out["runs"])
