@@ -32,7 +32,7 @@ REPLAYS = (("dqn", "default"), ("gan", "collapse-vs-fix"), ("rnn", "rnn-lstm-gru
 TRAINS = ("mlp", "fundamentals", "gnn")
 BROWSE = ("cnn", "transformer", "vae", "word2vec", "diffusion", "distill", "resnet", "gan",
           "mlp", "gnn")
-LOAD_S, QUICK_LOAD_S = 120, 45
+LOAD_S, QUICK_LOAD_S = 120, 20
 ANSWER_S = 0.5                           # the issue's bar for a page's answer
 RSS_LIMIT_MB = 2000
 TERMINAL = ("completed", "cancelled", "diverged", "failed", "interrupted")

@@ -75,13 +75,18 @@ def _trial(config: dict) -> None:
         reported["n"] = len(records)
 
     result = loop.run(lab, cfg, run_id, store, cancel=cancel, on_progress=report)
-    if reported["stopped"]:
+    if reported["stopped"] and result.status == "cancelled":
         store.set_status(run_id, message="Stopped early by the sweep's scheduler (its "
                                          f"{metric} was behind the other runs').")
         return
+    if reported["stopped"]:
+        return              # a run at its last step when Tune called time: it finished
     final = result.metrics.get(metric)
-    tune.report({**({metric: float(final)} if final is not None else {}), "run_id": run_id,
-                 "status": result.status, "progress": 1.0, "step": result.steps})
+    try:
+        tune.report({**({metric: float(final)} if final is not None else {}), "run_id": run_id,
+                     "status": result.status, "progress": 1.0, "step": result.steps})
+    except BaseException:  # noqa: BLE001 - Tune ended the trial as it finished: the run says all
+        pass
 
 
 def _callback_types():

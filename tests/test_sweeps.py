@@ -61,9 +61,10 @@ def test_seeds_repeat_every_setting():
 
 @pytest.mark.slow
 def test_the_median_rule_stops_runs_that_cannot_learn(home, manager):
-    # three runs that learn first, then two whose learning rate is too small to move
+    # three runs that learn first, then three whose learning rate is too small to move; long
+    # enough that the sweep, looking every half second, sees them past a quarter of the way
     plan = sweeps.Plan("mlp", grid={"lr": ["0.03", "0.000001"]}, seeds=[0, 1, 2],
-                       fixed={"epochs": "40", "dataset": "moons"}, early_stop="median")
+                       fixed={"epochs": "300", "dataset": "moons"}, early_stop="median")
     record = sweeps.run_local(plan, manager)
     by_lr = {lr: [r for r in record["runs"] if r["settings"]["lr"] == lr]
              for lr in ("0.03", "0.000001")}
@@ -185,3 +186,18 @@ def test_a_bad_sweep_on_the_page_says_why(home):
     assert not at.exception
     assert any("grid lr:" in e.value for e in at.error)
     assert "mlp._sweep.id" not in at.session_state
+
+
+def test_a_sweep_whose_process_died_says_so_and_its_runs_stay(home, store):
+    plan = _grid_plan(grid={"lr": ["0.03"]}, fixed={"epochs": "2", "dataset": "moons"})
+    record = sweeps._new_record(plan, sweeps.validate(plan))
+    run_id = store.create("mlp", {"lr": 0.03})
+    store.set_status(run_id, status="completed")
+    record["runs"][0].update(run_id=run_id, status="completed")
+    record["pid"] = 2 ** 22 + 12345                  # no such process: the app was restarted
+    sweeps.save(record)
+    again = sweeps.load(record["sweep_id"])
+    assert again["status"] == "interrupted" and again["runs"][0]["run_id"] == run_id
+    assert store.status(run_id)["status"] == "completed"
+    with pytest.raises(KeyError):
+        sweeps.load("../../etc/passwd")               # ids from links are checked first
