@@ -88,17 +88,15 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
                                  key=f"{key}.grid.{name}",
                                  help=f"Separated by {sep}. {spec.help}")
             grid[name] = sweeps.split_values(spec, text)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3 = st.columns(3)
     n_random = c1.number_input("Runs (random)", 1, sweeps.MAX_BUDGET, 8, key=f"{key}.n",
                                disabled=how != "random")
     budget = c2.number_input("Budget (most runs)", 1, sweeps.MAX_BUDGET, 32, key=f"{key}.budget")
-    parallel = c3.number_input("Runs at once", 1, 8, 1, key=f"{key}.parallel",
-                               help="Runs share this machine's cores and its device: small "
-                                    "runs gain from two at once (eight small MLP runs on 2 "
-                                    "cores: 10.4 s one at a time, 6.3 s two at once); large "
-                                    "ones only compete.")
-    seeds_text = c4.text_input("Seeds (repeats)", "", key=f"{key}.seeds",
+    seeds_text = c3.text_input("Seeds (repeats)", "", key=f"{key}.seeds",
                                placeholder="e.g. 0,1,2", disabled="seed" not in by_name)
+    # NOTE: the app trains one run per device at a time (every page shares its queue), so a
+    # sweep here does too; the CLI's --parallel gives a sweep its own slots
+    parallel = max(1, mgr.caps.running)
     metric0, _ = sweeps.default_objective(lab_name)
     headline = getattr(lab, "HEADLINE", ())
     options = list(dict.fromkeys([metric0, *[h[0] for h in headline if isinstance(h, tuple)],
@@ -139,7 +137,8 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
         from playground.ui.app import RUNS_PAGE
 
         st.success(f"Sweep {started} started: its runs train one after another in the "
-                   "background.", icon=":material/tune:")
+                   "background, in the app's queue (the command line's `sweep --parallel` "
+                   "trains several at once).", icon=":material/tune:")
         st.page_link(str(RUNS_PAGE), label="Follow it on the Runs page",
                      icon=":material/monitoring:", query_params={"sweep": started})
 

@@ -12,11 +12,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _vary(page, label: str) -> None:
+    from playwright.sync_api import Error
+
     box = page.get_by_test_id("stMultiSelect").filter(has_text="Settings to vary")
-    box.locator("input").click()
+    for _ in range(3):                  # typed before its list opens, the text goes nowhere
+        box.locator("input").click()
+        try:
+            page.get_by_role("option").first.wait_for(state="visible", timeout=5000)
+            break
+        except Error:
+            continue
     page.keyboard.type(label)
     page.get_by_role("option", name=label, exact=True).click()
     page.keyboard.press("Escape")
+    # the page reruns with the new setting: its values box is there before the next change
+    page.get_by_label(f"{label}: values", exact=True).wait_for(state="visible")
 
 
 def _values(page, label: str, text: str) -> None:
