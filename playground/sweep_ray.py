@@ -177,6 +177,9 @@ def run_ray(plan: sweeps.Plan, store, address: str | None = None, num_cpus: int 
     elif scheduler == "asha":
         chosen = tune.schedulers.ASHAScheduler(time_attr="progress", max_t=1.0,
                                                grace_period=sweeps.GRACE, reduction_factor=2)
+    # the run store keeps every result: Tune's own TensorBoard/CSV/JSON files would be copies,
+    # and tensorboardX's exit hook starts a thread after Python 3.12 forbids it
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     Record, Cancelled = _callback_types()
     _init(address, num_cpus)
     trainable = tune.with_resources(_trial, {"cpu": 1})
