@@ -225,7 +225,7 @@ def _sweep(args) -> int:
         from playground import sweep_ray
         from playground.engine.runs import RunStore
 
-        record = sweeps._new_record(plan, sweeps.expand(plan))
+        record = sweeps.new_record(plan, sweeps.expand(plan))
         print(f"sweep {record['sweep_id']}: {len(record['runs'])} runs of {args.lab} on Ray "
               f"({args.address or 'a local instance'})", file=sys.stderr)
         try:
@@ -251,7 +251,7 @@ def _sweep(args) -> int:
             line += f", best {record['objective']['metric']} {best['objective']:.4g}"
         print(line + "   ", end="", file=sys.stderr, flush=True)
 
-    record = sweeps._new_record(plan, sweeps.expand(plan))
+    record = sweeps.new_record(plan, sweeps.expand(plan))
     print(f"sweep {record['sweep_id']}: {len(record['runs'])} runs of {args.lab}, objective "
           f"{record['objective']['metric']} ({record['objective']['mode']})", file=sys.stderr)
     try:

@@ -111,7 +111,7 @@ def _callback_types():
             row["status"] = result.get("status", "running")
             if time.monotonic() - self.last_save > 0.5:
                 self.last_save = time.monotonic()
-                sweeps._summarise(self.record)
+                sweeps.summarise(self.record)
                 sweeps.save(self.record)
 
         def on_trial_error(self, iteration, trials, trial, **info):
@@ -124,10 +124,10 @@ def _callback_types():
             self.sweep_id = sweep_id
 
         def __call__(self, trial_id, result):
-            return sweeps._cancelled(self.sweep_id)
+            return sweeps.cancel_requested(self.sweep_id)
 
         def stop_all(self):
-            return sweeps._cancelled(self.sweep_id)
+            return sweeps.cancel_requested(self.sweep_id)
 
     return Record, Cancelled
 
@@ -161,7 +161,7 @@ def run_ray(plan: sweeps.Plan, store, address: str | None = None, num_cpus: int 
     from ray import tune
 
     if record is None:
-        record = sweeps._new_record(plan, sweeps.validate(plan))
+        record = sweeps.new_record(plan, sweeps.validate(plan))
     record["engine"] = "ray" + (f" at {address}" if address else "")
     sweeps.save(record)
     metric, mode = record["objective"]["metric"], record["objective"]["mode"]
@@ -197,13 +197,13 @@ def run_ray(plan: sweeps.Plan, store, address: str | None = None, num_cpus: int 
     try:
         tuner.fit()
         _reconcile(record, store)
-        record["status"] = "cancelled" if sweeps._cancelled(record["sweep_id"]) else "completed"
+        record["status"] = "cancelled" if sweeps.cancel_requested(record["sweep_id"]) else "completed"
     except Exception as e:  # noqa: BLE001 - the record says what stopped the sweep
         record["status"], record["error"] = "failed", f"{type(e).__name__}: {e}"
         raise
     finally:
         record["ended"] = time.time()
-        sweeps._summarise(record)
+        sweeps.summarise(record)
         sweeps.save(record)
         (sweeps.home() / f"{record['sweep_id']}.cancel").unlink(missing_ok=True)
         ray.shutdown()

@@ -296,7 +296,7 @@ def cancel(sweep_id: str) -> None:
     (home() / f"{sweep_id}.cancel").touch()
 
 
-def _cancelled(sweep_id: str) -> bool:
+def cancel_requested(sweep_id: str) -> bool:
     return (home() / f"{sweep_id}.cancel").exists()
 
 
@@ -358,15 +358,15 @@ def below_median(store, run_id: str, peers: list[str], metric: str, mode: str) -
 def start(plan: Plan, manager, owner: str | None = None) -> str:
     """Check the plan, write its record and run it on a thread; returns the sweep id."""
     runs = validate(plan)
-    record = _new_record(plan, runs)
+    record = new_record(plan, runs)
     threading.Thread(target=run_local, args=(plan, manager), kwargs={"record": record,
                      "owner": owner}, name=f"sweep-{record['sweep_id']}", daemon=True).start()
     return record["sweep_id"]
 
 
-def _new_record(plan: Plan, runs: list[dict]) -> dict:
-    metric, mode = (plan.objective or default_objective(plan.lab)[0],
-                    plan.mode or mode_of(plan.objective or default_objective(plan.lab)[0]))
+def new_record(plan: Plan, runs: list[dict]) -> dict:
+    metric = plan.objective or default_objective(plan.lab)[0]
+    mode = plan.mode or mode_of(metric)
     record = {"sweep_id": new_id(plan.lab), "lab": plan.lab, "plan": asdict(plan),
               "objective": {"metric": metric, "mode": mode}, "engine": "local",
               "swept": [*plan.grid, *plan.ranges, *(["seed"] if plan.seeds else [])],
@@ -383,13 +383,13 @@ def run_local(plan: Plan, manager, record: dict | None = None, owner: str | None
     from playground.engine.jobs import InvalidConfig, QueueFull, SubmitError
 
     if record is None:
-        record = _new_record(plan, validate(plan))
+        record = new_record(plan, validate(plan))
     sid, store = record["sweep_id"], manager.store
     metric, mode = record["objective"]["metric"], record["objective"]["mode"]
     rows = record["runs"]
     try:
         while True:
-            stop = _cancelled(sid)
+            stop = cancel_requested(sid)
             active = [r for r in rows if r["run_id"] and r["status"] not in TERMINAL]
             for r in active:
                 r["status"] = store.status(r["run_id"]).get("status", "?")
@@ -417,7 +417,7 @@ def run_local(plan: Plan, manager, record: dict | None = None, owner: str | None
                 except (InvalidConfig, SubmitError) as e:
                     r["status"], r["error"] = "failed", "; ".join(
                         getattr(e, "messages", None) or [str(e)])
-            _summarise(record)
+            summarise(record)
             save(record)
             if progress is not None:
                 progress(record)
@@ -429,13 +429,13 @@ def run_local(plan: Plan, manager, record: dict | None = None, owner: str | None
             if r["run_id"]:
                 r["status"] = store.status(r["run_id"]).get("status", "?")
                 r["objective"] = objective_of(store, r["run_id"], metric)
-        record["status"] = "cancelled" if _cancelled(sid) else "completed"
+        record["status"] = "cancelled" if cancel_requested(sid) else "completed"
     except Exception as e:  # noqa: BLE001 - the record says what stopped the sweep
         record["status"], record["error"] = "failed", f"{type(e).__name__}: {e}"
         raise
     finally:
         record["ended"] = time.time()
-        _summarise(record)
+        summarise(record)
         save(record)
         try:
             (home() / f"{sid}.cancel").unlink(missing_ok=True)
@@ -444,7 +444,7 @@ def run_local(plan: Plan, manager, record: dict | None = None, owner: str | None
     return record
 
 
-def _summarise(record: dict) -> None:
+def summarise(record: dict) -> None:
     mode = record["objective"]["mode"]
     done = [r for r in record["runs"] if r["status"] == "completed" and r["objective"] is not None
             and math.isfinite(r["objective"])]

@@ -22,6 +22,14 @@ def _bench(home, *args):
     return p, json.loads(p.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture
+def chromium():
+    from playground import browser
+
+    if browser.missing():
+        pytest.skip(f"browser test skipped: {browser.missing()}")
+
+
 @pytest.mark.slow
 def test_bench_quick_json_has_every_case(home):
     p, result = _bench(home, *[a for c in "12345" for a in ("--case", c)])
@@ -39,11 +47,7 @@ def test_bench_quick_json_has_every_case(home):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_bench_case_6_watches_a_run_in_chromium_and_reads_both_processes(home):
-    from playground import browser
-
-    if browser.missing():
-        pytest.skip(f"browser test skipped: {browser.missing()}")
+def test_bench_case_6_watches_a_run_in_chromium_and_reads_both_processes(home, chromium):
     _, result = _bench(home, "--case", "6")
     rows = {r["case"]: r for r in result["rows"]}
     watched = rows["6. mlp defaults (quick): page open vs headless"]
@@ -57,11 +61,7 @@ def test_bench_case_6_watches_a_run_in_chromium_and_reads_both_processes(home):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_bench_case_7_loads_a_hosted_server_with_eight_visitors(home):
-    from playground import browser
-
-    if browser.missing():
-        pytest.skip(f"browser test skipped: {browser.missing()}")
+def test_bench_case_7_loads_a_hosted_server_with_eight_visitors(home, chromium):
     _, result = _bench(home, "--case", "7")
 
     def row(text):

@@ -36,7 +36,7 @@ def test_a_grid_through_ray_lands_in_the_run_store(home, store):
 def test_cancelling_a_ray_sweep_stops_its_trials(home, store):
     plan = sweeps.Plan("mlp", grid={"lr": ["0.003", "0.03", "0.1"]}, fixed={"epochs": "2000"},
                        parallel=1, engine="ray")
-    record = sweeps._new_record(plan, sweeps.validate(plan))
+    record = sweeps.new_record(plan, sweeps.validate(plan))
     done = {}
     thread = threading.Thread(target=lambda: done.update(
         record=sweep_ray.run_ray(plan, store, num_cpus=2, record=record)), daemon=True)

@@ -190,7 +190,7 @@ def test_a_bad_sweep_on_the_page_says_why(home):
 
 def test_a_sweep_whose_process_died_says_so_and_its_runs_stay(home, store):
     plan = _grid_plan(grid={"lr": ["0.03"]}, fixed={"epochs": "2", "dataset": "moons"})
-    record = sweeps._new_record(plan, sweeps.validate(plan))
+    record = sweeps.new_record(plan, sweeps.validate(plan))
     run_id = store.create("mlp", {"lr": 0.03})
     store.set_status(run_id, status="completed")
     record["runs"][0].update(run_id=run_id, status="completed")
