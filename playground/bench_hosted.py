@@ -62,6 +62,28 @@ def _pin(pid: int, cpus: set[int]) -> None:
         pass
 
 
+def _page_state(page) -> str:
+    try:
+        return page.evaluate("""() => {
+            const app = document.querySelector("[data-testid='stApp']");
+            const alerts = [...document.querySelectorAll(
+                "[data-testid='stAlert'], [data-testid='stException']")].map(a => a.innerText);
+            return `connection ${app && app.dataset.testConnectionState}, ` +
+                   `status widget "${(document.querySelector(
+                       "[data-testid='stStatusWidget']") || {}).innerText || ""}", ` +
+                   `alerts ${JSON.stringify(alerts).slice(0, 600)}`;
+        }""")
+    except Exception as e:                         # a closed page or a dead browser
+        return f"page unreadable ({e})"
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as e:
+        return f"unreadable ({e})"
+
+
 def _stats(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
@@ -126,6 +148,17 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
                 page.get_by_role("button", name="Train", exact=True).wait_for(state="visible")
                 return time.perf_counter() - t0
 
+            def press_train(page) -> None:
+                """Train, once the page is connected and its button enabled - or say why not."""
+                button = page.get_by_role("button", name="Train", exact=True)
+                try:
+                    page.wait_for_selector(browser.CONNECTED)
+                    button.click()
+                except Exception as e:
+                    raise RuntimeError(f"Train could not be pressed on {page.url}: "
+                                       f"{_page_state(page)}; server log: "
+                                       f"{_tail(server.log)}") from e
+
             progress("case 7: one visitor alone changes pages (the baseline)...")
             browsing = [visitor(""), visitor("")]
             for page in browsing:
@@ -139,8 +172,7 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
             training = {}
             for lab in TRAINS:
                 page = visitor(lab)
-                page.wait_for_selector(browser.CONNECTED)
-                page.get_by_role("button", name="Train", exact=True).click()
+                press_train(page)
                 page.wait_for_url(re.compile(rf"[?&]run=\d{{8}}-\d{{6}}-{lab}-[0-9a-f]{{6}}"))
                 training[lab] = (page, re.search(rf"\d{{8}}-\d{{6}}-{lab}-[0-9a-f]{{6}}",
                                                  page.url)[0])
@@ -154,7 +186,7 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
                 for lab_t, (tpage, run_id) in list(training.items()):
                     if _status(home, run_id) in TERMINAL:       # done: the visitor goes again
                         trained += 1
-                        tpage.get_by_role("button", name="Train", exact=True).click()
+                        press_train(tpage)
                         tpage.wait_for_url(re.compile(
                             rf"run=(?!{run_id})\d{{8}}-\d{{6}}-{lab_t}-[0-9a-f]{{6}}"))
                         training[lab_t] = (tpage, re.search(

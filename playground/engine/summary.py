@@ -115,15 +115,16 @@ def _describe(lab, cfg) -> dict:
             "flops_per_token": 2 * macs // tokens if tokens else None}
 
 
-def available_bytes(device: str = "cpu") -> int:
-    """Memory a new run may use: free GPU memory, or MemAvailable (cgroup-capped) on the CPU."""
+def available_bytes(device: str = "cpu", proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int:
+    """Memory a new run may use: free GPU memory, or MemAvailable (capped by the container's
+    cgroup) on the CPU."""
     if device == "cuda":
         import torch
 
         return int(torch.cuda.mem_get_info()[0])
     free = None
     try:
-        for line in open("/proc/meminfo"):
+        for line in open(f"{proc}/meminfo"):
             if line.startswith("MemAvailable:"):
                 free = int(line.split()[1]) * 1024
     except OSError:
@@ -131,13 +132,28 @@ def available_bytes(device: str = "cpu") -> int:
     if free is None:
         free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     try:
-        limit = open("/sys/fs/cgroup/memory.max").read().strip()
-        used = int(open("/sys/fs/cgroup/memory.current").read())
+        limit = open(f"{cgroup}/memory.max").read().strip()
         if limit != "max":
-            free = min(free, int(limit) - used)
+            free = min(free, int(limit) - _cgroup_in_use(cgroup))
     except (OSError, ValueError):
         pass
     return max(0, free)
+
+
+def _cgroup_in_use(cgroup: str) -> int:
+    # memory.current counts the page cache too, and a container that has read files sits at its
+    # limit with it (the kernel reclaims only there): limit - current would refuse every model.
+    # Count the cache as the kernel's MemAvailable does: inactive file pages are free for the
+    # taking, about half of the active ones too.
+    used = int(open(f"{cgroup}/memory.current").read())
+    stat = {}
+    try:
+        for line in open(f"{cgroup}/memory.stat"):
+            key, _, value = line.partition(" ")
+            stat[key] = int(value)
+    except (OSError, ValueError):
+        return used
+    return max(0, used - stat.get("inactive_file", 0) - stat.get("active_file", 0) // 2)
 
 
 def human(n: float) -> str:

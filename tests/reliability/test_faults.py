@@ -46,6 +46,42 @@ def test_out_of_memory_fails_the_run_with_advice_and_the_next_run_works(store, m
     assert loop.run(lab, cfg, store.create("mlp", {}), store).status == "completed"
 
 
+def _container(tmp_path, limit: str, current: int, inactive_file: int, active_file: int):
+    proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
+    proc.mkdir(parents=True)
+    cgroup.mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 25165824 kB\nMemAvailable: 20971520 kB\n")
+    (cgroup / "memory.max").write_text(limit + "\n")
+    (cgroup / "memory.current").write_text(f"{current}\n")
+    (cgroup / "memory.stat").write_text(f"anon {current - inactive_file - active_file}\n"
+                                        f"file {inactive_file + active_file}\n"
+                                        f"active_file {active_file}\ninactive_file {inactive_file}\n")
+    return {"proc": str(proc), "cgroup": str(cgroup)}
+
+
+def test_a_container_full_of_page_cache_still_trains(tmp_path, monkeypatch):
+    """A 3 GB container that has read files sits at its limit (the kernel reclaims cache only
+    there): the cache is free for a run, the processes' own memory is not."""
+    from playground import registry
+    from playground.engine import summary
+
+    gb = 1 << 30
+    cached = _container(tmp_path, str(3 * gb), 3 * gb, inactive_file=int(1.5 * gb),
+                        active_file=gb // 2)
+    assert summary.available_bytes(**cached) == int(1.75 * gb)
+    full = _container(tmp_path / "b", str(3 * gb), 3 * gb, inactive_file=0, active_file=0)
+    assert summary.available_bytes(**full) == 0
+    unlimited = _container(tmp_path / "c", "max", 3 * gb, 0, 0)
+    assert summary.available_bytes(**unlimited) == 20 * gb
+
+    lab = registry.get("mlp")
+    real = summary.available_bytes
+    monkeypatch.setattr(summary, "available_bytes", lambda device="cpu": real(**cached))
+    assert summary.check(lab, lab.Config()) == []
+    monkeypatch.setattr(summary, "available_bytes", lambda device="cpu": real(**full))
+    assert "only 0 B is free on the machine" in summary.check(lab, lab.Config())[0]
+
+
 def test_runs_of_a_killed_process_become_interrupted_on_restart(home, store):
     env = {**os.environ, "PLAYGROUND_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-m", "playground", "train", "mlp", "--set",
