@@ -77,13 +77,6 @@ def _page_state(page) -> str:
         return f"page unreadable ({e})"
 
 
-def _tail(log: Path, lines: int = 15) -> str:
-    try:
-        return " | ".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as e:
-        return f"unreadable ({e})"
-
-
 def _stats(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
@@ -157,7 +150,7 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
                 except Exception as e:
                     raise RuntimeError(f"Train could not be pressed on {page.url}: "
                                        f"{_page_state(page)}; server log: "
-                                       f"{_tail(server.log)}") from e
+                                       + " | ".join(server.output().splitlines()[-15:])) from e
 
             progress("case 7: one visitor alone changes pages (the baseline)...")
             browsing = [visitor(""), visitor("")]

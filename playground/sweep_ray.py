@@ -197,7 +197,8 @@ def run_ray(plan: sweeps.Plan, store, address: str | None = None, num_cpus: int 
     try:
         tuner.fit()
         _reconcile(record, store)
-        record["status"] = "cancelled" if sweeps.cancel_requested(record["sweep_id"]) else "completed"
+        cancelled = sweeps.cancel_requested(record["sweep_id"])
+        record["status"] = "cancelled" if cancelled else "completed"
     except Exception as e:  # noqa: BLE001 - the record says what stopped the sweep
         record["status"], record["error"] = "failed", f"{type(e).__name__}: {e}"
         raise

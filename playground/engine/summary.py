@@ -115,7 +115,8 @@ def _describe(lab, cfg) -> dict:
             "flops_per_token": 2 * macs // tokens if tokens else None}
 
 
-def available_bytes(device: str = "cpu", proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int:
+def available_bytes(device: str = "cpu", proc: str = "/proc",
+                    cgroup: str = "/sys/fs/cgroup") -> int:
     """Memory a new run may use: free GPU memory, or MemAvailable (capped by the container's
     cgroup) on the CPU."""
     if device == "cuda":

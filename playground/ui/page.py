@@ -451,11 +451,12 @@ def lab_page(lab_name: str) -> None:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
                    curves=getattr(lab, "CURVES", ()), columns=1 if on_stage else 2,
                    notice=_slow_machine(lab_name, store, run_id))
-        if active and store.status(run_id).get("status") not in ACTIVE:
+        status = store.status(run_id).get("status")
+        if active and status not in ACTIVE:
             # it ended while this page ran (a Stop that landed at once): the buttons above were
             # drawn for a live run and no poll follows an ended one - draw them again
             st.rerun()
-        if store.status(run_id).get("status") == "completed":
+        if status == "completed":
             with st.expander("Download: script, weights, ONNX, whole run"):
                 downloads.run_downloads(run_id, store, key=f"{lab_name}._dl")
     else:

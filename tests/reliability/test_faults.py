@@ -53,9 +53,9 @@ def _container(tmp_path, limit: str, current: int, inactive_file: int, active_fi
     (proc / "meminfo").write_text("MemTotal: 25165824 kB\nMemAvailable: 20971520 kB\n")
     (cgroup / "memory.max").write_text(limit + "\n")
     (cgroup / "memory.current").write_text(f"{current}\n")
-    (cgroup / "memory.stat").write_text(f"anon {current - inactive_file - active_file}\n"
-                                        f"file {inactive_file + active_file}\n"
-                                        f"active_file {active_file}\ninactive_file {inactive_file}\n")
+    (cgroup / "memory.stat").write_text(
+        f"anon {current - inactive_file - active_file}\nfile {inactive_file + active_file}\n"
+        f"active_file {active_file}\ninactive_file {inactive_file}\n")
     return {"proc": str(proc), "cgroup": str(cgroup)}
 
 
