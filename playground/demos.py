@@ -171,6 +171,10 @@ def check(root: Path = ROOT) -> list[str]:
                 continue
             if read_picture(lab, name, root) is None:
                 problems.append(f"{lab}/{name}: no picture.json for the gallery")
+            if demo.compare is not None and not (demo.compare.get("rows")
+                                                 and demo.compare.get("verdict")):
+                problems.append(f"{lab}/{name}: a comparison recorded without its table or "
+                                f"verdict (python -m playground demos record {lab})")
             bad = [r.run_id for r in demo.runs if r.status.get("status") != "completed"]
             if bad:
                 problems.append(f"{lab}/{name}: runs that did not complete: {', '.join(bad)}")
@@ -293,6 +297,7 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
                 rows, verdict = spec["table"]([(n, store.info(i))
                                                for n, i in zip(spec["names"], ids)])
             meta["compare"] = {"names": list(spec["names"]), "curves": spec.get("curves"),
+                               "views": list(spec.get("views") or ()),
                                "rows": rows, "verdict": verdict}
         (folder / "demo.json").write_text(json.dumps(meta, indent=1, default=str),
                                           encoding="utf-8")

@@ -25,6 +25,9 @@ def get(name: str) -> ModuleType:
 
 
 META = ("TITLE", "ICON", "SECTION", "TRY_THIS")
+OPTIONAL_META = ("HEADLINE",)
+# a run's headline result where its lab names none: test accuracy, else the test loss
+DEFAULT_HEADLINE = (("val/acc", "test acc"), ("val/loss", "test loss"))
 
 
 @lru_cache(maxsize=None)
@@ -44,7 +47,7 @@ def meta(name: str) -> SimpleNamespace:
         names = ([t.id for t in target.elts if isinstance(t, ast.Name)]
                  if isinstance(target, ast.Tuple) else
                  [target.id] if isinstance(target, ast.Name) else [])
-        if not set(names) & set(META):
+        if not set(names) & set(META + OPTIONAL_META):
             continue
         values = ast.literal_eval(value)
         for n, v in (zip(names, values) if isinstance(target, ast.Tuple) else [(names[0], values)]):
@@ -53,6 +56,28 @@ def meta(name: str) -> SimpleNamespace:
     if missing:
         return get(name)                # not plain literals: the module itself says
     return SimpleNamespace(**found)
+
+
+def headlines(name: str) -> tuple:
+    """A lab's headline metrics, ((metric, what it is), ...) in order of preference (HEADLINE),
+    without importing it."""
+    heads = getattr(meta(name), "HEADLINE", None) or DEFAULT_HEADLINE
+    return (tuple(heads),) if isinstance(heads[0], str) else tuple(tuple(h) for h in heads)
+
+
+def is_share(column: str) -> bool:
+    """Is a headline a share of 0..1 (shown as a percentage)?"""
+    return "acc" in column or "confident" in column
+
+
+def headline(name: str, final: dict | None) -> tuple[str, float] | None:
+    """(what, value) of a finished run's headline result, or None when it has none."""
+    final = final if isinstance(final, dict) else {}
+    for metric, column in headlines(name) + DEFAULT_HEADLINE:
+        value = final.get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return column, float(value)
+    return None
 
 
 def parse_config(lab: ModuleType, raw: dict, *, budget: bool = True):

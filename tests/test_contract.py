@@ -80,6 +80,11 @@ def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):
         arts = lab.artifacts(state, data)
     assert all(k.startswith("val/") and isinstance(v, float) for k, v in val.items())
     assert arts and all(a["kind"] in ARTIFACT_KINDS and a["title"] for a in arts.values())
+    compare = getattr(lab, "COMPARE", None)
+    compare = compare(cfg) if callable(compare) else compare
+    if compare:
+        # the pictures a comparison puts side by side are ones this lab's runs draw
+        assert set(compare.get("views", ())) <= set(arts), (compare.get("views"), list(arts))
 
     run_id = store.create(lab.__name__.rsplit(".", 1)[-1], params.to_dict(cfg))
     result = loop.run(lab, cfg, run_id, store)
@@ -89,7 +94,23 @@ def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):
     assert any(k.startswith("train/") and "loss" in k for r in store.metrics(run_id) for k in r)
 
 
-@pytest.mark.parametrize("name", registry.LABS)
+def test_every_comparison_ends_with_a_table_and_a_verdict(lab):
+    """A comparison's runs are judged in a sentence: with no run finished it says so."""
+    compare = getattr(lab, "COMPARE", None)
+    cfgs = [lab.Config()]
+    if callable(compare):                    # one comparison per experiment (fundamentals)
+        field = next(s for s in params.specs(lab.Config) if s.name == "experiment")
+        cfgs = [dataclasses.replace(lab.Config(), experiment=e) for e in field.choices]
+    for cfg in cfgs:
+        spec = compare(cfg) if callable(compare) else compare
+        if not spec:
+            continue
+        assert callable(spec.get("table")), (lab.__name__, spec["label"])
+        rows, verdict = spec["table"]([])
+        assert isinstance(rows, list) and verdict, (lab.__name__, spec["label"])
+
+
+@pytest.mark.parametrize("name", registry.LABS, ids=str)
 def test_navigation_metadata_read_from_the_source_matches_the_module(name):
     meta, lab = registry.meta(name), registry.get(name)
     for key in (*registry.META, "__doc__"):
@@ -106,3 +127,16 @@ def test_navigation_and_home_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(__import__("pathlib").Path(__file__).parents[1]), timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_a_field_shown_only_under_some_settings_names_real_ones(lab):
+    """`when` hides a field where it does not apply (the RNN's copy settings on the adding task):
+    it must name another field and values that field can take, and hold for the defaults of a
+    field the default settings use."""
+    specs = {s.name: s for s in params.specs(lab.Config)}
+    for spec in specs.values():
+        for name, allowed in spec.when or ():
+            assert name in specs and name != spec.name, (spec.name, name)
+            other = specs[name]
+            domain = other.choices or ((True, False) if other.kind == "bool" else None)
+            assert domain and set(allowed) <= set(domain), (spec.name, name, allowed)

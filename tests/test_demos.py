@@ -134,6 +134,9 @@ def test_the_replay_scrubs_pauses_and_goes_back_to_training(home):
     at = open_page("app_pages/10_mlp.py", {"demo": "default"})
     assert not at.exception
     demo = replay.load("mlp", "default")
+    assert at.slider(key="_replay.scrub.mlp.default").disabled          # it follows the playback
+    at.button(key="_replay.play").click().run()                          # Pause: it jumps
+    assert not at.slider(key="_replay.scrub.mlp.default").disabled
     at.slider(key="_replay.scrub.mlp.default").set_value(math.ceil(demo.duration * 10) / 10).run()
     assert not at.exception
     assert any(s.value.startswith("Finished") for s in at.success)        # the run's end
@@ -146,6 +149,8 @@ def test_the_replay_scrubs_pauses_and_goes_back_to_training(home):
     at.button(key="_replay.play").click().run()
     assert at.button(key="_replay.play").label == "Play"
     at.slider(key="_replay.scrub.mlp.default").set_value(2.0).run()
+    assert at.slider(key="_replay.scrub.mlp.default").value == 2.0       # paused: it stays there
+    assert any("2.0 s of the recording's" in p.text for p in at.get("progress"))
     at.switch_page("app_pages/80_gnn.py")           # a shorter demo: its own jump range
     at.query_params["demo"] = "gcn-vs-mlp"
     at.run()

@@ -55,6 +55,17 @@ def test_the_loop_counts_updates_and_the_first_one_waits_for_learning_starts():
     assert s.t == 510
 
 
+def test_progress_curves_and_the_end_count_environment_steps_as_the_form_does(store):
+    cfg = _cfg()
+    assert dqn.shown_step(cfg, dqn.steps_of(cfg)) == cfg.env_steps == 60_000
+    run_id, res = _run(store, **TINY)
+    assert res.status == "completed", res.message
+    assert res.message.startswith("Finished 3000 environment steps") and "updates" in res.message
+    steps = [m["step"] for m in store.metrics(run_id)]
+    assert max(steps) == 3000 and min(steps) >= 500          # the x axes: environment steps
+    assert store.status(run_id)["unit"] == "environment steps"
+
+
 def test_the_replay_buffer_is_a_ring_of_the_newest_transitions_in_order():
     _, data, s = _state(**{**TINY, "buffer_size": 100})
     dqn._act(s, 250)

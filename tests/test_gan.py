@@ -87,7 +87,7 @@ def test_the_pictures_show_d_the_points_the_push_and_the_paths():
     assert len(push) == 3 * 150 and push[2] is None               # segments from each sample
     assert len(state.trail) == 2
     path = second["trail"]["data"]["data"][0]["x"]
-    assert len(path) == 24 * 3                                    # 2 positions + a break each
+    assert len(path) == gan.FOLLOWED * 3                          # 2 positions + a break each
 
 
 @pytest.mark.slow

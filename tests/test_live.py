@@ -71,7 +71,7 @@ def test_a_poll_with_nothing_new_builds_no_figure(home, store, monkeypatch):
     store.set_status(finished, status="running", started=time.time())
     built = []
     real = live._figure
-    monkeypatch.setattr(live, "_figure", lambda spec: built.append(1) or real(spec))
+    monkeypatch.setattr(live, "_figure", lambda spec, *look: built.append(1) or real(spec, *look))
     at = open_page(query={"run": finished})
     assert not at.exception and len(at.get("plotly_chart")) == 3
     first = len(built)

@@ -76,13 +76,14 @@ def test_the_page_renders_with_no_runs(home):
     assert "runs" not in at.query_params
 
 
-def test_every_run_is_listed_with_its_test_accuracy_and_settings(runs, store):
+def test_every_run_is_listed_with_its_headline_result_and_settings(runs, store):
     at = open_page(PAGE)
     table = at.dataframe[0].value.set_index("run")
     assert set(table.index) == set(runs.values())
     narrow = table.loc[runs["narrow"]]
     assert narrow["status"] == "completed"
-    assert narrow["test acc"] == store.status(runs["narrow"])["final"]["val/acc"]
+    acc = store.status(runs["narrow"])["final"]["val/acc"]
+    assert narrow["result"] == f"{acc:.1%} test acc"
     assert "hidden_sizes=4" in narrow["settings"] and "lr=0.03" in narrow["settings"]
 
 

@@ -98,3 +98,25 @@ def test_word2vec_learns_from_an_uploaded_text(home, store):
     assert loop.run(word2vec, cfg, run_id, store).status == "completed"
     with pytest.raises(export.NotExportable, match="uploaded text"):
         export.script("word2vec", params.to_dict(cfg))
+
+
+def test_the_server_takes_no_more_than_the_largest_upload_a_page_accepts():
+    """One source per limit: Streamlit's own cap (and the "Limit N MB" it prints under every
+    uploader) is the text uploads' limit, and the image uploader's is smaller still."""
+    import tomllib
+    from pathlib import Path
+
+    from playground.data import uploads
+    from playground.engine import inference
+
+    config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 2**20 == uploads.MAX_BYTES
+    assert inference.MAX_UPLOAD_BYTES <= uploads.MAX_BYTES
+    assert uploads.limit_bytes(hosted=True) < uploads.limit_bytes(hosted=False)
+
+
+def test_an_empty_points_file_asks_for_points_not_text():
+    from playground.data import uploads
+
+    with pytest.raises(uploads.BadUpload, match=r"\.csv file of x,y points"):
+        uploads.decode(b"  \n", kind="csv")

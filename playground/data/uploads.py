@@ -16,8 +16,13 @@ from pathlib import Path
 from playground.data.base import DataUnavailable
 from playground.params import UPLOAD_ID
 
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = 5 * 1024 * 1024          # .streamlit/config.toml's maxUploadSize is this, in MB
 HOSTED_MAX_BYTES = 1024 * 1024
+
+
+def limit_bytes(hosted: bool) -> int:
+    """The most an upload of a text or points file may weigh here."""
+    return HOSTED_MAX_BYTES if hosted else MAX_BYTES
 MIN_CHARS = 2000                  # a few sentences: less would be memorised in a few steps
 MAX_DISTINCT = 300                # the model's alphabet; beyond it, one embedding per rare symbol
 ID = UPLOAD_ID
@@ -46,7 +51,9 @@ def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
         raise BadUpload(f"The file is {len(raw) / 2**20:.1f} MB; at most "
                         f"{max_bytes / 2**20:.0f} MB are accepted.")
     if not raw.strip():
-        raise BadUpload("The file is empty: upload a .txt file with some text in it.")
+        raise BadUpload("The file is empty: upload a .csv file of x,y points, one per line."
+                        if kind == "csv" else
+                        "The file is empty: upload a .txt file with some text in it.")
     if b"\x00" in raw[:65536]:
         raise BadUpload("This is not a text file (it holds binary data): upload plain text "
                         "saved as .txt.")

@@ -15,8 +15,8 @@ class BadImage(ValueError):
 def check_upload(name: str, size: int, head: bytes) -> None:
     """Refuse before decoding: size, extension and the file's own signature."""
     if size > MAX_UPLOAD_BYTES:
-        raise BadImage(f"{name} is {size / 1e6:.1f} MB; images up to "
-                       f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB are accepted.")
+        raise BadImage(f"{name} is {size / 2**20:.1f} MB; images up to "
+                       f"{MAX_UPLOAD_BYTES // 2**20} MB are accepted.")
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if ext not in IMAGE_TYPES or not head.startswith(_MAGIC):
         raise BadImage(f"{name} is not a PNG, JPEG, BMP, GIF or WebP image.")

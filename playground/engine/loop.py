@@ -212,6 +212,12 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         steps_per_epoch = math.ceil(n / batch_size)
         total = (int(epochs_of(lab, cfg)) * steps_per_epoch if hasattr(cfg, "epochs")
                  else int(steps_of(lab, cfg)))
+        # a lab that counts in its own unit (DQN: environment steps, an update every few):
+        # curves, progress and the end say that unit, as its form and pictures do
+        unit = getattr(lab, "STEP_UNIT", "")
+
+        def shown(k: int) -> int:
+            return int(lab.shown_step(cfg, k)) if unit else k
         gen = torch.Generator(device=dev).manual_seed(seed)
         train = data.train
         amp = devices.autocast(dev)
@@ -244,12 +250,14 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             if eta is not None:
                 perf["perf/eta_s"] = eta
             store.append_metrics(run_id, [
-                {"step": at, "epoch": at / steps_per_epoch, "time": round(now - t0, 3), **means,
+                {"step": shown(at), "epoch": at / steps_per_epoch, "time": round(now - t0, 3), **means,
                  **perf} for at, means in buckets])
             if buckets:
                 last_train = buckets[-1][1]
             status(step=step, epoch=step / steps_per_epoch, progress=step / total, eta_s=eta,
-                   samples_per_s=rate * batch_size, elapsed_s=now - t0)
+                   samples_per_s=rate * batch_size, elapsed_s=now - t0,
+                   **({"shown_step": shown(step), "shown_total": shown(total), "unit": unit}
+                      if unit else {}))
 
         def evaluate(now: float) -> float:
             """Validation metrics; returns how long it took (to keep its share of time small)."""
@@ -258,7 +266,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             t = time.perf_counter()
             with torch.no_grad(), amp:
                 last_val = {k: float(v) for k, v in lab.evaluate(state, data).items()}
-            store.append_metrics(run_id, [{"step": step, "epoch": step / steps_per_epoch,
+            store.append_metrics(run_id, [{"step": shown(step), "epoch": step / steps_per_epoch,
                                            "time": round(now - t0, 3), **last_val}])
             return time.perf_counter() - t
 
@@ -321,6 +329,9 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         elif ended:
             res.status, res.message = "completed", (f"{ended} Trained {step} of {total} steps in "
                                                     f"{res.seconds:.1f} s{note}.")
+        elif unit:
+            res.status, res.message = "completed", (f"Finished {shown(step)} {unit} in "
+                                                    f"{res.seconds:.1f} s ({step} updates){note}.")
         else:
             res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s{note}."
     except Diverged as e:

@@ -77,8 +77,10 @@ class Config:
                               "ddim: a subset of the steps (sampling steps), deterministic "
                               "at eta = 0.")
     sample_steps: int = param(50, lo=1, hi=4000, group="Sampling", label="Sampling steps",
+                              when={"sampler": ("ddim",)},
                               help="ddim: how many of the T steps sampling takes (at most T).")
     eta: float = param(0.0, lo=0.0, hi=1.0, group="Sampling",
+                       when={"sampler": ("ddim",)},
                        help="ddim: 0 = deterministic, 1 = as much fresh noise as DDPM.")
     sample_seed: int = param(0, lo=0, hi=2**31 - 1, group="Sampling",
                              help="Which starting noise the pictures and the score sample "
@@ -516,13 +518,10 @@ def _field_view(s: State, real: np.ndarray, n: int = 21) -> dict:
     # direction exact, length compressed: near the data the noise is small but still points
     norm = eps.norm(dim=1, keepdim=True).clamp_min(1e-12)
     step = -eps / norm * 0.12 * (norm / norm.max()) ** 0.3
-    xs, ys = [], []
-    for (x0, y0), (dx, dy) in zip(x.cpu().numpy(), step.cpu().numpy()):
-        xs += [round(float(x0), 3), round(float(x0 + dx), 3), None]
-        ys += [round(float(y0), 3), round(float(y0 + dy), 3), None]
+    start = x.cpu().numpy()
     fig = {"data": [_cloud(real[:800], "data", "#2ca02c", 3),
-                    {"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": "-noise",
-                     "line": {"color": "#7f3b08", "width": 1}, "hoverinfo": "skip"}],
+                    charts.arrows(start, start + step.cpu().numpy(), "-noise", "#7f3b08",
+                                  head=6)],
            "layout": _layout()}
     return charts.artifact(f"The learned noise field at t = {t}", "plotly", fig,
                            "Each stroke: minus the predicted noise at that place, the direction "
@@ -745,5 +744,5 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 
 COMPARE = {"label": "Linear vs cosine", "names": ("linear", "cosine"),
-           "plan": _linear_then_cosine, "table": comparison_table,
+           "plan": _linear_then_cosine, "table": comparison_table, "views": ("samples",),
            "curves": (("train/loss", "Loss", True), ("val/energy", "Energy distance", True))}

@@ -118,6 +118,15 @@ def steps_of(cfg: Config) -> int:
     return max(0, (cfg.env_steps - first_update(cfg)) // cfg.train_frequency + 1)
 
 
+STEP_UNIT = "environment steps"
+
+
+def shown_step(cfg: Config, step: int) -> int:
+    """The environment step at the end of the loop's `step`-th update (0 before any)."""
+    return 0 if step <= 0 else min(cfg.env_steps, first_update(cfg)
+                                   + (step - 1) * cfg.train_frequency)
+
+
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.batch_size > cfg.buffer_size:
@@ -585,7 +594,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 
 COMPARE = {"label": "With vs without target network", "names": ("with", "without"),
-           "plan": _with_then_without, "table": comparison_table,
+           "plan": _with_then_without, "table": comparison_table, "views": ("policy",),
            "curves": (("train/return", "Training return (moving average)", False),
                       ("val/return", "Greedy return", False))}
 

@@ -1195,7 +1195,7 @@ def comparison(cfg: Config) -> dict | None:
                 "table": _table((("val/loss", "gap to the minimum"),), lambda a, b, fa, fb: (
                     f"{a}: {_steps(fa.get('val/steps_sgd'))}, {fa.get('val/loss', 0):.2g} from "
                     f"the minimum at the end; {b}: {_steps(fb.get('val/steps_adam'))}, "
-                    f"{fb.get('val/loss', 0):.2g}."))}
+                    f"{fb.get('val/loss', 0):.2g}.")), "views": ("race",)}
     if cfg.experiment == "init":
         return {"label": f"He vs Xavier at depth {cfg.depth}", "names": ("He", "Xavier"),
                 "plan": _plan(({"init": "he"}, {"init": "xavier"})),
@@ -1228,7 +1228,7 @@ def comparison(cfg: Config) -> dict | None:
                     f"Without regularization the network repeats {fa.get('val/memorised', 0):.0%} "
                     f"of the wrong training labels and gets {fa.get('val/acc', 0):.0%} of the "
                     f"test set right; with {b}: {fb.get('val/memorised', 0):.0%} and "
-                    f"{fb.get('val/acc', 0):.0%}."))}
+                    f"{fb.get('val/acc', 0):.0%}.")), "views": ("acc_curves",)}
     return None
 
 

@@ -85,6 +85,7 @@ class Config:
     beta2: float = param(0.999, lo=0.0, hi=0.9999, group="Training", label="Adam beta2",
                          help="Second-moment decay of both Adams.")
     gp_weight: float = param(1.0, lo=0.0, hi=100.0, group="Training", label="Gradient penalty",
+                             when={"loss": ("wgan-gp",)},
                              help="wgan-gp: weight of the penalty on |grad D| - 1.")
     batch_size: int = param(256, lo=2, hi=4096, group="Training", help="Real samples per step.")
     steps: int = param(1500, lo=1, hi=100_000, group="Training",
@@ -372,6 +373,7 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 # What the page shows
 
 TRAIL = 40                       # pictures of the fixed samples kept for their paths
+FOLLOWED = 8                     # fixed noise vectors whose paths are drawn: more is a tangle
 
 
 def _d_field(s: State, n: int = 60) -> tuple[list, np.ndarray]:
@@ -400,11 +402,7 @@ def _points_view(s: State, data: Data) -> dict:
     real = data.test[0][:SHOWN].cpu().numpy()
     fake_t = _samples(s, SHOWN)
     fake = fake_t.cpu().numpy()
-    arrows = _push(s, fake_t[:150])
-    ax, ay = [], []
-    for (x0, y0), (dx, dy) in zip(fake[:150], arrows):
-        ax += [float(x0), float(x0 + dx), None]
-        ay += [float(y0), float(y0 + dy), None]
+    push = _push(s, fake_t[:150])
     critic = s.cfg.loss in ("nonsaturating", "minimax")
     traces = [{"type": "heatmap", "x": axis, "y": axis, "z": np.round(score, 3).tolist(),
                "zmin": 0, "zmax": 1, "colorscale": [[0, "#f2f2f2"], [1, "#9ecae1"]],
@@ -417,8 +415,8 @@ def _points_view(s: State, data: Data) -> dict:
               {"type": "scatter", "mode": "markers", "name": "generated",
                "x": fake[:, 0].tolist(), "y": fake[:, 1].tolist(),
                "marker": {"size": 4, "color": charts.ORANGE, "opacity": 0.8}},
-              {"type": "scatter", "mode": "lines", "name": "G's gradient", "x": ax, "y": ay,
-               "line": {"color": "#7f3b08", "width": 1}, "hoverinfo": "skip"}]
+              charts.arrows(fake[:150], fake[:150] + push, "G's gradient", "#7f3b08",
+                            head=6)]
     fig = {"data": traces, "layout": {
         "template": "plotly_white", "height": 460, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
         "xaxis": {"range": [-BOX, BOX], "showgrid": False},
@@ -431,13 +429,15 @@ def _points_view(s: State, data: Data) -> dict:
 
 
 def _trail_view(s: State) -> dict:
-    fixed = _samples(s, 0, s.fixed_z[:24]).cpu().numpy()
+    fixed = _samples(s, 0, s.fixed_z[:FOLLOWED]).cpu().numpy()
     s.trail = (s.trail + [fixed])[-TRAIL:]
-    path = np.stack(s.trail, 1)                                     # (24, T, 2)
+    path = np.stack(s.trail, 1)                                     # (FOLLOWED, T, 2)
     xs, ys = [], []
     for p in path:
         xs += p[:, 0].tolist() + [None]
         ys += p[:, 1].tolist() + [None]
+    # the whole of every path in the frame, the data's box at least
+    reach = float(max(BOX, 1.05 * np.abs(path).max()))
     fig = {"data": [{"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": "path",
                      "line": {"color": "#bbbbbb", "width": 1}},
                     {"type": "scatter", "mode": "markers", "name": "now",
@@ -445,10 +445,10 @@ def _trail_view(s: State) -> dict:
                      "marker": {"color": charts.ORANGE, "size": 7}}],
            "layout": {"template": "plotly_white", "height": 460,
                       "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                      "xaxis": {"range": [-BOX, BOX]},
-                      "yaxis": {"range": [-BOX, BOX], "scaleanchor": "x"},
+                      "xaxis": {"range": [-reach, reach]},
+                      "yaxis": {"range": [-reach, reach], "scaleanchor": "x"},
                       "legend": {"orientation": "h", "y": -0.08}}}
-    return charts.artifact("24 fixed noise vectors, followed", "plotly", fig,
+    return charts.artifact(f"{FOLLOWED} fixed noise vectors, followed", "plotly", fig,
                            f"The same z at each of the last {len(s.trail)} pictures: under mode "
                            "collapse they all travel together from one mode to the next.")
 
@@ -557,7 +557,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 
 COMPARE = {"label": "Collapse vs fix", "names": ("collapse", "fix"), "plan": _collapse_then_fix,
-           "table": comparison_table,
+           "table": comparison_table, "views": ("points",),
            "curves": (("train/g_loss", "G loss", True), ("val/modes", "Modes covered", False))}
 
 DEMOS = {"ring": {"title": "Eight modes of a ring, found one by one"},

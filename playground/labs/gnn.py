@@ -46,17 +46,23 @@ class Config:
                             "sbm: a stochastic block model you shape below. cora: 2,708 papers "
                             "citing each other, 7 fields, 140 labelled (Planetoid's split).")
     communities: int = param(3, lo=2, hi=10, group="Graph",
+                             when={"graph": ("sbm",)},
                              help="sbm: how many groups.")
     community_size: int = param(60, lo=5, hi=1000, group="Graph", label="Group size",
+                                when={"graph": ("sbm",)},
                                 help="sbm: nodes per group.")
     p_in: float = param(0.1, lo=0.0, hi=1.0, group="Graph", label="p in",
+                        when={"graph": ("sbm",)},
                         help="sbm: probability of a link inside a group.")
     p_out: float = param(0.01, lo=0.0, hi=1.0, group="Graph", label="p out",
+                         when={"graph": ("sbm",)},
                          help="sbm: probability of a link between groups.")
     feature_noise: float = param(2.0, lo=0.0, hi=10.0, group="Graph",
+                                 when={"graph": ("sbm",)},
                                  help="sbm: std of the noise on each node's 16 features (its "
                                       "group's mean + noise); high noise leaves only the links.")
     labels_per_class: int = param(3, lo=1, hi=100, group="Graph",
+                                  when={"graph": ("sbm",)},
                                   help="sbm: labelled nodes per group; of the rest a quarter "
                                        "validate, the others test.")
     model: str = param("gcn", choices=MODELS, group="Network",
@@ -377,7 +383,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 
 COMPARE = {"label": "GCN vs MLP", "names": ("graph", "mlp"), "plan": _gcn_then_mlp,
-           "table": comparison_table}
+           "table": comparison_table, "views": ("graph",)}
 
 DEMOS = {"gcn-vs-mlp": {"compare": True, "title": "The karate club: GCN vs the same MLP"}}
 

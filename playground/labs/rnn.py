@@ -54,13 +54,17 @@ class Config:
                          help="Steps per sequence (adding, series, chars); for copy, the delay "
                               "between the symbols and their recall.")
     n_copy: int = param(3, lo=1, hi=20, group="Task", label="Symbols to copy",
+                        when={"task": ("copy",)},
                         help="copy: how many symbols to remember.")
     n_symbols: int = param(8, lo=2, hi=64, group="Task", label="Alphabet",
+                           when={"task": ("copy",)},
                            help="copy: how many different symbols.")
     series: str = param("sines", choices=("sines", "mackey_glass"), group="Task",
+                        when={"task": ("series",)},
                         help="series: a noisy sum of three sines, or the chaotic Mackey-Glass "
                              "delay equation (tau = 17).")
     noise: float = param(0.05, lo=0.0, hi=1.0, group="Task",
+                         when={"task": ("series",)},
                          help="series: standard deviation of the noise added to every value.")
     n_samples: int = param(8000, lo=200, hi=50_000, group="Task", label="Sequences",
                            help="Sequences generated (80% train, 20% test); chars: the first "
@@ -71,16 +75,19 @@ class Config:
     hidden_size: int = param(64, lo=2, hi=1024, group="Network", label="Hidden size",
                              help="Units of the hidden state.")
     bidirectional: bool = param(False, group="Network",
+                                when={"task": ("adding", "copy")},
                                 help="Also read the sequence backwards (adding and copy only: "
                                      "forecasting must not see the future).")
     dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
                            help="Between stacked layers (needs 2 or more layers).")
     embedding: int = param(32, lo=2, hi=512, group="Network",
+                           when={"task": ("copy", "chars")},
                            help="copy and chars: size of each symbol's learned vector.")
     clip: bool = param(True, group="Training", label="Gradient clipping",
                        help="Rescale the gradient when its norm exceeds max norm.")
     max_norm: float = param(1.0, lo=0.01, hi=100.0, log=True, group="Training",
-                            label="Max norm", help="The clipping threshold.")
+                            label="Max norm", when={"clip": (True,)},
+                                              help="The clipping threshold.")
     optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
                            help="momentum = SGD with momentum 0.9.")
     lr: float = param(0.01, lo=1e-6, hi=10.0, log=True, group="Training",
@@ -89,9 +96,11 @@ class Config:
     steps: int = param(800, lo=1, hi=100_000, group="Training",
                        help="Gradient steps (each draws a batch of sequences).")
     text_file: str = param("", upload=("txt",), group="Task", label="Your own text (.txt)",
+                           when={"task": ("chars",)},
                            help="chars: train on a UTF-8 text of your own instead of the "
                                 "built-in English (its alphabet is every character it uses).")
     temperature: float = param(0.8, lo=0.05, hi=2.0, group="Samples",
+                               when={"task": ("chars",)},
                                help="chars: sampling temperature of the live text samples "
                                     "(low = safe and repetitive, high = inventive).")
     seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
@@ -513,7 +522,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 
 COMPARE = {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _three_cells,
-           "table": comparison_table}
+           "table": comparison_table, "views": ("gradient",)}
 
 DEMOS = {"rnn-lstm-gru": {"compare": True, "picture": "gradient",
                           "title": "RNN vs LSTM vs GRU on the adding problem"}}

@@ -57,6 +57,7 @@ class Config:
                            help="Examples generated (80% train, 20% test); chars: the first "
                                 "n x 40 characters of the text.")
     text_file: str = param("", upload=("txt",), group="Task", label="Your own text (.txt)",
+                           when={"task": ("chars",)},
                            help="chars: train on a UTF-8 text of your own instead of the "
                                 "built-in English (its alphabet is every character it uses).")
     arch: str = param("decoder", choices=ARCHS, group="Network", label="Architecture",
@@ -99,8 +100,10 @@ class Config:
     example: int = param(0, lo=0, hi=999, group="Samples", label="Example shown",
                          help="The test example whose attention maps are drawn.")
     temperature: float = param(0.8, lo=0.05, hi=2.0, group="Samples",
+                               when={"task": ("chars",)},
                                help="chars: sampling temperature of the generated text.")
     top_k: int = param(0, lo=0, hi=200, group="Samples", label="Top-k",
+                       when={"task": ("chars",)},
                        help="chars: sample only among the k likeliest characters (0 = all).")
     seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
                       help="Same seed, same data, same initial weights, same curve.")
@@ -698,7 +701,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 COMPARE = {"label": "With vs without positional encoding", "names": ("with positions",
                                                                       "no positions"),
-           "plan": _with_and_without_positions, "table": comparison_table}
+           "plan": _with_and_without_positions, "table": comparison_table, "views": ("attention",)}
 
 DEMOS = {"positions": {"compare": True,
                        "title": "Reversing digits with and without positional encoding"}}

@@ -330,7 +330,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 
 
 COMPARE = {"label": "AE vs VAE", "names": ("AE", "VAE"), "plan": _ae_then_vae,
-           "table": comparison_table}
+           "table": comparison_table, "views": ("grid",)}
 
 DEMOS = {"ae-vs-vae": {"compare": True, "picture": "grid",
                        "title": "Autoencoder vs VAE: a latent space to sample from"}}

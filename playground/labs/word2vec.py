@@ -87,6 +87,7 @@ class Config:
                            f"a probability over the whole vocabulary (up to {MAX_SOFTMAX_VOCAB:,} "
                            "words here).")
     negatives: int = param(5, lo=1, hi=50, group="Model",
+                           when={"loss": ("negative",)},
                            help="k: noise words per pair, drawn from unigram counts ^ 0.75.")
     window: int = param(5, lo=1, hi=20, group="Model",
                         help="Neighbours on each side of the centre word (each centre draws a "
@@ -510,11 +511,15 @@ def _offsets(vectors: torch.Tensor, data: Data, n: int = 8) -> dict | None:
         ids = [i for pair in pairs for i in pair]
         xy = _pca(vectors[ids])                                               # (2n, 2)
         words = [data.classes[i] for i in ids]
-        traces.append(_scatter(kind, xy, words, words, axis, size=7))
+        pair_scatter = _scatter(kind, xy, words, words, axis, size=7)
+        # a above its point, b below: the two words of a pair do not print over each other
+        pair_scatter["textposition"] = ["top center", "bottom center"] * len(pairs)
+        traces.append(pair_scatter)
         arrows += [{"x": float(xy[k + 1, 0]), "y": float(xy[k + 1, 1]), "ax": float(xy[k, 0]),
                     "ay": float(xy[k, 1]), "xref": "x" + axis, "yref": "y" + axis,
                     "axref": "x" + axis, "ayref": "y" + axis, "showarrow": True, "text": "",
-                    "arrowhead": 2, "arrowwidth": 1, "arrowcolor": "#888"}
+                    "arrowhead": 2, "arrowsize": 1.6, "arrowwidth": 1.3, "standoff": 5,
+                    "arrowcolor": "#666"}
                    for k in range(0, len(ids), 2)]
         width = 1 / len(kinds)
         layout[f"xaxis{axis}"] = {"domain": [(panel - 1) * width + 0.03, panel * width - 0.03],
@@ -586,10 +591,11 @@ def _similarities(vectors: torch.Tensor, data: Data, chosen: list[int] | None = 
                      "zmin": -1, "zmax": 1, "colorscale": charts.DIVERGING,
                      "text": sims.tolist(), "texttemplate": "%{text:.2f}",
                      "hovertemplate": "%{y} / %{x}: %{z:.2f}<extra></extra>"}],
-           "layout": {"height": 420, "template": "plotly_white",
-                      "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                      "xaxis": {"type": "category"},
-                      "yaxis": {"type": "category", "autorange": "reversed"}}}
+           "layout": {"height": 460, "template": "plotly_white",
+                      "margin": {"l": 90, "r": 10, "t": 10, "b": 90},
+                      "xaxis": {"type": "category", "automargin": True, "tickangle": -45},
+                      "yaxis": {"type": "category", "autorange": "reversed",
+                                "automargin": True}}}
     return charts.artifact("Cosine similarity of chosen words", "plotly", fig,
                            "1: the same direction, 0: unrelated, -1: opposite.")
 

@@ -48,4 +48,4 @@ def main() -> None:
     from playground.ui import timing
 
     with timing.logged("page"):
-        st.navigation(sections).run()
+        st.navigation(sections, expanded=True).run()      # every page in view, Runs too

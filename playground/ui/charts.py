@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 
 import numpy as np
 
@@ -126,10 +127,14 @@ def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles
                           "margin": dict(l=40, r=10, t=40, b=30), "annotations": []}
     small = max(len(x_labels), len(y_labels)) <= 40
 
-    def ticks(labels):
+    def ticks(labels, px: float):
         if not small:
             return {"showticklabels": False}
-        return {"tickvals": list(range(len(labels))), "ticktext": labels, "tickfont": {"size": 9}}
+        # a token needs ~12 px: a long sequence in a small cell labels every k-th, upright,
+        # instead of an illegible strip (hover names every cell)
+        step = max(1, math.ceil(len(labels) * 12 / max(px, 1)))
+        return {"tickvals": list(range(0, len(labels), step)), "ticktext": labels[::step],
+                "tickfont": {"size": 9}, "tickangle": 0}
 
     for r in range(rows):
         for c in range(cols):
@@ -146,10 +151,11 @@ def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles
                                             "%{z:.2f}<extra></extra>"})
             x0, x1 = c / cols + gap / 2, (c + 1) / cols - gap / 2
             y1, y0 = 1 - r / rows - gap / 2, 1 - (r + 1) / rows + gap / 2
-            layout[f"xaxis{ax}"] = {"domain": [x0, x1], "anchor": f"y{ax}", **ticks(x_labels),
+            layout[f"xaxis{ax}"] = {"domain": [x0, x1], "anchor": f"y{ax}",
+                                    **ticks(x_labels, cell_px), "showgrid": False}
+            layout[f"yaxis{ax}"] = {"domain": [y0, y1], "anchor": f"x{ax}",
+                                    **ticks(y_labels, cell_px), "autorange": "reversed",
                                     "showgrid": False}
-            layout[f"yaxis{ax}"] = {"domain": [y0, y1], "anchor": f"x{ax}", **ticks(y_labels),
-                                    "autorange": "reversed", "showgrid": False}
             if r == 0:
                 layout["annotations"].append({"text": col_titles[c], "showarrow": False,
                                               "xref": "paper", "yref": "paper",
@@ -256,7 +262,6 @@ def classification_views(pred, data, show: int = 32) -> dict:
     p, t = pred[:show].tolist(), y[:show].tolist()
     grid = labelled_grid(imgs, [names[i] for i in p], [a != b for a, b in zip(p, t)],
                          scale=4 if imgs.shape[1] <= 16 else 2)
-    acc = float(np.trace(cm) / max(1, cm.sum()))
     per_class = np.diag(cm) / np.maximum(1, cm.sum(1))
     bars = {"data": [{"type": "bar", "x": names, "y": np.round(per_class, 4).tolist(),
                       "marker": {"color": BLUE}, "hovertemplate": "%{x}: %{y:.1%}<extra></extra>"}],
@@ -265,7 +270,56 @@ def classification_views(pred, data, show: int = 32) -> dict:
     return {
         "predictions": artifact("Test predictions", "image", png(grid),
                                 "Predicted label under each test image; red frames are mistakes."),
-        "confusion": artifact(f"Confusion matrix (test accuracy {acc:.1%})", "plotly",
+        "confusion": artifact("Confusion matrix (test set)", "plotly",
                               confusion(cm, names)),
         "per_class": artifact("Accuracy per class", "plotly", bars),
     }
+
+
+def number(value, share: bool = False) -> str:
+    """A metric as a person reads it: three significant figures, scientific where small (a
+    gradient of 1.3e-07 is not 0), a share as a percentage, "–" where there is none."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–"
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if share:
+        return f"{value:.1%}"
+    size = abs(value)
+    if size == 0:
+        return "0"
+    if size >= 1000:
+        return f"{value:,.0f}"
+    if size >= 100:
+        return f"{value:,.1f}"
+    if size >= 1e-3:
+        return f"{value:.4g}"
+    return f"{value:.2g}"
+
+
+def result(name: str, final: dict | None) -> str:
+    """A run's headline, read in a list of runs of every lab: "93.1% test acc", "modes 8"."""
+    from playground import registry
+
+    try:
+        found = registry.headline(name, final)
+    except registry.UnknownLab:             # a damaged run: its lab cannot be read
+        return ""
+    if found is None:
+        return ""
+    column, value = found
+    return f"{number(value, registry.is_share(column))} {column}"
+
+
+def arrows(starts, ends, name: str, color: str, width: float = 1.0, head: int = 7) -> dict:
+    """Strokes from each start to its end with a head at the end (one trace: segments broken by
+    gaps, the head a marker turned along its segment)."""
+    xs, ys, sizes = [], [], []
+    for (x0, y0), (x1, y1) in zip(starts, ends):
+        xs += [round(float(x0), 4), round(float(x1), 4), None]
+        ys += [round(float(y0), 4), round(float(y1), 4), None]
+        sizes += [0, head, 0]
+    return {"type": "scatter", "mode": "lines+markers", "name": name, "x": xs, "y": ys,
+            "line": {"color": color, "width": width}, "hoverinfo": "skip",
+            "marker": {"symbol": "arrow", "angleref": "previous", "size": sizes,
+                       "color": color, "line": {"width": 0}}}

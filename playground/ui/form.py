@@ -1,9 +1,10 @@
 """Config -> sidebar widgets, presets, validation messages and URL state.
 
-Widget values live in st.session_state under "<lab>.<field>". They are seeded once per session
-from the URL (a shared link or a refresh), from the run named in the URL, or from the defaults;
-afterwards the form writes its non-default values back to the URL so the address bar always
-reproduces what is on screen.
+Widget values live in st.session_state under "<lab>.<field>", and a copy outside any widget
+(`_form.<lab>`) survives the runs that do not draw the form. Each value comes from one place: the
+URL when the page is entered with settings in it (a shared link, a refresh, a run's link), else
+the visitor's last values for the lab, else the defaults. The form writes its non-default values
+back to the URL so the address bar always reproduces what is on screen.
 """
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ def _widget_value(spec: params.Spec, value):
     return value
 
 
-def _seed_values(lab_name: str, lab, store) -> None:
-    """Fill session_state from the URL (or the URL's run) the first time this page is shown."""
-    flag = f"_seeded.{lab_name}"
-    if st.session_state.get(flag):
-        return
-    qp = st.query_params.to_dict()
+def _kept(lab_name: str) -> dict:
+    """The visitor's last values of this lab's form (widget values by field), outside any widget:
+    Streamlit drops a widget's state in every run that does not draw it (another page, the
+    replay, a hidden field), and a widget drawn again without it shows 0 or empty."""
+    return st.session_state.setdefault(f"_form.{lab_name}", {})
+
+
+def _from_url(lab_name: str, lab, store, qp: dict) -> tuple[dict, list[str]]:
+    """The form as a link gives it: the defaults, the named run's settings, the link's own."""
     values = {s.name: s.default for s in params.specs(lab.Config)}
     notes = []
     run_id = qp.get("run")
@@ -42,11 +46,10 @@ def _seed_values(lab_name: str, lab, store) -> None:
         saved = store.config(run_id) if run_id and store.exists(run_id) else {}
     except NoSuchRun:                       # damaged: the page says so; the form keeps defaults
         saved = {}
-    if saved:
-        if saved.get("lab") == lab_name:
-            cfg, errs = registry.parse_config(lab, saved.get("config", {}))
-            if cfg is not None:
-                values.update(params.to_dict(cfg))
+    if saved.get("lab") == lab_name:
+        cfg, _ = registry.parse_config(lab, saved.get("config", {}), budget=False)
+        if cfg is not None:
+            values.update(params.to_dict(cfg))
     limits = hosting.limits(lab.Config)
     for spec in params.specs(lab.Config):
         if spec.name in qp:
@@ -57,10 +60,33 @@ def _seed_values(lab_name: str, lab, store) -> None:
     unknown = [k for k in qp
                if k not in values and k not in ("run", "preset", "compare", "demo", *KEPT)]
     notes += [f"Ignored from the link: unknown setting {k!r}" for k in unknown]
-    for spec in params.specs(lab.Config):
-        st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, values[spec.name])
-    st.session_state[f"_url_notes.{lab_name}"] = notes
-    st.session_state[flag] = True
+    return values, notes
+
+
+def _seed_values(lab_name: str, lab, store) -> None:
+    """Give every widget of the form its value before it is drawn, from one place: the URL when
+    the page is entered with settings in it (a shared link, a refresh), else the visitor's last
+    values for this lab, else the defaults. Entering is when Streamlit holds none of the form's
+    widgets: the last run drew another page (or none of this form)."""
+    specs = params.specs(lab.Config)
+    keys = {s.name: _key(lab_name, s.name) for s in specs}
+    missing = [s for s in specs if keys[s.name] not in st.session_state]
+    if not missing:
+        return
+    kept = _kept(lab_name)
+    qp = st.query_params.to_dict()
+    entering = len(missing) == len(specs)
+    if entering:
+        st.session_state[f"_url_notes.{lab_name}"] = []
+    if entering and any(k not in KEPT for k in qp):
+        values, notes = _from_url(lab_name, lab, store, qp)
+        kept.clear()
+        kept.update({s.name: _widget_value(s, values[s.name]) for s in specs})
+        st.session_state[f"_url_notes.{lab_name}"] = notes
+    for spec in missing:
+        if spec.name not in kept:
+            kept[spec.name] = _widget_value(spec, spec.default)
+        st.session_state[keys[spec.name]] = kept[spec.name]
 
 
 def apply_preset(lab_name: str, lab) -> None:
@@ -114,13 +140,14 @@ def _upload(key: str, spec: params.Spec, container) -> None:
     the field's value. An id that came from a link stays until a file replaces it."""
     from playground.data import uploads
 
+    limit = uploads.limit_bytes(hosting.caps().hosted)
+    # Streamlit says the limit under the widget ("Limit 1MB per file"): said once, and right
     file = container.file_uploader(spec.title, type=list(spec.upload), key=f"{key}.file",
-                                   help=spec.help or None)
+                                   help=spec.help or None, max_upload_size=limit // 2**20)
     mine = f"{key}.uploaded"                  # (file identity, id) of the last stored upload
     if file is not None:
         seen = (file.file_id, file.size)
         if st.session_state.get(mine, (None,))[0] != seen:
-            limit = uploads.HOSTED_MAX_BYTES if hosting.caps().hosted else uploads.MAX_BYTES
             try:
                 text_id, info = uploads.save(bytes(file.getbuffer()), limit, spec.upload[0])
             except uploads.BadUpload as e:
@@ -190,8 +217,9 @@ def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
                      on_change=apply_preset, args=(lab_name, lab),
                      help="Fill the form with a known setting; every field stays editable.")
     groups: dict[str, list[params.Spec]] = {}
+    now = {s.name: st.session_state.get(_key(lab_name, s.name)) for s in params.specs(lab.Config)}
     for spec in params.specs(lab.Config):
-        if spec.name not in main_fields:
+        if spec.name not in main_fields and spec.applies(now):
             groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
         box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation",
@@ -199,10 +227,10 @@ def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
         for spec in group_specs:
             _widget(lab_name, spec, box, store)
 
-    raw = {}
+    raw, kept = {}, _kept(lab_name)
     for spec in params.specs(lab.Config):
-        value = st.session_state.get(_key(lab_name, spec.name), spec.default)
-        raw[spec.name] = value
+        raw[spec.name] = kept[spec.name] = st.session_state.get(_key(lab_name, spec.name),
+                                                                spec.default)
     cfg, errors = registry.parse_config(lab, raw)
     return cfg, errors
 

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from playground import registry
+from playground.ui import charts
 from playground.ui.state import manager, visible_runs
 
 
@@ -119,8 +120,7 @@ def home_page() -> None:
         return
     st.dataframe(pd.DataFrame([{
         "run": r.run_id, "lab": r.lab, "status": r.damaged and "damaged" or r.status.get("status"),
-        "test acc": (r.status.get("final") or {}).get("val/acc"),
+        "result": charts.result(r.lab, r.status.get("final")),
         "seconds": r.status.get("seconds"), "note": r.damaged or r.status.get("message", ""),
     } for r in runs]), hide_index=True, width="stretch",
-        column_config={"test acc": st.column_config.NumberColumn(format="percent"),
-                       "seconds": st.column_config.NumberColumn(format="%.1f")})
+        column_config={"seconds": st.column_config.NumberColumn(format="%.1f")})

@@ -55,6 +55,8 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None) -> Non
         where = f"position {position} in the queue" if position else "waiting for a free slot"
         st.info(f"Queued: {where}. It starts when the run before it finishes.")
     elif state == "running":
+        if status.get("unit"):          # the lab's own count (environment steps)
+            step, total = status.get("shown_step") or 0, status.get("shown_total") or total
         text = (f"step {step:,} / {total:,} · ETA {_fmt_s(status.get('eta_s'))} · "
                 f"{status.get('samples_per_s') or 0:,.0f} samples/s") if total else \
             status.get("message", "starting...")
@@ -90,7 +92,18 @@ def _template(name: str) -> dict:
     return pio.templates[name].to_plotly_json()
 
 
-def _figure(spec: dict):
+STAGE_FONT_PX, STAGE_MAX_HEIGHT_PX = 17, 330    # a projector at 1280x720: big type, in view
+
+
+def look() -> tuple:
+    """How figures are drawn on this page: () as they are, or on stage (font px, max height px).
+    Part of every figure cache key: a stage and a desk may watch the same run."""
+    from playground.ui import stage
+
+    return (STAGE_FONT_PX, STAGE_MAX_HEIGHT_PX) if stage.active() else ()
+
+
+def _figure(spec: dict, look: tuple = ()):
     """A plotly figure validated once, for st.plotly_chart to send as it is on every poll.
 
     st.plotly_chart validates a dict on every call (~20-30 ms a chart here, most of it
@@ -112,6 +125,25 @@ def _figure(spec: dict):
         layout["margin"] = margin
         for axis in ("xaxis", "yaxis"):
             layout[axis] = {"automargin": False, **(layout.get(axis) or {})}
+    for axis in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+        if (layout[axis] or {}).get("type") == "log":
+            # "5, 2, 0.1, 5, 2, 0.01" reads as nonsense: every label a whole number
+            layout[axis] = {"minorloglabels": "complete", **layout[axis]}
+    legend = layout.get("legend") or {}
+    if legend.get("orientation") == "h" and (legend.get("y") or 0) < 0:
+        # a legend under the plot sits on the x axis' title once the type grows: above it
+        titled = bool((layout.get("title") or {}).get("text"))
+        # beside the chart's own title (right-aligned under it), else at the top left
+        layout["legend"] = {**legend, "y": 1.0, "yanchor": "bottom",
+                            **({"x": 1, "xanchor": "right"} if titled else
+                               {"x": 0, "xanchor": "left"})}
+        margin = dict(layout.get("margin") or {})
+        margin["t"] = max(margin.get("t", 0), 56 if titled else 36)
+        layout["margin"] = margin
+    if look:
+        font_px, max_px = look
+        layout["font"] = {**(layout.get("font") or {}), "size": font_px}
+        layout["height"] = min(int(layout.get("height") or 450), max_px)
 
     fig = _built_class()({**spec, "layout": layout})
     built = go.Figure.to_dict(fig)
@@ -146,8 +178,7 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
     for col, (k, lbl) in zip(st.columns(len(shown)), shown):
         v = latest[k]
         share = k.endswith("acc") or "accuracy" in lbl or "share" in lbl
-        col.metric(lbl, f"{v:.1%}" if share else f"{v:.0f}" if k.endswith("modes") else
-                   f"{v:,.1f}" if abs(v) >= 100 else f"{v:.4f}")      # a return of 500.0
+        col.metric(lbl, f"{v:.0f}" if k.endswith("modes") else charts.number(v, share))
 
 
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float,
@@ -164,7 +195,8 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
     if not series:
         return None
     return _figure(charts.curves(series, title, y_title=title.lower(), smoothing=smoothing,
-                                smooth_only=("train",), log_y=log_y, max_points=MAX_CURVE_POINTS))
+                                smooth_only=("train",), log_y=log_y, max_points=MAX_CURVE_POINTS),
+                   look())
 
 
 def _curves(tail, extra: tuple = ()) -> None:
@@ -176,7 +208,7 @@ def _curves(tail, extra: tuple = ()) -> None:
     wanted += [c for c in extra if f"val/{c[0]}" in tail.latest or f"train/{c[0]}" in tail.latest]
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
     for col, (suffix, title, log_y, *also) in zip(cols, wanted):
-        fig = tail.cached(("curve", suffix, tail.version, smoothing),
+        fig = tail.cached(("curve", suffix, tail.version, smoothing, look()),
                           lambda: _curve_figure(records, suffix, title, log_y, smoothing,
                                                 also[0] if also else None))
         if fig is not None:
@@ -186,7 +218,7 @@ def _curves(tail, extra: tuple = ()) -> None:
 def _artifacts(tail, columns: int = 2) -> None:
     art = tail.artifacts()
     artifact_grid(art.get("items"), columns=columns, cache=lambda key, make: tail.cached(
-        ("art", key, tail.artifacts_version), make))
+        ("art", key, tail.artifacts_version, look()), make))
 
 
 def artifact_grid(items, columns: int = 2, prefix: str = "art", cache=None) -> None:
@@ -208,7 +240,7 @@ def _artifact(key: str, item: dict, cache) -> None:
     st.markdown(f"**{item.get('title', key)}**")
     kind, data = item.get("kind"), item.get("data")
     if kind == "plotly":
-        st.plotly_chart(cache(key, lambda: _figure(data)), key=key, width="stretch")
+        st.plotly_chart(cache(key, lambda: _figure(data, look())), key=key, width="stretch")
     elif kind == "image":
         st.image(cache(key, lambda: base64.b64decode(data)), width="stretch")
     elif kind == "markdown":
@@ -220,35 +252,39 @@ def _artifact(key: str, item: dict, cache) -> None:
 
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
-          curves: tuple = (), columns: int = 2, notice=None) -> str:
+          curves: tuple = (), columns: int = 2, notice=None, pictures_first: bool = False) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
         st.warning(str(e))
         return "missing"
+    tail = store.tail(run_id)
+    if artifacts and pictures_first:
+        _artifacts(tail, columns)
     _header(run_id, status, manager.position(run_id), on_fix)
     if notice is not None:
         notice(status)
-    tail = store.tail(run_id)
     tail.read()
     _tiles(tail.latest, curves)
     _curves(tail, curves)
-    if artifacts:
+    if artifacts and not pictures_first:
         _artifacts(tail, columns)
     return status.get("status", "?")
 
 
 def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
-          columns: int = 2, notice=None) -> None:
+          columns: int = 2, notice=None, pictures_first: bool = False) -> None:
     """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
-    `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES)."""
+    `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES);
+    `pictures_first` (on stage): the lab's pictures above the numbers and curves, in view."""
     try:
         state = store.status(run_id).get("status")
     except NoSuchRun as e:
         st.warning(f"{e}. It may have been deleted, or the link is wrong.")
         return
-    st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="_smoothing",
-              help="Exponential moving average, as in TensorBoard.")
+    if not pictures_first:
+        st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="_smoothing",
+                  help="Exponential moving average, as in TensorBoard.")
     if state in ACTIVE:
         every = poll_seconds(store.status(run_id))
 
@@ -265,10 +301,15 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
         @st.fragment(run_every=every * ARTIFACT_POLLS)
         def _live_artifacts():
             _artifacts(store.tail(run_id), columns)
-        _live()
-        _live_artifacts()
+        if pictures_first:
+            _live_artifacts()
+            _live()
+        else:
+            _live()
+            _live_artifacts()
     else:
-        _body(run_id, store, manager, on_fix, curves=curves, columns=columns)
+        _body(run_id, store, manager, on_fix, curves=curves, columns=columns,
+              pictures_first=pictures_first)
 
 
 def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = None) -> bool:
@@ -293,7 +334,7 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
         series = {k: v for k, v in series.items() if v[0]}
         return _figure(charts.curves(series, title, y_title=key.split("/")[1],
                                      smoothing=smoothing if smooth_it else 0.0,
-                                     max_points=MAX_CURVE_POINTS)) if series else None
+                                     max_points=MAX_CURVE_POINTS), look()) if series else None
 
     # the headline test metric: accuracy where the runs have one (a regression: its test loss)
     headline = (("val/acc", "Test accuracy") if any("val/acc" in r for _, recs in runs
@@ -303,7 +344,7 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
     # a lab's own pair of charts (a GAN has no single loss), else training loss and headline
     shown = curves or (("train/loss", "Training loss", True), (*headline, False))
     for col, (key, title, smooth_it) in zip(cols, shown):
-        fig = cache(("compare", key, tuple(versions), smoothing),
+        fig = cache(("compare", key, tuple(versions), smoothing, look()),
                     lambda: figure(key, title, smooth_it))
         if fig is not None:
             col.plotly_chart(fig, key=f"compare-{key}", width="stretch")
@@ -323,26 +364,67 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
                 for name, r in runs]
         verdict = ""
     frame = pd.DataFrame(rows)
-    formats = {c: st.column_config.NumberColumn(
-        format="percent" if "accuracy" in c or "share" in c or c.startswith("...")
-        else "localized")
-        for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+    formats = {}
+    for c in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
+            continue
+        if "accuracy" in c or "share" in c:
+            formats[c] = st.column_config.NumberColumn(format="percent")
+        else:           # a GRU's 0.0004 and a gradient of 1e-07 are not "0"
+            frame[c] = [charts.number(v) if pd.notna(v) else "–" for v in frame[c]]
     st.dataframe(frame, hide_index=True, width="stretch", column_config=formats)
     if verdict:
         st.info(verdict, icon="⚖️")
 
 
+def compare_views(ids: list[str], names: tuple, store, views: tuple = (),
+                  prefix: str = "cmp") -> None:
+    """Each compared run's key pictures side by side, one row per view (the lab's COMPARE
+    "views": artefact keys; else each run's first picture): the plain net's gradients going
+    dark beside the residual net's, not only the last run's."""
+    tails = [(name, store.tail(rid)) for rid, name in zip(ids, names) if store.exists(rid)]
+    if not tails:
+        return
+    arts = [(name, tail, (tail.artifacts().get("items") or {})) for name, tail in tails]
+    keys = tuple(views) or next((tuple(items)[:1] for _, _, items in reversed(arts) if items), ())
+    with st.container(key=f"{prefix}-views"):
+        for view in keys:
+            cols = st.columns(len(arts))
+            for i, (col, (name, tail, items)) in enumerate(zip(cols, arts)):
+                with col:
+                    item = items.get(view)
+                    if item is None:
+                        st.markdown(f"**{name}**")
+                        st.caption("Its picture comes once it trains." if not items else
+                                   "This run has no such picture.")
+                        continue
+                    try:
+                        _artifact(f"{prefix}-{i}-{view}", {**item, "title": f"{name}: "
+                                  f"{item.get('title', view)}"},
+                                  lambda key, make, t=tail: t.cached(
+                                      ("art", key, t.artifacts_version, look()), make))
+                    except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
+                        st.caption(f"This picture could not be shown ({type(e).__name__}).")
+
+
 def compare_panel(ids: list[str], names: tuple, store, table=None,
-                  curves: tuple | None = None) -> None:
+                  curves: tuple | None = None, views: tuple = ()) -> None:
     st.subheader("Comparison: " + " vs ".join(names))
-    st.caption("Same data order, same seed. The runs train one after another; the panel below "
-               "follows the last one.")
+    st.caption("Same data order, same seed. The runs train one after another, each one's "
+               "picture beside the others'; the panel further down follows the last one.")
     if any(store.exists(i) and store.status(i).get("status") in ACTIVE for i in ids):
         @st.fragment(run_every=2 * POLL_S)
         def _live():
             if not _compare_body(ids, names, store, curves):
                 st.rerun()
+
+        @st.fragment(run_every=2 * POLL_S * ARTIFACT_POLLS)
+        def _live_views():
+            compare_views(ids, names, store, views)
+        _live_views()
         _live()
     else:
+        compare_views(ids, names, store, views)
         _compare_body(ids, names, store, curves)
-        _compare_table(ids, names, store, table)
+        with st.container(key="cmp-verdict"):
+            _compare_table(ids, names, store, table)

@@ -15,14 +15,15 @@ import streamlit as st
 from playground import demos, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
-from playground.ui import downloads, form, live, share, stage
+from playground.ui import charts, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
 from playground.ui.state import manager, mine, session_id, visible_runs, visit
 
 
 def _explanation(lab, on_stage: bool = False) -> None:
-    if on_stage:                        # a talk: the experiment, not the lecture
-        st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
+    if on_stage:                        # a talk: the experiment, folded; the result in view
+        with st.expander("🧪 Try this"):
+            st.markdown(lab.TRY_THIS)
         return
     doc = inspect.cleandoc(lab.__doc__ or "")
     first, _, rest = doc.partition("\n\n")
@@ -41,6 +42,10 @@ def _model_summary(lab_name: str, lab, cfg) -> None:
     info = describe(lab, cfg)
     per_token = (f" ({info['flops_per_token']:,} FLOPs per token)"
                  if info.get("flops_per_token") else "")
+    if not info["rows"]:                # a race of points on a surface: no layers to list
+        st.caption(f"Model: {info['params']:,} trainable parameters, about "
+                   f"{human(info['bytes'])} to train.")
+        return
     with st.expander(f"Model: {len(info['rows'])} layers, {info['params']:,} trainable parameters, "
                      f"{info['macs']:,} multiply-adds per example{per_token}, about "
                      f"{human(info['bytes'])} to train"):
@@ -83,8 +88,10 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
     c1, c2 = st.columns([1, 1])
     source = c1.radio("Image from", ["Upload", "Camera"], horizontal=True,
                       key=f"{lab_name}._img_source")
-    file = (c1.file_uploader("Image (PNG or JPEG, up to 2 MB)", type=list(inference.IMAGE_TYPES),
-                             key=f"{lab_name}._upload") if source == "Upload"
+    file = (c1.file_uploader("Image (PNG, JPEG, BMP, GIF or WebP)",
+                             type=list(inference.IMAGE_TYPES), key=f"{lab_name}._upload",
+                             max_upload_size=inference.MAX_UPLOAD_BYTES // 2**20)
+            if source == "Upload"
             else c1.camera_input("Take a picture", key=f"{lab_name}._camera"))
     invert = c1.toggle("Dark strokes on a light background (invert)", value=True,
                        key=f"{lab_name}._invert",
@@ -234,21 +241,18 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     # the lab's headline: test accuracy where its runs have one, else the test loss; what the
     # data was: its dataset, or its task
     finals = [r.status.get("final") or {} for r in runs]
-    # HEADLINE: (metric, column), or several of them, the first that the runs have
-    heads = getattr(lab, "HEADLINE", None) or (("val/acc", "test acc"), ("val/loss", "test loss"))
-    heads = (heads,) if isinstance(heads[0], str) else heads
-    metric, column = next((h for h in heads if any(h[0] in f for f in finals)), heads[-1])
-    what = next((k for k in ("dataset", "task", "corpus", "data")
-                 if any(k in r.config for r in runs)),
-                "dataset")
-    rows = [{"run": r.run_id, "status": r.status.get("status", "?"), column: f.get(metric),
-             what: r.config.get(what), "seconds": r.status.get("seconds")}
+    heads = registry.headlines(lab_name) + registry.DEFAULT_HEADLINE
+    metric, column = next((h for h in heads if any(h[0] in f for f in finals)), heads[0])
+    what = next((k for k in ("dataset", "task", "corpus", "data", "env", "graph", "experiment")
+                 if any(k in r.config for r in runs)), "dataset")
+    share = registry.is_share(column)
+    rows = [{"run": r.run_id, "status": r.status.get("status", "?"),
+             column: f.get(metric) if share else charts.number(f.get(metric)),
+             what: str(r.config.get(what, "–")), "seconds": r.status.get("seconds")}
             for r, f in zip(runs, finals)]
-    share = "acc" in column or "confident" in column
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={column: st.column_config.NumberColumn(
-                                    format="percent" if share else
-                                    "%.0f" if "modes" in column else "%.4f"),
+                 column_config={column: st.column_config.NumberColumn(format="percent")
+                                if share else None,
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])
@@ -438,7 +442,8 @@ def lab_page(lab_name: str) -> None:
             st.error(str(e))
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
-    _model_summary(lab_name, lab, cfg)
+    if not on_stage:
+        _model_summary(lab_name, lab, cfg)
     if not on_stage and not mgr.caps.hosted:
         sweep_ui.panel(lab_name, lab, cfg, mgr)
     _overview(lab, cfg)
@@ -446,11 +451,11 @@ def lab_page(lab_name: str) -> None:
     shown = _comparison(lab, _run_config(lab, store, compared[-1])) if compared else None
     if shown:
         live.compare_panel(compared, shown["names"], store, table=shown.get("table"),
-                           curves=shown.get("curves"))
+                           curves=shown.get("curves"), views=shown.get("views", ()))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
-                   curves=getattr(lab, "CURVES", ()), columns=1 if on_stage else 2,
-                   notice=_slow_machine(lab_name, store, run_id))
+                   curves=getattr(lab, "CURVES", ()), columns=2,
+                   notice=_slow_machine(lab_name, store, run_id), pictures_first=on_stage)
         status = store.status(run_id).get("status")
         if active and status not in ACTIVE:
             # it ended while this page ran (a Stop that landed at once): the buttons above were

@@ -213,13 +213,20 @@ def replay_page(lab_name: str, name: str) -> None:
 
     key = f"_replay.scrub.{lab_name}.{name}"     # each demo its own range
 
+    top = math.ceil(duration * 10) / 10
+
     def scrub():
         _set(clock, duration, at=float(st.session_state[key]))
-    # NOTE: the slider says where to jump and is never moved by the playback: a value set from
-    # the server while the browser still shows an older one comes back as a "change" and would
-    # throw the replay back there
-    st.slider("Jump to (s)", 0.0, math.ceil(duration * 10) / 10, step=0.1, key=key,
-              on_change=scrub)
+
+    def scrubber(at: float, playing: bool) -> None:
+        # NOTE: while it plays the slider follows the playback, disabled: a value the server
+        # sets while the browser still shows an older one would come back as a "change" and
+        # throw the replay back there. Paused, it jumps.
+        st.session_state[key] = min(top, round(at, 1))
+        st.slider("Jump to (s)", 0.0, top, step=0.1, key=key, on_change=scrub,
+                  disabled=playing, help="Pause, then jump to a moment of the recording.")
+    if not playing:
+        scrubber(position(clock, duration), False)
     tick = st.session_state.setdefault(TICK_KEY, TICK_S)
 
     @st.fragment(run_every=tick if playing else None)
@@ -229,10 +236,12 @@ def replay_page(lab_name: str, name: str) -> None:
         started, finished = time.perf_counter(), False
         try:
             at = position(clock, duration)
+            if playing:
+                scrubber(at, True)
             st.progress(min(1.0, at / duration),
                         text=f"{at:.1f} s of the recording's {duration:.1f} s")
             with timing.logged("replay"):
-                _show(demo, at, columns=1 if stage.active() else 2)
+                _show(demo, at, pictures_first=stage.active())
             finished = True
         finally:
             # NOTE: a redraw that takes longer than the tick is cut short by the next one and
@@ -246,7 +255,7 @@ def replay_page(lab_name: str, name: str) -> None:
     _player()
 
 
-def _show(demo: demos.Demo, at: float, columns: int = 2) -> None:
+def _show(demo: demos.Demo, at: float, pictures_first: bool = False) -> None:
     store = ReplayStore(demo, at)
     curves = tuple(tuple(c) for c in demo.curves)
     current = next((i for i in store.ids if store.status(i).get("status") == "running"),
@@ -255,11 +264,14 @@ def _show(demo: demos.Demo, at: float, columns: int = 2) -> None:
         names = tuple(demo.compare["names"])
         st.subheader("Comparison: " + " vs ".join(names))
         cmp_curves = tuple(tuple(c) for c in demo.compare.get("curves") or ()) or None
+        live.compare_views(store.ids, names, store, tuple(demo.compare.get("views") or ()),
+                           prefix=f"replay-{demo.name}")
         live._compare_body(store.ids, names, store, cmp_curves)
         if at >= demo.duration:
             rows, verdict = demo.compare.get("rows") or [], demo.compare.get("verdict") or ""
             live._compare_table(store.ids, names, store, table=lambda runs: (rows, verdict))
-    live._body(current, store, _NoQueue(), artifacts=True, curves=curves, columns=columns)
+    live._body(current, store, _NoQueue(), artifacts=True, curves=curves,
+               pictures_first=pictures_first)
 
 
 def picture(lab: str) -> dict | None:

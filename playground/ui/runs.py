@@ -41,11 +41,6 @@ def _number(v) -> float | None:
     return float(v)
 
 
-def _final(r: RunInfo, key: str) -> float | None:
-    final = r.status.get("final")
-    return _number(final.get(key)) if isinstance(final, dict) else None
-
-
 def _value(v) -> str:
     """A setting as a person would type it in the form: `8, 8` rather than `[8, 8]`."""
     if isinstance(v, (list, tuple)):
@@ -119,12 +114,12 @@ def _filters(runs: list[RunInfo]) -> list[RunInfo]:
 
 def _table(runs: list[RunInfo]) -> None:
     st.dataframe(pd.DataFrame([{
-        "run": r.run_id, "lab": r.lab, "status": _state(r), "test acc": _final(r, "val/acc"),
+        "run": r.run_id, "lab": r.lab, "status": _state(r),
+        "result": charts.result(r.lab, r.status.get("final")),
         "seconds": _number(r.status.get("seconds")),
         "created": dt.datetime.fromtimestamp(r.created) if r.created else None,
         "settings": _settings(r)} for r in runs]), hide_index=True, width="stretch",
-        column_config={"test acc": st.column_config.NumberColumn(format="percent"),
-                       "seconds": st.column_config.NumberColumn(format="%.1f"),
+        column_config={"seconds": st.column_config.NumberColumn(format="%.1f"),
                        "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
 
 

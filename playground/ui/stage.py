@@ -1,6 +1,7 @@
 """Stage mode (`?stage=1`, or the sidebar's toggle): a lab page for a talk - big type, the sidebar
 folded away, only the controls the lab's TRY_THIS needs (its STAGE) above large Train / Stop /
-Replay buttons with keyboard shortcuts, and the pictures one to a row, large. `hide=a,b` in the
+Replay buttons with keyboard shortcuts, Try this folded, and the pictures first, above the
+numbers and curves, sized so that a result is in view on a 1280x720 projector. `hide=a,b` in the
 URL hides more of the controls."""
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ SHORTCUTS = {"train": "T", "stop": "S", "replay": "D", "compare": "V", "play": "
 _CSS = """
 <style>
 html { font-size: 20px; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 1.5rem 2.5rem; }
-[data-testid="stMain"] .stButton button { min-height: 3.2rem; font-size: 1.15rem;
-                                          padding: 0.6rem 1.4rem; }
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
-h1 { font-size: 2.8rem !important; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 0.6rem 2rem 1.5rem 2rem; }
+[data-testid="stMain"] .stButton button { min-height: 2.6rem; font-size: 1.1rem;
+                                          padding: 0.4rem 1.2rem; }
+[data-testid="stMetricValue"] { font-size: 1.8rem; }
+[data-testid="stMain"] [data-testid="stImage"] img { max-height: 330px; object-fit: contain; }
+h1 { font-size: 1.8rem !important; padding: 0 0 0.2rem 2.2rem !important; }
+/* the title shares the top row with the sidebar's button: the bar lets it (and clicks) through */
+[data-testid="stHeader"] { background: transparent; pointer-events: none; }
+[data-testid="stHeader"] button, [data-testid="stHeader"] a { pointer-events: auto; }
 </style>
 """
 

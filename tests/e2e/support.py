@@ -39,9 +39,10 @@ def _wait_step(page, at_least: int, timeout: float) -> tuple[int, int]:
 
 
 
-def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000):
+def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000,
+              width: int = 1400):
     """A fresh browser context on `url`, connected; returns (context, page, page errors)."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": height})
+    ctx = browser.new_context(viewport={"width": width, "height": height})
     page = ctx.new_page()
     page.set_default_timeout(timeout_ms)
     errors: list[str] = []
