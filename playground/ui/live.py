@@ -368,10 +368,13 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
     for c in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
             continue
+        values = frame[c].dropna()
         if "accuracy" in c or "share" in c:
             formats[c] = st.column_config.NumberColumn(format="percent")
+        elif len(values) and (values == values.round()).all():
+            formats[c] = st.column_config.NumberColumn(format="localized")     # 139,530
         else:           # a GRU's 0.0004 and a gradient of 1e-07 are not "0"
-            frame[c] = [charts.number(v) if pd.notna(v) else "–" for v in frame[c]]
+            formats[c] = st.column_config.NumberColumn(format="%.3g")
     st.dataframe(frame, hide_index=True, width="stretch", column_config=formats)
     if verdict:
         st.info(verdict, icon="⚖️")

@@ -252,7 +252,7 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
             for r, f in zip(runs, finals)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: st.column_config.NumberColumn(format="percent")
-                                if share else None,
+                                if share else st.column_config.TextColumn(),
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])

@@ -20,8 +20,10 @@ html { font-size: 20px; }
 [data-testid="stMain"] [data-testid="stImage"] img { max-height: 330px; object-fit: contain; }
 h1 { font-size: 1.8rem !important; padding: 0 0 0.2rem 2.2rem !important; }
 /* the title shares the top row with the sidebar's button: the bar lets it (and clicks) through */
-[data-testid="stHeader"] { background: transparent; pointer-events: none; }
+[data-testid="stHeader"], [data-testid="stHeader"] * { background: transparent;
+                                                      pointer-events: none; }
 [data-testid="stHeader"] button, [data-testid="stHeader"] a { pointer-events: auto; }
+[data-testid="stMain"]:focus { outline: none; }
 </style>
 """
 

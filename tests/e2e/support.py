@@ -79,5 +79,6 @@ def train_to_the_end(page, lab: str, timeout_ms: int = 30_000) -> None:
 
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url(re.compile(rf"[?&]run=\d{{8}}-\d{{6}}-{lab}-[0-9a-f]{{6}}"))
-    expect(page.get_by_text(re.compile(r"^(Finished \d+ steps|Stopped early at step \d+)"))
+    expect(page.get_by_text(re.compile(
+        r"^(Finished \d+ (environment )?steps|Stopped early at step \d+)"))
            ).to_be_visible(timeout=timeout_ms)

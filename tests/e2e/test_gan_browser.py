@@ -22,7 +22,7 @@ def test_gan_trains_on_the_ring_and_draws_what_d_thinks(browser, lab_server, tmp
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-gan-[0-9a-f]{6}"))
     expect(page.get_by_text("Real vs generated, and what D thinks").first).to_be_visible()
-    expect(page.get_by_text("24 fixed noise vectors, followed").first).to_be_visible()
+    expect(page.get_by_text("8 fixed noise vectors, followed").first).to_be_visible()
     expect(page.get_by_text(re.compile(r"^Finished \d+ steps"))).to_be_visible()
     expect(page.get_by_text("Modes covered").first).to_be_visible()
     expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()

@@ -142,6 +142,9 @@ def test_stage_mode_at_1280x720_shows_a_result_without_scrolling(browser, lab_se
 
     ctx, page, errors = open_page(browser, f"{lab_server.url}/gan?stage=1&steps=300",
                                   height=720, width=1280, timeout_ms=120_000)
+    expect(page.get_by_role("button", name=re.compile("^Train"))).to_be_enabled()
+    # a key pressed while the script still runs goes to the element it replaces: wait it out
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
     page.get_by_role("heading", name=re.compile("GAN")).first.click()     # focus off the inputs
     page.keyboard.press("t")
     page.wait_for_url(re.compile(r"[?&]run=\d{8}-\d{6}-gan-[0-9a-f]{6}"))
