@@ -130,9 +130,9 @@ def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles
     def ticks(labels, px: float):
         if not small:
             return {"showticklabels": False}
-        # a token needs ~12 px: a long sequence in a small cell labels every k-th, upright,
+        # a token needs ~14 px: a long sequence in a small cell labels every k-th, upright,
         # instead of an illegible strip (hover names every cell)
-        step = max(1, math.ceil(len(labels) * 12 / max(px, 1)))
+        step = max(1, math.ceil(len(labels) * 14 / max(px, 1)))
         return {"tickvals": list(range(0, len(labels), step)), "ticktext": labels[::step],
                 "tickfont": {"size": 9}, "tickangle": 0}
 
@@ -151,8 +151,10 @@ def heatmap_grid(mats: list[list[np.ndarray]], row_titles: list[str], col_titles
                                             "%{z:.2f}<extra></extra>"})
             x0, x1 = c / cols + gap / 2, (c + 1) / cols - gap / 2
             y1, y0 = 1 - r / rows - gap / 2, 1 - (r + 1) / rows + gap / 2
+            # a cell's width: a half-page column (~480 px) shared by the heads
             layout[f"xaxis{ax}"] = {"domain": [x0, x1], "anchor": f"y{ax}",
-                                    **ticks(x_labels, cell_px), "showgrid": False}
+                                    **ticks(x_labels, min(cell_px, 480 / cols)),
+                                    "showgrid": False}
             layout[f"yaxis{ax}"] = {"domain": [y0, y1], "anchor": f"x{ax}",
                                     **ticks(y_labels, cell_px), "autorange": "reversed",
                                     "showgrid": False}

@@ -52,14 +52,15 @@ def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000,
     return ctx, page, errors
 
 
-def finish(page, ctx, server, errors: list[str], shot: Path, asset: str, height: int) -> None:
+def finish(page, ctx, server, errors: list[str], shot: Path, asset: str | None,
+           height: int) -> None:
     """Screenshot (and, with UPDATE_SCREENSHOTS=1, the README's picture at `height`), then: no
     page errors, and the server stops without a traceback."""
     import os
 
     page.wait_for_timeout(1000)
     page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1" and asset:
         page.set_viewport_size({"width": 1400, "height": height})
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ASSETS / asset), full_page=True)

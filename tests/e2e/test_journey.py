@@ -5,12 +5,13 @@ Train again after the run ended; a replay and back to training; stage mode at a 
 1280x720 with a result in view after Train."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
 from playground import registry
-from tests.e2e.support import CONNECTED, open_page
+from tests.e2e.support import ASSETS, CONNECTED, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -152,6 +153,8 @@ def test_stage_mode_at_1280x720_shows_a_result_without_scrolling(browser, lab_se
     page.wait_for_timeout(1500)
     shot = tmp_path / "stage-1280x720.png"
     page.screenshot(path=str(shot))
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":          # README's picture of stage mode
+        page.screenshot(path=str(ASSETS / "stage.png"))
     # the live picture, whole, on the screen as it is (the page not scrolled)
     scrolled = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTop")
     assert scrolled == 0
