@@ -144,3 +144,58 @@ def test_a_dataset_that_cannot_be_downloaded_offers_the_embedded_one(app, store,
     fix.click().run()
     assert at.selectbox(key="mlp.dataset").value == "digits"
     assert not at.exception
+
+
+def _to(at, page: str, **query):
+    """Another page by the navigation, as a browser goes there: with only `query` in its URL."""
+    at.switch_page(page)
+    for k in list(at.query_params):
+        del at.query_params[k]
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_form_survives_another_page_a_hidden_field_and_a_link(app):
+    """Streamlit drops the state of every widget a run does not draw: the form keeps its own."""
+    at = _to(app, "app_pages/50_rnn.py")
+    at.number_input(key="rnn.steps").set_value(120).run()
+    at.selectbox(key="rnn.task").set_value("copy").run()
+    at.number_input(key="rnn.n_copy").set_value(5).run()
+    _to(at, "app_pages/00_home.py")
+    _to(at, "app_pages/50_rnn.py")
+    assert at.number_input(key="rnn.steps").value == 120
+    assert at.number_input(key="rnn.n_copy").value == 5
+    assert not at.error and not at.button(key="rnn._train").disabled
+    # a field that does not apply is hidden, and comes back with its value
+    at.selectbox(key="rnn.task").set_value("adding").run()
+    assert not [w for w in at.number_input if w.key == "rnn.n_copy"]
+    at.selectbox(key="rnn.task").set_value("copy").run()
+    assert at.number_input(key="rnn.n_copy").value == 5
+    # entered with settings in its URL (a link from the Runs page): the URL wins, the rest default
+    _to(at, "app_pages/00_home.py")
+    _to(at, "app_pages/50_rnn.py", steps="300")
+    assert at.number_input(key="rnn.steps").value == 300
+    assert at.selectbox(key="rnn.task").value == "adding"
+
+
+def test_a_preset_and_an_earlier_runs_settings_fill_the_form(app, store):
+    from playground.engine import loop
+
+    cfg = mlp.Config(dataset="moons", hidden_sizes=(3,), epochs=2)
+    run_id = store.create("mlp", params.to_dict(cfg))
+    assert loop.run(mlp, cfg, run_id, store).status == "completed"
+    at = _to(app, "app_pages/10_mlp.py")
+    at.selectbox(key="mlp._preset").set_value("Linear can't spiral").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="mlp.activation").value == "linear"
+    assert at.text_input(key="mlp.hidden_sizes").value == "16, 16, 16"
+    at.selectbox(key="mlp._history_pick").set_value(run_id).run()
+    at.button(key="mlp._history_show").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="mlp.dataset").value == "moons"
+    assert at.text_input(key="mlp.hidden_sizes").value == "3"
+    assert at.number_input(key="mlp.epochs").value == 2
+    assert at.query_params["run"] in (run_id, [run_id])

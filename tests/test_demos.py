@@ -148,9 +148,10 @@ def test_the_replay_scrubs_pauses_and_goes_back_to_training(home):
     assert at.button(key="_replay.play").label == "Pause"
     at.button(key="_replay.play").click().run()
     assert at.button(key="_replay.play").label == "Play"
-    at.slider(key="_replay.scrub.mlp.default").set_value(2.0).run()
-    assert at.slider(key="_replay.scrub.mlp.default").value == 2.0       # paused: it stays there
-    assert any("2.0 s of the recording's" in p.text for p in at.get("progress"))
+    half = round(demo.duration / 2, 1)
+    at.slider(key="_replay.scrub.mlp.default").set_value(half).run()
+    assert at.slider(key="_replay.scrub.mlp.default").value == half      # paused: it stays there
+    assert any(f"{half:.1f} s of the recording's" in p.text for p in at.get("progress"))
     at.switch_page("app_pages/80_gnn.py")           # a shorter demo: its own jump range
     at.query_params["demo"] = "gcn-vs-mlp"
     at.run()

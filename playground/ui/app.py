@@ -47,5 +47,9 @@ def main() -> None:
     sections.setdefault("Tools", []).append(runs)
     from playground.ui import timing
 
+    from playground.ui import form
+
     with timing.logged("page"):
-        st.navigation(sections, expanded=True).run()      # every page in view, Runs too
+        page = st.navigation(sections, expanded=True)      # every page in view, Runs too
+        form.entered(page.url_path)
+        page.run()

@@ -1,9 +1,10 @@
 """Config -> sidebar widgets, presets, validation messages and URL state.
 
-Widget values live in st.session_state under "<lab>.<field>", and a copy outside any widget
-(`_form.<lab>`) survives the runs that do not draw the form. Each value comes from one place: the
-URL when the page is entered with settings in it (a shared link, a refresh, a run's link), else
-the visitor's last values for the lab, else the defaults. The form writes its non-default values
+Widget values live in st.session_state under "<lab>.<field>", and the visitor's values outside
+any widget (`_form.<lab>`) survive the runs that do not draw a widget (another page, the replay,
+a field hidden where it does not apply), whose state Streamlit drops. Each value comes from one
+place: the URL when the page is entered with settings in it (a shared link, a refresh, a run's
+link), else the visitor's last values for the lab, else the defaults. The form writes its non-default values
 back to the URL so the address bar always reproduces what is on screen.
 """
 from __future__ import annotations
@@ -63,30 +64,57 @@ def _from_url(lab_name: str, lab, store, qp: dict) -> tuple[dict, list[str]]:
     return values, notes
 
 
-def _seed_values(lab_name: str, lab, store) -> None:
-    """Give every widget of the form its value before it is drawn, from one place: the URL when
-    the page is entered with settings in it (a shared link, a refresh), else the visitor's last
-    values for this lab, else the defaults. Entering is when Streamlit holds none of the form's
-    widgets: the last run drew another page (or none of this form)."""
+ENTERING = "_form_entering"         # the lab page the visitor just came to (ui/app.py sets it)
+
+
+def entered(page: str) -> None:
+    """Called on every full run with the page shown: a page other than the last one's form is
+    being entered (its URL, not the visitor's last values, then says what the form holds)."""
+    if st.session_state.get("_form_page") != page:
+        st.session_state[ENTERING] = page
+    st.session_state["_form_page"] = page
+
+
+def _seed_values(lab_name: str, lab, store, shown: list[params.Spec]) -> None:
+    """Give each widget drawn this run its value before it is drawn, from one place: the URL
+    when the page is entered with settings in it (a shared link, a refresh, a run's link), else
+    the visitor's last values for this lab, else the defaults. Only widgets drawn in this run
+    are given one: a value set for a widget that is not drawn would outlive it, stale."""
     specs = params.specs(lab.Config)
-    keys = {s.name: _key(lab_name, s.name) for s in specs}
-    missing = [s for s in specs if keys[s.name] not in st.session_state]
-    if not missing:
-        return
     kept = _kept(lab_name)
     qp = st.query_params.to_dict()
-    entering = len(missing) == len(specs)
-    if entering:
+    if st.session_state.get(ENTERING) == lab_name:
+        st.session_state[ENTERING] = None
         st.session_state[f"_url_notes.{lab_name}"] = []
-    if entering and any(k not in KEPT for k in qp):
-        values, notes = _from_url(lab_name, lab, store, qp)
-        kept.clear()
-        kept.update({s.name: _widget_value(s, values[s.name]) for s in specs})
-        st.session_state[f"_url_notes.{lab_name}"] = notes
-    for spec in missing:
-        if spec.name not in kept:
-            kept[spec.name] = _widget_value(spec, spec.default)
-        st.session_state[keys[spec.name]] = kept[spec.name]
+        if any(k not in KEPT for k in qp):
+            values, notes = _from_url(lab_name, lab, store, qp)
+            kept.clear()
+            kept.update({s.name: _widget_value(s, values[s.name]) for s in specs})
+            st.session_state[f"_url_notes.{lab_name}"] = notes
+            for spec in specs:
+                st.session_state.pop(_key(lab_name, spec.name), None)
+    for spec in specs:
+        kept.setdefault(spec.name, _widget_value(spec, spec.default))
+    for spec in shown:
+        if _key(lab_name, spec.name) not in st.session_state:
+            st.session_state[_key(lab_name, spec.name)] = kept[spec.name]
+
+
+def _values(lab_name: str, lab) -> dict:
+    """The form as it stands: a drawn widget's value, else the visitor's last value."""
+    kept = _kept(lab_name)
+    return {s.name: st.session_state.get(_key(lab_name, s.name), kept.get(s.name, s.default))
+            for s in params.specs(lab.Config)}
+
+
+def _put(lab_name: str, lab, values: dict) -> None:
+    """Change fields from a callback (a preset, a suggested fix, a run's settings): into the
+    visitor's values, the widgets dropped so that the form draws them again from there."""
+    kept = _kept(lab_name)
+    for spec in params.specs(lab.Config):
+        if spec.name in values:
+            kept[spec.name] = _widget_value(spec, values[spec.name])
+            st.session_state.pop(_key(lab_name, spec.name), None)
 
 
 def apply_preset(lab_name: str, lab) -> None:
@@ -94,20 +122,20 @@ def apply_preset(lab_name: str, lab) -> None:
     overrides = getattr(lab, "PRESETS", {}).get(name)
     if overrides is None:
         return
-    for spec in params.specs(lab.Config):
-        value = overrides.get(spec.name, spec.default)
-        st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, value)
+    _put(lab_name, lab, {s.name: overrides.get(s.name, s.default)
+                         for s in params.specs(lab.Config)})
 
 
 def set_values(lab_name: str, lab, values: dict) -> None:
     """Change some fields of the form (a suggested fix); the others keep what the user set."""
+    typed = {}
     for spec in params.specs(lab.Config):
         if spec.name in values:
             try:
-                value = params.coerce(spec, values[spec.name])
+                typed[spec.name] = params.coerce(spec, values[spec.name])
             except params.Invalid:
                 continue
-            st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, value)
+    _put(lab_name, lab, typed)
 
 
 def load_config(lab_name: str, lab, config: dict) -> None:
@@ -115,8 +143,7 @@ def load_config(lab_name: str, lab, config: dict) -> None:
     cfg, _ = registry.parse_config(lab, config)
     if cfg is None:
         return
-    for spec in params.specs(lab.Config):
-        st.session_state[_key(lab_name, spec.name)] = _widget_value(spec, getattr(cfg, spec.name))
+    _put(lab_name, lab, params.to_dict(cfg))
 
 
 def _run_choices(spec: params.Spec, store, current: str) -> dict[str, str]:
@@ -204,12 +231,17 @@ def _widget(lab_name: str, spec: params.Spec, container, store=None) -> None:
 def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
     """Draw the form in the sidebar (`main_fields`, stage mode's, in the page itself, a row of
     them above Train). Returns (config or None, list of error messages)."""
-    _seed_values(lab_name, lab, store)
+    specs = params.specs(lab.Config)
+    _seed_values(lab_name, lab, store, [])          # the URL, on entering, before any reading
+    now = _values(lab_name, lab)
+    # a field shows where it applies to the settings (the copy task's fields on copy only)
+    shown = [s for s in specs if s.name in main_fields or s.applies(now)]
+    _seed_values(lab_name, lab, store, shown)
     sb = st.sidebar
     if main_fields:
-        specs = {s.name: s for s in params.specs(lab.Config)}
-        shown = [specs[f] for f in main_fields if f in specs]
-        for col, spec in zip(st.columns(max(1, len(shown))), shown):
+        by_name = {s.name: s for s in specs}
+        stage_row = [by_name[f] for f in main_fields if f in by_name]
+        for col, spec in zip(st.columns(max(1, len(stage_row))), stage_row):
             _widget(lab_name, spec, col, store)
     presets = getattr(lab, "PRESETS", {})
     if presets:
@@ -217,9 +249,8 @@ def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
                      on_change=apply_preset, args=(lab_name, lab),
                      help="Fill the form with a known setting; every field stays editable.")
     groups: dict[str, list[params.Spec]] = {}
-    now = {s.name: st.session_state.get(_key(lab_name, s.name)) for s in params.specs(lab.Config)}
-    for spec in params.specs(lab.Config):
-        if spec.name not in main_fields and spec.applies(now):
+    for spec in shown:
+        if spec.name not in main_fields:
             groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
         box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation",
@@ -227,10 +258,9 @@ def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
         for spec in group_specs:
             _widget(lab_name, spec, box, store)
 
-    raw, kept = {}, _kept(lab_name)
-    for spec in params.specs(lab.Config):
-        raw[spec.name] = kept[spec.name] = st.session_state.get(_key(lab_name, spec.name),
-                                                                spec.default)
+    raw, kept = _values(lab_name, lab), _kept(lab_name)
+    for spec in shown:                      # what the visitor sees is what they last chose
+        kept[spec.name] = raw[spec.name]
     cfg, errors = registry.parse_config(lab, raw)
     return cfg, errors
 
