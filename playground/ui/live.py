@@ -182,7 +182,7 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
 
 
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float,
-                  also: dict | None = None):
+                  also: dict | None = None, x_title: str = "step"):
     series = {}
     for split, name in (("train", "train"), ("val", "test")):
         xs, ys = _series(records, f"{split}/{suffix}", "step")
@@ -194,23 +194,24 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
             series[name] = (xs, ys)
     if not series:
         return None
-    return _figure(charts.curves(series, title, y_title=title.lower(), smoothing=smoothing,
-                                smooth_only=("train",), log_y=log_y, max_points=MAX_CURVE_POINTS),
-                   look())
+    return _figure(charts.curves(series, title, x_title=x_title, y_title=title.lower(),
+                                smoothing=smoothing, smooth_only=("train",), log_y=log_y,
+                                max_points=MAX_CURVE_POINTS), look())
 
 
-def _curves(tail, extra: tuple = ()) -> None:
+def _curves(tail, extra: tuple = (), x_title: str = "step") -> None:
     """Loss and accuracy, then the lab's own metrics (a lab's CURVES: (suffix, title, log y),
-    and optionally {series name: metric} drawn beside them, e.g. a baseline)."""
+    and optionally {series name: metric} drawn beside them, e.g. a baseline); `x_title`: the
+    lab's unit of steps (DQN: environment step)."""
     smoothing = st.session_state.get("_smoothing", 0.6)
     records = tail.read()
     wanted = [c for c in _CURVES if f"train/{c[0]}" in tail.latest or f"val/{c[0]}" in tail.latest]
     wanted += [c for c in extra if f"val/{c[0]}" in tail.latest or f"train/{c[0]}" in tail.latest]
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
     for col, (suffix, title, log_y, *also) in zip(cols, wanted):
-        fig = tail.cached(("curve", suffix, tail.version, smoothing, look()),
+        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title),
                           lambda: _curve_figure(records, suffix, title, log_y, smoothing,
-                                                also[0] if also else None))
+                                                also[0] if also else None, x_title))
         if fig is not None:
             col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
 
@@ -266,7 +267,7 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
         notice(status)
     tail.read()
     _tiles(tail.latest, curves)
-    _curves(tail, curves)
+    _curves(tail, curves, x_title=(status.get("unit") or "steps")[:-1])
     if artifacts and not pictures_first:
         _artifacts(tail, columns)
     return status.get("status", "?")
