@@ -80,88 +80,121 @@ class Config:
                                  "lines and classifiers trained by different losses. "
                                  "regularization: a network that overfits, and what helps.")
     surface: str = param("rosenbrock", choices=SURFACES, group="Optimizers",
+                         when={"experiment": ("optimizers",)},
                          help="rosenbrock: a curved valley, minimum 0 at (1, 1). beale: steep "
                               "walls, minimum 0 at (3, 0.5). saddle: x^2 - y^2 + y^4/4, minima "
                               "-1 at (0, +-1.41), a saddle at the origin. narrow: a bowl 50x "
                               "steeper across than along. noisy: a round bowl whose gradients "
                               "carry noise (std 2), as minibatches do.")
     optimizers: tuple[str, ...] = param(OPTIMIZERS, choices=OPTIMIZERS, min_len=1,
-                                        group="Optimizers", help="Which optimizers race.")
+                                        group="Optimizers", when={"experiment": ("optimizers",)},
+                                                            help="Which optimizers race.")
     lr_sgd: float = param(1e-3, lo=1e-6, hi=10.0, log=True, group="Optimizers",
-                          label="lr SGD", help="Step size of plain SGD.")
+                          label="lr SGD", when={"experiment": ("optimizers",)},
+                                          help="Step size of plain SGD.")
     lr_momentum: float = param(1e-3, lo=1e-6, hi=10.0, log=True, group="Optimizers",
-                               label="lr momentum", help="Step size of SGD with momentum.")
+                               label="lr momentum", when={"experiment": ("optimizers",)},
+                                                    help="Step size of SGD with momentum.")
     lr_rmsprop: float = param(1e-2, lo=1e-6, hi=10.0, log=True, group="Optimizers",
-                              label="lr RMSprop", help="Step size of RMSprop.")
+                              label="lr RMSprop", when={"experiment": ("optimizers",)},
+                                                  help="Step size of RMSprop.")
     lr_adagrad: float = param(0.3, lo=1e-6, hi=10.0, log=True, group="Optimizers",
-                              label="lr Adagrad", help="Step size of Adagrad.")
+                              label="lr Adagrad", when={"experiment": ("optimizers",)},
+                                                  help="Step size of Adagrad.")
     lr_adam: float = param(5e-2, lo=1e-6, hi=10.0, log=True, group="Optimizers",
-                           label="lr Adam", help="Step size of Adam.")
+                           label="lr Adam", when={"experiment": ("optimizers",)},
+                                            help="Step size of Adam.")
     momentum: float = param(0.9, lo=0.0, hi=0.999, group="Optimizers",
+                            when={"experiment": ("optimizers",)},
                             help="Momentum's share of the last step (SGD with momentum).")
     beta1: float = param(0.9, lo=0.0, hi=0.999, group="Optimizers",
+                         when={"experiment": ("optimizers",)},
                          help="Adam's average of gradients.")
     beta2: float = param(0.999, lo=0.0, hi=0.99999, group="Optimizers",
+                         when={"experiment": ("optimizers",)},
                          help="Adam's (and RMSprop's, as alpha) average of squared gradients.")
-    start_x: float = param(-1.5, lo=-4.0, hi=4.0, group="Optimizers", help="Where all start: x.")
-    start_y: float = param(2.0, lo=-4.0, hi=4.0, group="Optimizers", help="Where all start: y.")
+    start_x: float = param(-1.5, lo=-4.0, hi=4.0, group="Optimizers", when={"experiment": ("optimizers",)},
+                                                                      help="Where all start: x.")
+    start_y: float = param(2.0, lo=-4.0, hi=4.0, group="Optimizers", when={"experiment": ("optimizers",)},
+                                                                     help="Where all start: y.")
     tolerance: float = param(1e-3, lo=1e-9, hi=1.0, log=True, group="Optimizers",
+                             when={"experiment": ("optimizers",)},
                              help="'Reached' means within this of the surface's minimum.")
     depth: int = param(50, lo=2, hi=100, group="Initialisation",
+                       when={"experiment": ("init",)},
                        help="Hidden layers of the deep MLP.")
-    width: int = param(128, lo=4, hi=1024, group="Initialisation", help="Units per layer.")
+    width: int = param(128, lo=4, hi=1024, group="Initialisation", when={"experiment": ("init",)},
+                                                                   help="Units per layer.")
     init: str = param("he", choices=INITS, group="Initialisation",
+                      when={"experiment": ("init",)},
                       help="zeros: every weight 0. normal: N(0, init_std^2). xavier: std "
                            "sqrt(2 / (in + out)), made for tanh. he: std sqrt(2 / in), made "
                            "for ReLU (which zeroes half the signal).")
     init_std: float = param(0.01, lo=1e-6, hi=10.0, log=True, group="Initialisation",
-                            label="init std", help="The std of 'normal'.")
+                            label="init std", when={"experiment": ("init",), "init": ("normal",)},
+                                              help="The std of 'normal'.")
     activation: str = param("relu", choices=ACTIVATIONS, group="Initialisation",
+                            when={"experiment": ("init", "activations")},
                             help="Between the layers (init and activations).")
     lr: float = param(1e-3, lo=1e-6, hi=1.0, log=True, group="Initialisation",
+                      when={"experiment": ("init", "activations")},
                       help="Adam's step size when the network trains (init: the deep one on "
                            "two moons; activations: 4 layers of 32 on the spiral).")
     loss_task: str = param("regression", choices=LOSS_TASKS, group="Losses", label="task",
+                           when={"experiment": ("losses",)},
                            help="regression: lines through points with outliers (MSE, MAE, "
                                 "Huber). classification: four networks on the spiral "
                                 "(cross-entropy, MSE on softmax, label smoothing, focal).")
     outliers: float = param(0.1, lo=0.0, hi=0.5, group="Losses",
+                            when={"experiment": ("losses",), "loss_task": ("regression",)},
                             help="Share of the points moved far above the line.")
     smoothing: float = param(0.1, lo=0.0, hi=0.5, group="Losses", label="label smoothing",
+                             when={"experiment": ("losses",), "loss_task": ("classification",)},
                              help="Label smoothing's share of the target spread over all "
                                   "classes: the right class's target is 1 - s + s/K.")
     focal_gamma: float = param(2.0, lo=0.0, hi=5.0, group="Losses", label="focal gamma",
+                               when={"experiment": ("losses",), "loss_task": ("classification",)},
                                help="Focal loss multiplies cross-entropy by (1 - p)^gamma: "
                                     "examples already right count less. 0 is cross-entropy.")
     train_size: int = param(300, lo=50, hi=1000, group="Regularisation", label="training set",
+                            when={"experiment": ("regularization",)},
                             help="Digits (8x8) to train on; 200 more are the validation set, "
                                  "the rest (about 1,300) the test set.")
     label_noise: float = param(0.3, lo=0.0, hi=0.8, group="Regularisation",
+                               when={"experiment": ("regularization",)},
                                help="Share of the training and validation labels replaced by "
                                     "a wrong digit: a big network learns them by heart.")
     l2: float = param(0.0, lo=0.0, hi=10.0, group="Regularisation", label="L2",
+                      when={"experiment": ("regularization",)},
                       help="Adds l2 x (sum of squared weights) to the loss: weights shrink "
                            "towards 0 (try 0.01).")
     l1: float = param(0.0, lo=0.0, hi=10.0, group="Regularisation", label="L1",
+                      when={"experiment": ("regularization",)},
                       help="Adds l1 x (sum of absolute weights): many weights become exactly "
                            "0 (try 0.0003; from 0.003 every weight dies).")
     dropout: float = param(0.0, lo=0.0, hi=0.9, group="Regularisation",
+                           when={"experiment": ("regularization",)},
                            help="Share of the hidden units zeroed at each training step.")
     batch_norm: bool = param(False, group="Regularisation", label="batch norm",
+                             when={"experiment": ("regularization",)},
                              help="Normalise each hidden layer over the batch (its noise "
                                   "regularises a little; mainly it speeds training).")
     early_stopping: int = param(0, lo=0, hi=100, group="Regularisation",
                                 label="early stopping patience",
+                                when={"experiment": ("regularization",)},
                                 help=f"Stop when the validation loss has not improved for this "
                                      f"many checks (one every {CHECK_EVERY} steps) and keep the "
                                      "best weights. 0: off.")
     augment: bool = param(False, group="Regularisation", label="augmentation",
+                          when={"experiment": ("regularization",)},
                           help="Shift every training image by up to one pixel, anew at each "
                                "step: more digits than the set holds.")
     steps: int = param(1500, lo=1, hi=20_000, group="Training",
+                       when={"experiment": ("optimizers", "losses", "regularization")},
                        help="Steps of every racer (optimizers), of the fits (losses) and of "
                             "the network (regularization).")
     train_steps: int = param(300, lo=1, hi=20_000, group="Initialisation",
+                             when={"experiment": ("init", "activations")},
                              help="Adam steps on the whole data set (init, activations).")
     seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
                       help="Same seed, same weights, same noise.")
