@@ -112,6 +112,12 @@ def test_cli_script_and_page(home, store, tmp_path, capsys):
     at.run()
     assert any("Finished" in s.value for s in at.success)
     assert "The race on the rosenbrock surface" in texts(at, "markdown")
+    assert "Loss" not in _chart_titles(at)          # the race's own pictures show the losses
+
+
+def _chart_titles(at) -> list[str]:
+    return [(json.loads(c.proto.spec).get("layout", {}).get("title") or {}).get("text")
+            for c in at.get("plotly_chart")]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -337,6 +343,7 @@ def test_slow_motion_is_offered_for_the_race_only(home, store):
         stepping.resume(fu, cfg, store, run_id)
     at = open_page("app_pages/15_fundamentals.py", {"run": run_id})
     assert not at.exception and "Slow motion" not in texts(at, "subheader")
+    assert "Loss" in _chart_titles(at)              # a network's training: the plain curves
 
 
 def test_the_page_steps_the_race_by_hand(home, store):

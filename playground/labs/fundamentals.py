@@ -1172,6 +1172,14 @@ CURVES = (("act_std_last", "Last layer's activation spread", True),
 HEADLINE = (("val/acc", "acc"), ("val/loss", "loss"))
 
 
+def plain_curves(cfg: Config) -> bool:
+    """The race draws its own loss pictures (the paths, the gap per racer): no generic chart."""
+    return cfg.experiment != "optimizers"
+
+
+PLAIN_CURVES = plain_curves
+
+
 # ---------------------------------------------------------------------------------------------
 # Comparisons: two runs that differ in the one setting that tells each experiment's story
 

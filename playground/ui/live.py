@@ -199,13 +199,15 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
                                 max_points=MAX_CURVE_POINTS), look())
 
 
-def _curves(tail, extra: tuple = (), x_title: str = "step") -> None:
+def _curves(tail, extra: tuple = (), x_title: str = "step", plain: bool = True) -> None:
     """Loss and accuracy, then the lab's own metrics (a lab's CURVES: (suffix, title, log y),
     and optionally {series name: metric} drawn beside them, e.g. a baseline); `x_title`: the
-    lab's unit of steps (DQN: environment step)."""
+    lab's unit of steps (DQN: environment step); `plain`: loss and accuracy charted at all (a
+    race of points on a surface has its own pictures of both)."""
     smoothing = st.session_state.get("_smoothing", 0.6)
     records = tail.read()
-    wanted = [c for c in _CURVES if f"train/{c[0]}" in tail.latest or f"val/{c[0]}" in tail.latest]
+    wanted = [c for c in _CURVES if plain and (f"train/{c[0]}" in tail.latest
+                                               or f"val/{c[0]}" in tail.latest)]
     wanted += [c for c in extra if f"val/{c[0]}" in tail.latest or f"train/{c[0]}" in tail.latest]
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
     for col, (suffix, title, log_y, *also) in zip(cols, wanted):
@@ -253,7 +255,8 @@ def _artifact(key: str, item: dict, cache) -> None:
 
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
-          curves: tuple = (), columns: int = 2, notice=None, pictures_first: bool = False) -> str:
+          curves: tuple = (), columns: int = 2, notice=None, pictures_first: bool = False,
+          plain: bool = True) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
@@ -267,14 +270,15 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
         notice(status)
     tail.read()
     _tiles(tail.latest, curves)
-    _curves(tail, curves, x_title=(status.get("unit") or "steps")[:-1])
+    _curves(tail, curves, x_title=(status.get("unit") or "steps")[:-1], plain=plain)
     if artifacts and not pictures_first:
         _artifacts(tail, columns)
     return status.get("status", "?")
 
 
 def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
-          columns: int = 2, notice=None, pictures_first: bool = False) -> None:
+          columns: int = 2, notice=None, pictures_first: bool = False,
+          plain: bool = True) -> None:
     """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
     `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES);
     `pictures_first` (on stage): the lab's pictures above the numbers and curves, in view."""
@@ -293,7 +297,7 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
         def _live():
             with timing.logged("panel"):
                 now = _body(run_id, store, manager, on_fix, artifacts=False, curves=curves,
-                            notice=notice)
+                            notice=notice, plain=plain)
             if now not in ACTIVE:
                 st.rerun()
             elif poll_seconds(store.status(run_id)) != every:
@@ -310,7 +314,7 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
             _live_artifacts()
     else:
         _body(run_id, store, manager, on_fix, curves=curves, columns=columns,
-              pictures_first=pictures_first)
+              pictures_first=pictures_first, plain=plain)
 
 
 def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = None) -> bool:

@@ -350,6 +350,13 @@ def _run_params(lab, store, run_id: str) -> dict[str, str]:
     return form.url_params(lab, cfg) if cfg is not None else {}
 
 
+def _plain_curves(lab, cfg) -> bool:
+    """Does the run's panel chart loss and accuracy? A lab's PLAIN_CURVES (a function of the
+    settings) may say no where its own pictures show them (the optimizer race)."""
+    plain = getattr(lab, "PLAIN_CURVES", True)
+    return bool(plain(cfg)) if callable(plain) and cfg is not None else bool(plain)
+
+
 def _overview(lab, cfg) -> None:
     """What the lab shows before anything trains (the distillation page's teacher vs student)."""
     if cfg is None or not hasattr(lab, "overview"):
@@ -455,7 +462,8 @@ def lab_page(lab_name: str) -> None:
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
                    curves=getattr(lab, "CURVES", ()), columns=2,
-                   notice=_slow_machine(lab_name, store, run_id), pictures_first=on_stage)
+                   notice=_slow_machine(lab_name, store, run_id), pictures_first=on_stage,
+                   plain=_plain_curves(lab, _run_config(lab, store, run_id)))
         status = store.status(run_id).get("status")
         if active and status not in ACTIVE:
             # it ended while this page ran (a Stop that landed at once): the buttons above were
