@@ -96,8 +96,12 @@ def _seed_values(lab_name: str, lab, store, shown: list[params.Spec]) -> None:
     for spec in specs:
         kept.setdefault(spec.name, _widget_value(spec, spec.default))
     for spec in shown:
-        if _key(lab_name, spec.name) not in st.session_state:
-            st.session_state[_key(lab_name, spec.name)] = kept[spec.name]
+        key = _key(lab_name, spec.name)
+        # NOTE: set on every run, even to the value it holds: the value then travels with the
+        # widget to the browser, which otherwise keeps its own copy - one it can lose (after a
+        # fragment's run, when a run ends) and then draws 0 and sends that back
+        st.session_state[key] = st.session_state[key] if key in st.session_state \
+            else kept[spec.name]
 
 
 def _values(lab_name: str, lab) -> dict:
