@@ -31,6 +31,11 @@ class Caps:
     queued_per_session: int | None = None  # runs waiting or running, per visitor
     stored: int | None = None              # runs kept on disk, overall (oldest finished pruned)
     stored_per_visitor: int | None = None  # runs kept on disk, per visitor
+    seconds: int | None = None             # wall-clock seconds of training per run
+    updates: int | None = None             # optimizer steps per run, whatever the epochs
+    submissions_per_minute: int | None = None  # runs queued per client (address) per minute
+    uploads_per_visitor: int | None = None     # uploaded files kept per visitor
+    uploads_mb: int | None = None              # uploaded files kept overall, in MB
 
     def describe(self) -> str:
         parts = [f"at most {v:,} {k}" for k, v in (
@@ -59,7 +64,8 @@ HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, env_steps=100_000, p
                        samples=10_000,
                        tokens=200_000,
                        running=1, running_per_session=1, queued=8, queued_per_session=3,
-                       stored=200, stored_per_visitor=20)
+                       stored=200, stored_per_visitor=20, seconds=300, updates=50_000,
+                       submissions_per_minute=6, uploads_per_visitor=10, uploads_mb=100)
 
 VISITOR_KEY = re.compile(r"^[0-9a-f]{32}$")
 
