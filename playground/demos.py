@@ -240,7 +240,7 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
     os.environ["PLAYGROUND_HOME"] = str(scratch)
     try:
         store = _recording_store(scratch / "runs")
-        cfg, errors = registry.parse_config(lab_mod, settings, budget=False)
+        cfg, errors = registry.parse_config(lab_mod, settings)
         if errors:
             raise DemoError(f"{lab}/{name}: " + "; ".join(errors))
         spec = None
@@ -251,6 +251,10 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
         ids: list[str] = []
 
         def train(run_cfg) -> None:
+            # every run of a comparison passes the check a visitor's runs pass
+            run_cfg, errors = registry.parse_config(lab_mod, params.to_dict(run_cfg))
+            if errors:
+                raise DemoError(f"{lab}/{name}: " + "; ".join(errors))
             run_id = store.create(lab, params.to_dict(run_cfg))
             store.started[run_id] = time.perf_counter()
             res = loop.run(lab_mod, run_cfg, run_id, store)

@@ -80,13 +80,14 @@ def headline(name: str, final: dict | None) -> tuple[str, float] | None:
     return None
 
 
-def parse_config(lab: ModuleType, raw: dict, *, budget: bool = True):
+def parse_config(lab: ModuleType, raw: dict, *, budget: bool = True, caps=None):
     """(Config, []) or (None, messages) - the same rules for the form, the URL and the CLI:
-    declared ranges, the hosting caps, the lab's own checks, and (with `budget`) whether the
-    model fits in memory and under the parameter cap, estimated before anything is allocated."""
+    declared ranges, the hosting caps (`caps`, else this process's), the lab's own checks, and
+    (with `budget`) whether the model fits in memory and under the parameter cap, estimated
+    before anything is allocated."""
     from playground.engine import hosting
 
-    c = hosting.caps()
+    c = caps or hosting.caps()
     cfg, errors = params.parse(lab.Config, raw, check=getattr(lab, "check", None),
                                limits=hosting.limits(lab.Config, c))
     if cfg is not None and budget:

@@ -61,17 +61,43 @@ def karate() -> Data:
                        train, rest, rest, ("Mr. Hi", "Officer"))
 
 
+MAX_LINKS = 1_000_000        # a block model's expected links: beyond, memory and time balloon
+
+
+def sbm_links(communities: int, size: int, p_in: float, p_out: float) -> float:
+    """The expected number of links of a block model, known before any is drawn."""
+    inside = communities * size * (size - 1) / 2
+    across = communities * (communities - 1) / 2 * size * size
+    return p_in * inside + p_out * across
+
+
+def sbm_edges(communities: int, size: int, p_in: float, p_out: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """A block model's links (i < j), drawn block pair by block pair as arrays: no Python
+    list of edges (networkx's is ~100 bytes a link), memory a block pair at a time."""
+    if sbm_links(communities, size, p_in, p_out) > MAX_LINKS:
+        raise ValueError(f"a block model of over {MAX_LINKS:,} links is refused")
+    out = []
+    for a in range(communities):
+        for b in range(a, communities):
+            p = p_in if a == b else p_out
+            if p <= 0:
+                continue
+            i, j = np.nonzero(rng.random((size, size), dtype=np.float32) < p)
+            if a == b:
+                keep = i < j
+                i, j = i[keep], j[keep]
+            out.append(np.stack([i + a * size, j + b * size], 1))
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 2), np.int64)
+
+
 @lru_cache(maxsize=8)
 def sbm(communities: int, size: int, p_in: float, p_out: float, noise: float,
         labels_per_class: int, seed: int) -> Data:
     """A stochastic block model: `communities` groups of `size` nodes, linked with probability
     p_in inside a group and p_out across. Each node's 16 features are its group's mean plus
     Gaussian noise of std `noise`: with a lot of noise only the links tell the groups apart."""
-    import networkx as nx
-
-    probs = np.full((communities, communities), p_out)
-    np.fill_diagonal(probs, p_in)
-    g = nx.stochastic_block_model([size] * communities, probs.tolist(), seed=seed)
+    edges = sbm_edges(communities, size, p_in, p_out, np.random.default_rng([seed, 1]))
     y = np.repeat(np.arange(communities), size)
     rng = np.random.default_rng(seed)
     means = rng.standard_normal((communities, 16)).astype(np.float32)
@@ -83,7 +109,7 @@ def sbm(communities: int, size: int, p_in: float, p_out: float, noise: float,
         rest = members[labels_per_class:]
         val += rest[:len(rest) // 4].tolist()
         test += rest[len(rest) // 4:].tolist()
-    return _graph_data("sbm", x, y, undirected(list(g.edges), len(y)), np.array(train),
+    return _graph_data("sbm", x, y, edges, np.array(train),
                        np.array(val), np.array(test), tuple(f"group {c}" for c in range(communities)))
 
 

@@ -33,9 +33,17 @@ class Caps:
     stored_per_visitor: int | None = None  # runs kept on disk, per visitor
     seconds: int | None = None             # wall-clock seconds of training per run
     updates: int | None = None             # optimizer steps per run, whatever the epochs
-    submissions_per_minute: int | None = None  # runs queued per client (address) per minute
+    submissions_per_minute: int | None = None  # runs queued per visitor per minute
+    # A visitor's address (see client_address) outlives a new cookie, a private window; it is
+    # also shared by a whole audience behind one network, hence looser caps than a visitor's
+    address_submissions_per_minute: int | None = None
+    queued_per_address: int | None = None
     uploads_per_visitor: int | None = None     # uploaded files kept per visitor
     uploads_mb: int | None = None              # uploaded files kept overall, in MB
+    # work the Streamlit server does itself on a click (engine/server.py), outside the queue
+    server_params: int | None = None    # parameters of a model it loads for a look
+    server_steps: int | None = None     # sampling steps of one look (Sample again)
+    server_examples: int | None = None  # examples a hand-made step draws from
 
     def describe(self) -> str:
         parts = [f"at most {v:,} {k}" for k, v in (
@@ -65,9 +73,29 @@ HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, env_steps=100_000, p
                        tokens=200_000,
                        running=1, running_per_session=1, queued=8, queued_per_session=3,
                        stored=200, stored_per_visitor=20, seconds=300, updates=50_000,
-                       submissions_per_minute=6, uploads_per_visitor=10, uploads_mb=100)
+                       submissions_per_minute=6, address_submissions_per_minute=24,
+                       queued_per_address=5, uploads_per_visitor=10, uploads_mb=100,
+                       server_params=2_000_000, server_steps=1000,
+                       server_examples=1024)
 
 VISITOR_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def client_address(forwarded_for: str | None, peer: str | None) -> str | None:
+    """The visitor's address behind the host's proxies: walking X-Forwarded-For from the right
+    (what the proxies appended, which a visitor cannot forge), the first public address; the
+    connection's own address when there is no header. None locally (nothing to tell apart)."""
+    import ipaddress
+
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()][-8:]
+    for hop in reversed([*hops, peer] if not hops else hops):
+        try:
+            ip = ipaddress.ip_address(hop)
+        except ValueError:
+            continue
+        if ip.is_global:
+            return str(ip)
+    return None
 
 
 def owner_id(visitor_key: str) -> str:

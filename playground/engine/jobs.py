@@ -8,6 +8,7 @@ written to the run store, which is what the UI reads; the in-memory snapshot is 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 import weakref
@@ -20,6 +21,9 @@ from playground.engine import hosting, loop
 from playground.engine import worker as workers
 from playground.engine.runs import RunStore
 
+
+MAX_PLAN = 8            # runs one comparison may make
+KEEP_DONE = 256         # ended jobs kept in memory (wait(), snapshot()); the store keeps all
 
 INTERRUPTED = ("The server stopped while this run was training; its metrics so far are kept. "
                "Press Train to start again.")
@@ -59,6 +63,7 @@ class Job:
     result: loop.Result | None = None
     interrupted: bool = False       # stopped because the process is exiting, not by a user
     owner: str | None = None        # the browser session that started it
+    client: str | None = None       # the address it came from (hosted caps count it too)
     needs: tuple[str, ...] = ()     # runs that must complete first (a student's teacher)
     config: dict = field(default_factory=dict)     # cfg as JSON, for a worker process
     store: RunStore | None = None
@@ -86,7 +91,8 @@ class JobManager:
         self._lock = threading.Lock()
         self._queued: deque[Job] = deque()
         self._running: dict[str, Job] = {}
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Job] = {}     # the active ones and the last KEEP_DONE ended
+        self._recent: dict[str, deque] = {}  # submission times per client, the last minute
         self._closing = False
         self.recovered = self.store.recover()
         self.executor = (executor if executor is not None and not isinstance(executor, str)
@@ -111,49 +117,152 @@ class JobManager:
         self.executor.shutdown()
 
     # -- submitting ---------------------------------------------------------------------------
-    def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None,
-               owner: str | None = None) -> str:
-        """Validate and queue a run; returns its id. Raises InvalidConfig with every message,
-        QueueFull when a queue cap is reached, StoreUnavailable when the run cannot be saved.
-        `owner` (a visitor's owner id, see hosting.owner_id) is what the per-visitor caps count
-        and, in hosted mode, who may stop and delete the run later."""
+    def check(self, lab_name: str, raw: dict | None = None, *, cfg=None):
+        """(lab, Config, device pool) after the one full check that every run passes, however
+        it is queued (form, link, CLI, comparison, sweep, demo): declared ranges, this server's
+        caps, the lab's own rules, and the model's size against the parameter cap and the free
+        memory. A ready `cfg` is checked as its values, like a form's. Raises InvalidConfig."""
         try:
             lab = registry.get(lab_name)
         except registry.UnknownLab as e:
             raise InvalidConfig([str(e)]) from None
-        if cfg is None:
-            cfg, errors = registry.parse_config(lab, raw or {})
-            if errors:
-                raise InvalidConfig(errors)
+        from playground.params import to_dict
+
+        values = to_dict(cfg) if cfg is not None else dict(raw or {})
+        cfg, errors = registry.parse_config(lab, values, caps=self.caps)
+        if errors:
+            raise InvalidConfig(errors)
         try:
             pool = devices.pick(getattr(cfg, "device", "auto")).type
         except ValueError as e:
             raise InvalidConfig([str(e)]) from None
-        from playground.params import to_dict
+        return lab, cfg, pool
 
+    def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None,
+               owner: str | None = None, client: str | None = None) -> str:
+        """Check and queue a run; returns its id. Raises InvalidConfig with every message,
+        QueueFull when a queue or rate cap is reached, StoreUnavailable when the run cannot be
+        saved. `owner` (a visitor's owner id, see hosting.owner_id) is what the per-visitor caps
+        count and, in hosted mode, who may stop and delete the run later; `client` (the
+        visitor's address, which a new cookie does not change) is counted too."""
+        lab, cfg, pool = self.check(lab_name, raw, cfg=cfg)
         with self._lock:
-            mine = [j for j in [*self._queued, *self._running.values()]
-                    if owner is not None and j.owner == owner]
-            if self.caps.queued_per_session and len(mine) >= self.caps.queued_per_session:
+            self._admit(owner, client, 1)
+            job = self._create(lab, lab_name, cfg, pool, owner, client)
+            self._enqueue([job])
+        self.prune(owner)
+        return job.run_id
+
+    def submit_plan(self, lab_name: str, plan, cfg, *, owner: str | None = None,
+                    client: str | None = None, names: tuple = ()) -> list[str]:
+        """Queue a lab's comparison (COMPARE["plan"]): runs made one after another, each seeing
+        the ids made before it (a distilled student names its teacher); an item may also name
+        an existing run. The plan is checked whole before any of its runs is queued: every run
+        passes check() and the caps count all of them, or none is queued. Returns the ids."""
+        ids: list[str] = []
+        while (item := plan(cfg, [f"planned-{i}" for i in range(len(ids))])) is not None:
+            ids.append(item if isinstance(item, str) else "")
+            if len(ids) > MAX_PLAN:
+                raise InvalidConfig([f"A comparison makes at most {MAX_PLAN} runs."])
+        with self._lock:
+            self._admit(owner, client, ids.count(""))
+        ids, made = [], []
+        try:
+            while (item := plan(cfg, list(ids))) is not None:
+                if isinstance(item, str):
+                    ids.append(item)
+                    continue
+                who = names[len(ids)] if len(ids) < len(names) else f"run {len(ids) + 1}"
+                try:
+                    lab, item, pool = self.check(lab_name, cfg=item)
+                except InvalidConfig as e:
+                    raise InvalidConfig([f"{who}: {m}" for m in e.messages]) from None
+                with self._lock:
+                    made.append(self._create(lab, lab_name, item, pool, owner, client))
+                ids.append(made[-1].run_id)
+            with self._lock:
+                self._admit(owner, client, len(made))
+                self._enqueue(made)
+        except BaseException:
+            for job in made:                # made, never queued: nothing else knows them
+                try:
+                    self.store.set_status(job.run_id, status="cancelled")
+                    self.store.delete(job.run_id)
+                except Exception:  # noqa: BLE001 - best effort: a left-over is a cancelled run
+                    pass
+            raise
+        self.prune(owner)
+        return ids
+
+    def _admit(self, owner: str | None, client: str | None, n: int) -> None:
+        """Raise QueueFull when `n` more runs would pass a cap (call with the lock held)."""
+        if n <= 0:
+            return
+        active = [*self._queued, *self._running.values()]
+        mine = [j for j in active if owner is not None and j.owner == owner]
+        cap = self.caps.queued_per_session
+        if cap and len(mine) + n > cap:
+            if n == 1:
                 raise QueueFull(f"You already have {len(mine)} run(s) training or waiting, the "
                                 "most this server allows per visitor: stop it or wait for it.")
-            if len(self._queued) >= self.caps.queued:
-                raise QueueFull(f"{len(self._queued)} runs are already waiting, the most this "
-                                "server allows: try again when one has finished.")
-            try:
-                run_id = self.store.create(lab_name, to_dict(cfg),
-                                           owner=owner if self.caps.hosted else None)
-            except OSError as e:
-                raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
-                                       f"({e.strerror or e}); the run was not started.") from None
-            needs = tuple(getattr(lab, "needs", lambda _cfg: ())(cfg))
-            job = Job(run_id, lab_name, cfg, pool, owner=owner, needs=needs, config=to_dict(cfg),
-                      store=self.store)
-            self._jobs[run_id] = job
+            raise QueueFull(f"This comparison makes {n} runs and you have {len(mine)} training "
+                            f"or waiting; this server allows {cap} per visitor: stop yours or "
+                            "wait for them.")
+        near = [j for j in active if client is not None and j.client == client]
+        cap = self.caps.queued_per_address
+        if cap and len(near) + n > cap:
+            raise QueueFull(f"{len(near)} runs from your network are training or waiting, and "
+                            f"this server takes {cap} from one network at a time: try again "
+                            "when one has finished.")
+        if len(self._queued) + n > self.caps.queued:
+            raise QueueFull(f"{len(self._queued)} runs are already waiting, the most this "
+                            "server allows: try again when one has finished.")
+        now = time.monotonic()
+        for key, rate, who in ((owner, self.caps.submissions_per_minute, "You have"),
+                               (client, self.caps.address_submissions_per_minute,
+                                "Your network has")):
+            if not rate or key is None:
+                continue
+            recent = self._recent.get(key, deque())
+            while recent and recent[0] < now - 60:
+                recent.popleft()
+            if len(recent) + n > rate:
+                wait = int(recent[0] + 60 - now) + 1 if recent else 60
+                raise QueueFull(f"{who} started {len(recent)} runs in the last minute; this "
+                                f"server takes {rate} a minute: try again in {wait} s.")
+
+    def _create(self, lab, lab_name: str, cfg, pool: str, owner, client) -> Job:
+        """The run's folder, status queued (call with the lock held)."""
+        from playground.params import to_dict
+
+        config = to_dict(cfg)
+        try:
+            run_id = self.store.create(lab_name, config, owner=owner if self.caps.hosted else None)
+        except OSError as e:
+            raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
+                                   f"({e.strerror or e}); the run was not started.") from None
+        needs = tuple(getattr(lab, "needs", lambda _cfg: ())(cfg))
+        return Job(run_id, lab_name, cfg, pool, owner=owner, client=client, needs=needs,
+                   config=config, store=self.store)
+
+    def _enqueue(self, jobs: list[Job]) -> None:
+        """Queue made runs and count them against the rate caps (call with the lock held)."""
+        now = time.monotonic()
+        for job in jobs:
+            self._jobs[job.run_id] = job
             self._queued.append(job)
-            self._dispatch()
-        self.prune(owner)
-        return run_id
+            for key, rate in ((job.owner, self.caps.submissions_per_minute),
+                              (job.client, self.caps.address_submissions_per_minute)):
+                if key is not None and rate:
+                    self._recent.setdefault(key, deque()).append(now)
+        for k in [k for k, d in self._recent.items() if not d or d[-1] < now - 60]:
+            del self._recent[k]                 # a long-lived server forgets old visitors
+        self._dispatch()
+
+    def limits(self) -> dict:
+        """The caps a training process applies to each run itself."""
+        return {"max_train": self.caps.samples, "max_seconds": self.caps.seconds,
+                "max_updates": self.caps.updates}
 
     # -- ownership and retention (hosted mode) -------------------------------------------------
     def controls(self, run_id: str, by: str | None) -> bool:
@@ -204,9 +313,23 @@ class JobManager:
             extra = len(mine) - per_visitor
             doomed += [r.run_id for r in reversed(mine) if removable(r)][:max(0, extra)]
         if overall:
-            left = [r for r in runs if r.run_id not in doomed]
-            extra = len(left) - overall
-            doomed += [r.run_id for r in reversed(left) if removable(r)][:max(0, extra)]
+            # The heaviest visitor's oldest run goes first: one who submits many never costs
+            # another visitor their runs (runs of no visitor, the CLI's, count as one).
+            kept: dict = {}
+            for r in runs:
+                if r.run_id not in doomed:
+                    kept.setdefault(r.owner, []).append(r)
+            extra = sum(map(len, kept.values())) - overall
+            while extra > 0:
+                heavy = [(len(g), -g[-1].created, o) for o, g in kept.items()
+                         if any(map(removable, g))]
+                if not heavy:
+                    break
+                group = kept[max(heavy, key=lambda h: h[:2])[2]]
+                victim = next(r for r in reversed(group) if removable(r))
+                group.remove(victim)
+                doomed.append(victim.run_id)
+                extra -= 1
         deleted = []
         for run_id in doomed:
             try:
@@ -237,7 +360,7 @@ class JobManager:
             self._running[job.run_id] = job
             busy[job.pool] = busy.get(job.pool, 0) + 1
             per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
-            self.executor.start(job, max_train=self.caps.samples, store=self.store,
+            self.executor.start(job, limits=self.limits(), store=self.store,
                                 on_done=self._finish)
 
     def _waiting_on(self, job: Job) -> bool:
@@ -264,6 +387,7 @@ class JobManager:
             self.store.set_status(job.run_id, status="failed", ended=time.time(), message=message)
             job.result = loop.Result(job.run_id, job.lab_name, "failed", message)
             job.done.set()
+            self._forget()
             return True
         return False
 
@@ -274,11 +398,41 @@ class JobManager:
             if job.interrupted and result.status == "cancelled":
                 result.status, result.message = "interrupted", INTERRUPTED
                 self.store.set_status(job.run_id, status="interrupted", message=INTERRUPTED)
+            self._settle(job, result)
         finally:
             with self._lock:
                 self._running.pop(job.run_id, None)
                 job.done.set()
+                self._forget()
                 self._dispatch()
+
+    def _settle(self, job: Job, result: loop.Result) -> None:
+        """A run whose process ended must not stay "running" on disk (its process could not
+        write its end: a full disk, a crash): write the end here; if that fails too, the store
+        still reports it in this process, so the page shows why and the run can be deleted."""
+        from playground.engine.runs import ACTIVE, NoSuchRun
+
+        try:
+            if self.store.status(job.run_id).get("status") not in ACTIVE:
+                return
+        except NoSuchRun:
+            return
+        status = result.status if result.status not in ACTIVE else "failed"
+        try:
+            self.store.set_status(job.run_id, status=status, message=result.message,
+                                  ended=time.time())
+        except OSError as e:
+            if status != "failed" or "could not be saved" not in result.message:
+                result.status, result.message = "failed", loop.unsaved(e)
+                with contextlib.suppress(OSError):      # fails again; the store remembers it
+                    self.store.set_status(job.run_id, status="failed", message=result.message,
+                                          ended=time.time())
+
+    def _forget(self) -> None:
+        """Keep the ended jobs of a long-lived server to the last KEEP_DONE (lock held)."""
+        extra = len(self._jobs) - len(self._running) - len(self._queued) - KEEP_DONE
+        for run_id in [r for r, j in self._jobs.items() if j.done.is_set()][:max(0, extra)]:
+            del self._jobs[run_id]
 
     # -- controlling --------------------------------------------------------------------------
     def cancel(self, run_id: str, by: str | None = None) -> bool:
@@ -293,6 +447,7 @@ class JobManager:
                 self.store.set_status(run_id, status="cancelled", ended=time.time(),
                                       message="Cancelled while waiting in the queue.")
                 job.done.set()
+                self._forget()
                 self._dispatch()                # runs that needed it fail now, not later
                 return True
         if job is not None and not job.done.is_set():

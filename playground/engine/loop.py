@@ -9,6 +9,7 @@ the progress/ETA is updated. Evaluation and artefacts run on a wall-clock cadenc
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
@@ -168,16 +169,20 @@ class _Window:
 
 
 def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None = None,
-        on_progress=None, max_train: int | None = None) -> Result:
+        on_progress=None, max_train: int | None = None, max_seconds: float | None = None,
+        max_updates: int | None = None) -> Result:
     """Train `cfg` with `lab`, writing everything to `store` under `run_id`. Never raises for
     anything a user can cause: the outcome is in the returned Result and in status.json.
-    `max_train` (a hosting cap) trains on the first examples only, and says so."""
+    Hosting caps: `max_train` trains on the first examples only; `max_seconds` (of training)
+    and `max_updates` (optimizer steps) end the run early, its weights and curves kept. Each
+    says so in the run's message."""
     import torch
 
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
     res = Result(run_id=run_id, lab=lab.__name__.rsplit(".", 1)[-1], status="running")
     step = 0
+    limited = ""                # which hosting cap ended the run early, if one did
     last_train: dict = {}
     last_val: dict = {}
 
@@ -212,6 +217,11 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         steps_per_epoch = math.ceil(n / batch_size)
         total = (int(epochs_of(lab, cfg)) * steps_per_epoch if hasattr(cfg, "epochs")
                  else int(steps_of(lab, cfg)))
+        planned = total
+        if max_updates and total > max_updates:
+            total = int(max_updates)        # progress and curves span what will really run
+            note += (f" (this server stops a run at {total:,} optimizer steps; these settings "
+                     f"ask for {planned:,})")
         # a lab that counts in its own unit (DQN: environment steps, an update every few):
         # curves, progress and the end say that unit, as its form and pictures do
         unit = getattr(lab, "STEP_UNIT", "")
@@ -292,6 +302,9 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             if cancel.is_set() or (finished is not None and (ended := finished(state))):
                 break
             now = time.perf_counter()
+            if max_seconds and now - train_start >= max_seconds:
+                limited = "time"
+                break
             if now >= next_flush or len(window) >= MAX_WINDOW:
                 flush(now)
                 next_flush = now + METRIC_INTERVAL_S
@@ -323,9 +336,22 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         store.save_model(run_id, state.model.state_dict())
         if hasattr(lab, "STEPS") and lab.STEPS.get("optimizers"):
             store.save_optimizers(run_id, stepping.optimizer_states(lab, state))
+        if planned > total and step >= total and not cancel.is_set():
+            limited = "steps"
         if cancel.is_set():
             res.status, res.message = ("cancelled", f"Stopped at step {step} of {total}; its "
                                        "weights are kept.")
+        elif limited == "time":
+            res.status, res.message = "completed", (
+                f"Stopped at the time limit: this server trains a run for at most "
+                f"{max_seconds:,.0f} s, and it reached step {shown(step):,} of {shown(total):,}"
+                f"{note}. Its weights and curves are kept; fewer epochs or a smaller model "
+                "finish in time.")
+        elif limited == "steps":
+            res.status, res.message = "completed", (
+                f"Stopped at the step limit: this server allows {total:,} optimizer steps per "
+                f"run and these settings ask for {planned:,}; trained in {res.seconds:.1f} s. "
+                "Its weights and curves are kept; fewer epochs or a larger batch fit.")
         elif ended:
             res.status, res.message = "completed", (f"{ended} Trained {step} of {total} steps in "
                                                     f"{res.seconds:.1f} s{note}.")
@@ -351,10 +377,20 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
     try:
         status(status=res.status, message=res.message, ended=time.time(), step=res.steps,
                final=res.metrics, seconds=res.seconds, params=res.params,
-               detail=res.detail, fix=res.fix)
+               detail=res.detail, fix=res.fix, **({"limited": limited} if limited else {}))
     except OSError as e:
-        res.message += f" (the run folder could not be updated: {e})"
+        # this process reports it from memory (RunStore.set_status); a job manager in another
+        # process writes it, or remembers it, in its turn (JobManager._settle)
+        res.status, res.message = "failed", unsaved(e)
+        with contextlib.suppress(OSError):
+            store.set_status(run_id, status="failed", message=res.message, ended=time.time())
     return res
+
+
+def unsaved(e: OSError) -> str:
+    why = e.strerror or str(e)
+    return (f"This run's end could not be saved ({why}; the disk may be full). Its curves so "
+            "far are kept: free some space (delete old runs on the Runs page) and train again.")
 
 
 def _failure(e: Exception, cfg) -> tuple[str, str]:

@@ -187,6 +187,9 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._tails: OrderedDict[str, Tail] = OrderedDict()
         self._tails_lock = threading.Lock()
+        # Statuses that could not be written (a full disk): this process still tells the truth
+        # about them, and a run whose end was not saved can be deleted, freeing its space.
+        self._unsaved: dict[str, dict] = {}
 
     def tail(self, run_id: str) -> Tail:
         """The incremental reader of one run (kept for the most recently watched runs)."""
@@ -207,7 +210,7 @@ class RunStore:
     def path(self, run_id) -> Path:
         """The folder of a run. The id is checked against a strict pattern first, so ids from
         URLs and users can never name anything outside the runs folder."""
-        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
             raise NoSuchRun(f"no such run: {str(run_id)[:80]!r} is not a run id")
         return self.root / run_id
 
@@ -231,11 +234,18 @@ class RunStore:
         return run_id
 
     def set_status(self, run_id: str, **fields) -> dict:
+        """Merge `fields` into the run's status. An OSError (no space left) is raised, and the
+        status is still what this process reports for the run from then on."""
         d = self.path(run_id)
-        current = self._read_json(d / "status.json", default={})
+        current = dict(self._unsaved.get(run_id) or self._read_json(d / "status.json", default={}))
         current.update(fields)
         current["updated"] = time.time()
-        atomic_write(d / "status.json", json.dumps(_clean(current)).encode())
+        try:
+            atomic_write(d / "status.json", json.dumps(_clean(current)).encode())
+        except OSError:
+            self._unsaved[run_id] = current
+            raise
+        self._unsaved.pop(run_id, None)
         return current
 
     def append_metrics(self, run_id: str, records: list[dict]) -> None:
@@ -312,6 +322,7 @@ class RunStore:
             self._tails.pop(run_id, None)
         trash = self.root / f".deleting-{run_id}-{secrets.token_hex(3)}"
         os.replace(d, trash)
+        self._unsaved.pop(run_id, None)
         shutil.rmtree(trash)
 
     # -- reading ------------------------------------------------------------------------------
@@ -337,6 +348,8 @@ class RunStore:
 
     def status(self, run_id: str) -> dict:
         d = self.path(run_id)
+        if run_id in self._unsaved:
+            return dict(self._unsaved[run_id])
         try:
             return self._read_json(d / "status.json")
         except FileNotFoundError:
@@ -406,7 +419,8 @@ class RunStore:
              where=None) -> list[RunInfo]:
         """Newest first, those `where(info)` accepts (all by default). A damaged folder is listed
         as damaged; the others still load."""
-        ids = sorted((p.name for p in self.root.iterdir() if RUN_ID.match(p.name)), reverse=True)
+        ids = sorted((p.name for p in self.root.iterdir() if RUN_ID.fullmatch(p.name)),
+                     reverse=True)
         out = []
         for run_id in ids:
             if not (self.root / run_id / "config.json").exists():

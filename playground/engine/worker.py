@@ -79,15 +79,14 @@ class ThreadExecutor:
     """A daemon thread per job, in this process: no start-up cost, nothing to isolate (the CLI
     has no page to compete with; tests that patch a lab in-process need it)."""
 
-    def start(self, job, *, max_train, store, on_done) -> None:
+    def start(self, job, *, limits, store, on_done) -> None:
         def work():
             result = None
             try:
                 from playground import registry
 
                 result = loop.run(registry.get(job.lab_name), job.cfg, job.run_id, store,
-                                  job.cancel, on_progress=job.snapshot.update,
-                                  max_train=max_train)
+                                  job.cancel, on_progress=job.snapshot.update, **limits)
             finally:
                 on_done(job, result or _failed(job, "Training stopped unexpectedly."))
 
@@ -141,14 +140,14 @@ class Worker:
         except (BrokenPipeError, OSError, ValueError):
             return False                     # dead: _read sees the end and fails its job
 
-    def run(self, job, max_train, on_done) -> None:
+    def run(self, job, limits, on_done) -> None:
         with self._job_lock:
             self.job, self.on_done = job, on_done
             gone = self.gone
         # A worker that dies from here on is seen by _read, which fails the job; one that was
         # already gone is failed here.
         sent = self.send(op="run", run_id=job.run_id, lab=job.lab_name, config=job.config,
-                         root=str(job.store.root), max_train=max_train, env=_env_for_job())
+                         root=str(job.store.root), limits=limits, env=_env_for_job())
         if gone or not sent:
             self._fail_current()
 
@@ -219,7 +218,7 @@ class ProcessExecutor:
         if prewarm:
             self._idle.append(Worker(self))
 
-    def start(self, job, *, max_train, store, on_done) -> None:
+    def start(self, job, *, limits, store, on_done) -> None:
         with self._lock:
             self._closed = False
             worker = self._idle.pop() if self._idle else None
@@ -228,7 +227,7 @@ class ProcessExecutor:
             self._busy[job.run_id] = worker
         if not worker.ready.is_set():
             store.set_status(job.run_id, message="Starting a training process...")
-        worker.run(job, max_train, on_done)
+        worker.run(job, limits, on_done)
 
     def _released(self, worker: Worker, rss_mb) -> None:
         with self._lock:
@@ -395,7 +394,7 @@ class _Child:
         result = loop.run(lab, cfg, job["run_id"], store, job["cancel"],
                           on_progress=lambda st: self.emit(ev="progress", run_id=job["run_id"],
                                                            status=_progress(st)),
-                          max_train=job.get("max_train"))
+                          **(job.get("limits") or {}))
         if job["interrupt"] and result.status == "cancelled":
             result.status, result.message = "interrupted", INTERRUPTED
             store.set_status(job["run_id"], status="interrupted", message=INTERRUPTED)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data, graphs
-from playground.data.graphs import cora, karate, sbm
+from playground.data.graphs import MAX_LINKS, cora, karate, sbm, sbm_links
 from playground.data.images import data_dir
 from playground.engine.device import DEVICE_CHOICES
 from playground.params import param
@@ -101,8 +101,11 @@ def check(cfg: Config) -> list[str]:
             errors.append(f"Labelled nodes per group ({cfg.labels_per_class}) must be fewer "
                           f"than the group size ({cfg.community_size}): something must be left "
                           "to predict.")
-        if cfg.p_in * cfg.community_size ** 2 * cfg.communities > 2_000_000:
-            errors.append("The block model would have over a million links: lower p in.")
+        links = sbm_links(cfg.communities, cfg.community_size, cfg.p_in, cfg.p_out)
+        if links > MAX_LINKS:
+            errors.append(f"The block model would have about {links:,.0f} links, over a "
+                          f"million ({MAX_LINKS:,}): lower p in or p out, or use fewer or "
+                          "smaller groups.")
     return errors
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 from playground import params, registry
 from playground.engine import hosting
 from playground.engine.runs import NoSuchRun
+from playground.ui.text import plain
 
 PRESET_NONE = "(custom)"
 
@@ -60,7 +61,7 @@ def _from_url(lab_name: str, lab, store, qp: dict) -> tuple[dict, list[str]]:
                 notes.append(f"Ignored from the link: {e}")
     unknown = [k for k in qp
                if k not in values and k not in ("run", "preset", "compare", "demo", *KEPT)]
-    notes += [f"Ignored from the link: unknown setting {k!r}" for k in unknown]
+    notes += [f"Ignored from the link: unknown setting {k[:40]!r}" for k in unknown]
     return values, notes
 
 
@@ -151,9 +152,16 @@ def load_config(lab_name: str, lab, config: dict) -> None:
 
 
 def _run_choices(spec: params.Spec, store, current: str) -> dict[str, str]:
-    """Finished runs a `runs_of` field can name: id -> what the list shows, newest first."""
+    """Finished runs a `runs_of` field can name: id -> what the list shows, newest first.
+    Hosted, only the visitor's own (and recorded demos): others' ids, data and results are
+    theirs, a click from their weights."""
+    from playground.ui.state import session_id
+
     out = {"": "(none)"}
+    me = session_id() if hosting.caps().hosted else None
     for info in store.list(limit=400):
+        if me is not None and info.owner != me and not info.status.get("demo"):
+            continue
         if info.lab in spec.runs_of and info.status.get("status") == "completed":
             acc = (info.status.get("final") or {}).get("val/acc")
             out[info.run_id] = (f"{info.lab} · {info.config.get('dataset', '?')}"
@@ -170,6 +178,7 @@ def _upload(key: str, spec: params.Spec, container) -> None:
     """A file uploader whose file is checked, stored under its fingerprint, and whose id becomes
     the field's value. An id that came from a link stays until a file replaces it."""
     from playground.data import uploads
+    from playground.ui.state import session_id
 
     limit = uploads.limit_bytes(hosting.caps().hosted)
     # Streamlit says the limit under the widget ("Limit 1MB per file"): said once, and right
@@ -180,7 +189,8 @@ def _upload(key: str, spec: params.Spec, container) -> None:
         seen = (file.file_id, file.size)
         if st.session_state.get(mine, (None,))[0] != seen:
             try:
-                text_id, info = uploads.save(bytes(file.getbuffer()), limit, spec.upload[0])
+                text_id, info = uploads.save(bytes(file.getbuffer()), limit, spec.upload[0],
+                                             owner=session_id())
             except uploads.BadUpload as e:
                 st.session_state[mine] = (seen, "", str(e))
             else:
@@ -190,9 +200,9 @@ def _upload(key: str, spec: params.Spec, container) -> None:
             st.session_state[key] = st.session_state[mine][1]
         _, _, note = st.session_state[mine]
         if st.session_state[mine][1]:
-            container.caption(f"Using {file.name[:60]}: {note}.")
+            container.caption(f"Using {plain(file.name, 60)}: {note}.")
         else:
-            container.error(note)
+            container.error(plain(note, 500))           # may quote the file
     elif st.session_state.get(mine):           # the visitor removed their file
         if st.session_state.get(key) == st.session_state[mine][1]:
             st.session_state[key] = ""

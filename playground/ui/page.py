@@ -17,7 +17,7 @@ from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground.ui import charts, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
-from playground.ui.state import manager, mine, session_id, visible_runs, visit
+from playground.ui.state import client_id, manager, mine, session_id, visible_runs, visit
 
 
 def _explanation(lab, on_stage: bool = False) -> None:
@@ -284,16 +284,10 @@ def _compare_ids(lab_name: str, store) -> list[str]:
 def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
     """Queue the runs the lab's plan asks for, one after another, each seeing the ids queued
     before it (a distilled student names its teacher). A plan may also name an existing run."""
-    ids, submitted = [], []
     try:
-        while (item := compare["plan"](cfg, list(ids))) is not None:
-            if not isinstance(item, str):
-                item = mgr.submit(lab_name, cfg=item, owner=session_id())
-                submitted.append(item)
-            ids.append(item)
+        ids = mgr.submit_plan(lab_name, compare["plan"], cfg, owner=session_id(),
+                              client=client_id(), names=tuple(compare.get("names", ())))
     except (InvalidConfig, SubmitError) as e:
-        for rid in submitted:
-            mgr.cancel(rid, by=session_id())
         st.error(f"The comparison could not start: {e}")
         return
     st.query_params["compare"] = ",".join(ids)
@@ -430,7 +424,8 @@ def lab_page(lab_name: str) -> None:
         st.error("Fix these settings to train:\n\n" + "\n".join(f"- {e}" for e in errors))
     if train and not errors:
         try:
-            st.query_params["run"] = mgr.submit(lab_name, cfg=cfg, owner=session_id())
+            st.query_params["run"] = mgr.submit(lab_name, cfg=cfg, owner=session_id(),
+                                                client=client_id())
             st.rerun()          # the whole page, Stop included, now follows the new run
         except InvalidConfig as e:
             st.error("\n".join(e.messages))

@@ -40,7 +40,7 @@ def visitor_key() -> str:
             key = st.context.cookies.get(COOKIE)
         except Exception:  # noqa: BLE001 - no browser behind this session (tests, bare mode)
             key = None
-        if not (isinstance(key, str) and VISITOR_KEY.match(key)):
+        if not (isinstance(key, str) and VISITOR_KEY.fullmatch(key)):
             import secrets
 
             key, ss[_NEW] = secrets.token_hex(16), True
@@ -54,6 +54,17 @@ def session_id() -> str:
     from playground.engine.hosting import owner_id
 
     return owner_id(visitor_key())
+
+
+def client_id() -> str | None:
+    """Where this visitor connects from (hosting.client_address): the hosted caps count it
+    beside the cookie, which a private window renews. None locally."""
+    from playground.engine.hosting import client_address
+
+    try:
+        return client_address(st.context.headers.get("X-Forwarded-For"), st.context.ip_address)
+    except Exception:  # noqa: BLE001 - no browser behind this session (tests, bare mode)
+        return None
 
 
 def remember_visitor() -> None:
