@@ -23,6 +23,7 @@ from playground.engine.runs import RunStore
 
 
 MAX_PLAN = 8            # runs one comparison may make
+FAIR_WINDOW_S = 600     # hosted: how far back a network's started runs count against its turn
 KEEP_DONE = 256         # ended jobs kept in memory (wait(), snapshot()); the store keeps all
 
 INTERRUPTED = ("The server stopped while this run was training; its metrics so far are kept. "
@@ -93,6 +94,7 @@ class JobManager:
         self._running: dict[str, Job] = {}
         self._jobs: dict[str, Job] = {}     # the active ones and the last KEEP_DONE ended
         self._recent: dict[str, deque] = {}  # submission times per client, the last minute
+        self._started: dict[str, deque] = {}  # hosted: start times per network, for turns
         self._closing = False
         self.recovered = self.store.recover()
         self.executor = (executor if executor is not None and not isinstance(executor, str)
@@ -257,6 +259,8 @@ class JobManager:
                     self._recent.setdefault(key, deque()).append(now)
         for k in [k for k, d in self._recent.items() if not d or d[-1] < now - 60]:
             del self._recent[k]                 # a long-lived server forgets old visitors
+        for k in [k for k, d in self._started.items() if not d or d[-1] < now - FAIR_WINDOW_S]:
+            del self._started[k]
         self._dispatch()
 
     def limits(self) -> dict:
@@ -348,7 +352,16 @@ class JobManager:
         for j in self._running.values():
             busy[j.pool] = busy.get(j.pool, 0) + 1
             per_owner[j.owner] = per_owner.get(j.owner, 0) + 1
-        for job in list(self._queued):
+        queue = list(self._queued)
+        if self.caps.hosted:
+            # Turns go round the visitors' networks: one who queued many runs (fresh cookies
+            # from one address) takes one turn, then the others' runs go first.
+            now = time.monotonic()
+            for d in self._started.values():
+                while d and d[0] < now - FAIR_WINDOW_S:
+                    d.popleft()
+            queue.sort(key=lambda j: len(self._started.get(j.client or j.owner, ())))
+        for job in queue:
             if self._waiting_on(job):
                 continue
             if busy.get(job.pool, 0) >= self.caps.running:
@@ -360,6 +373,8 @@ class JobManager:
             self._running[job.run_id] = job
             busy[job.pool] = busy.get(job.pool, 0) + 1
             per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
+            if self.caps.hosted and (job.client or job.owner) is not None:
+                self._started.setdefault(job.client or job.owner, deque()).append(time.monotonic())
             self.executor.start(job, limits=self.limits(), store=self.store,
                                 on_done=self._finish)
 

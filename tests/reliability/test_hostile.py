@@ -267,3 +267,43 @@ def test_the_job_manager_keeps_a_bounded_memory_of_ended_runs(store):
         assert store.status(ids[0])["status"] in ("cancelled", "completed")
     finally:
         mgr.shutdown()
+
+
+def test_every_pages_comparison_at_its_defaults_passes_the_hosted_check(hosted, store):
+    """The whole-plan check refuses oversized plans only: each page's own comparison, as a
+    visitor first meets it, is queued whole (nothing trains here: no training slot)."""
+    mgr = _manager(store, running=0, queued=1000, queued_per_session=None,
+                   submissions_per_minute=None)
+    try:
+        planned = 0
+        for name in registry.LABS:
+            lab = registry.get(name)
+            cfg, errors = registry.parse_config(lab, {})
+            assert not errors, (name, errors)
+            compare = getattr(lab, "COMPARE", None)
+            compare = compare(cfg) if callable(compare) else compare
+            if compare:
+                ids = mgr.submit_plan(name, compare["plan"], cfg, names=compare["names"])
+                assert len(ids) >= 2 and all(store.exists(i) for i in ids), name
+                planned += 1
+        assert planned >= 8
+    finally:
+        mgr.shutdown()
+
+
+def test_a_network_that_queued_many_runs_takes_turns_with_the_others(store):
+    from tests.helpers import wait_for
+
+    mgr = _manager(store, submissions_per_minute=None, address_submissions_per_minute=None)
+    long = {"epochs": 200, "batch_size": 1}
+    try:
+        # fresh cookies, one address: its first run trains, two more wait
+        hostile = [mgr.submit("mlp", long, owner=hosting.owner_id(f"{i:032x}"),
+                              client="81.2.69.160") for i in range(3)]
+        visitor = mgr.submit("mlp", long, owner=B, client="90.1.2.3")       # queued last
+        assert mgr.position(hostile[0]) == 0 and mgr.position(visitor) == 3
+        mgr.cancel(hostile[0])
+        assert wait_for(lambda: mgr.position(visitor) == 0, timeout=60)
+        assert mgr.position(hostile[1]) == 1
+    finally:
+        mgr.shutdown()
