@@ -9,6 +9,11 @@ worker's RSS are sampled together; the server logs how long each of its script r
 (PLAYGROUND_UI_TIMINGS: whole pages, live-panel polls, replay redraws); the browsing visitors
 time each page change to its title on screen.
 
+A ninth visitor is hostile: from one address, each time in a fresh private window (a new
+cookie), it asks for a 45-million-link graph, a comparison whose teacher has 50M parameters, and
+long runs (batch 1 x 200 epochs). Every visitor's requests carry an X-Forwarded-For address as
+the Cloud's proxy adds it, so the caps per address see what they would see there.
+
 Community Cloud gives a server a share of up to 2 CPUs and its visitors bring their own
 browsers: here the server and its worker are pinned to one core and Chromium to the others, so
 that eight rendering browsers do not stand in for server load they would not cause.
@@ -32,6 +37,10 @@ REPLAYS = (("dqn", "default"), ("gan", "collapse-vs-fix"), ("rnn", "rnn-lstm-gru
 TRAINS = ("mlp", "fundamentals", "gnn")
 BROWSE = ("cnn", "transformer", "vae", "word2vec", "diffusion", "distill", "resnet", "gan",
           "mlp", "gnn")
+HOSTILE_IP = "81.2.69.160"
+ATTACKS = (("gnn", "graph=sbm&communities=10&community_size=1000&p_in=0&p_out=1"),
+           ("distill", "mode=scratch&dataset=digits&teacher_hidden=4096,4096,4096,4096"),
+           ("mlp", "epochs=200&batch_size=1"))
 LOAD_S, QUICK_LOAD_S = 120, 20
 ANSWER_S = 0.5                           # the issue's bar for a page's answer
 RSS_LIMIT_MB = 2000
@@ -115,6 +124,7 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
         _pin(0, set(cpus[1:]))                 # and Chromium, launched from here, these
     sampler = _Sampler(server)
     nav, alone, trained, replays_started = [], [], 0, 0
+    attacks: dict = {"refused": 0, "queued": 0, "kinds": {}}
     try:
         server.wait_healthy()
         sampler.start()
@@ -122,8 +132,10 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
             chromium = browser.launch(pw)
             visitors = []
 
-            def visitor(path: str):
-                ctx = chromium.new_context(viewport={"width": 1300, "height": 1000})
+            def visitor(path: str, address: str | None = None):
+                address = address or f"81.2.{len(visitors) + 1}.10"
+                ctx = chromium.new_context(viewport={"width": 1300, "height": 1000},
+                                           extra_http_headers={"X-Forwarded-For": address})
                 page = ctx.new_page()
                 page.set_default_timeout(60_000)
                 page.goto(f"{server.url}/{path}")
@@ -152,6 +164,34 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
                                        f"{_page_state(page)}; server log: "
                                        + " | ".join(server.output().splitlines()[-15:])) from e
 
+            def attack(k: int) -> None:
+                """One attack from a fresh private window; counts what the server answered."""
+                lab, query = ATTACKS[k % len(ATTACKS)]
+                page = visitor(f"{lab}?{query}", HOSTILE_IP)
+                ctx = visitors.pop()
+                try:
+                    page.wait_for_selector(browser.CONNECTED)
+                    if lab == "distill":
+                        page.get_by_role("button", name=registry.get("distill").COMPARE[
+                            "label"]).click()
+                    else:
+                        button = page.get_by_role("button", name="Train", exact=True)
+                        button.wait_for(state="visible")
+                        if button.is_enabled():
+                            button.click()
+                    refused = page.locator("[data-testid='stAlertContentError']").first
+                    page.wait_for_function(
+                        "() => /[?&]run=/.test(location.search) || document.querySelector("
+                        "\"[data-testid='stAlertContentError']\")", timeout=30_000)
+                    ok = refused.count() == 0
+                    why = "queued" if ok else "refused: " + refused.inner_text()[:70]
+                except Exception as e:  # noqa: BLE001 - a page that never answered is counted
+                    ok, why = False, f"no answer ({type(e).__name__})"
+                finally:
+                    ctx.close()
+                attacks["queued" if ok else "refused"] += 1
+                attacks["kinds"][f"{lab} {why}"] = attacks["kinds"].get(f"{lab} {why}", 0) + 1
+
             progress("case 7: one visitor alone changes pages (the baseline)...")
             browsing = [visitor(""), visitor("")]
             for page in browsing:
@@ -176,6 +216,7 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
                 page, lab = browsing[i % 2], BROWSE[i % len(BROWSE)]
                 i += 1
                 nav.append(change(page, lab))
+                attack(i)
                 for lab_t, (tpage, run_id) in list(training.items()):
                     if _status(home, run_id) in TERMINAL:       # done: the visitor goes again
                         trained += 1
@@ -211,6 +252,9 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
             sampler.peak, None, "MB", target=f"< {RSS_LIMIT_MB} MB",
             extra={"server_peak_mb": sampler.peak_server, "worker_peak_mb": sampler.peak_worker,
                    "where": where}),
+        Row("7. hosted: the hostile visitor's attacks refused (of all)", attacks["refused"],
+            None, "", target="all but capped long runs",
+            extra={**attacks, "legit_runs_finished": trained}),
         Row("7. hosted: a page's script run on the server, p90 (s)", s_pages.get("p90"), None,
             "s", target=f"<= {ANSWER_S} s", extra=s_pages),
         Row("7. hosted: live-panel poll, p90 (s)", s_panels.get("p90"), None, "s",
