@@ -352,11 +352,15 @@ def onnx_bytes(store, run_id: str) -> bytes:
 
     import torch
 
-    from playground.engine import inference, summary
+    from playground.engine import inference, server, summary
 
     lab, cfg, path = _finished(store, run_id)
     if not hasattr(lab, "blueprint") or getattr(lab, "ONNX", True) is False:
         raise NotExportable(f"ONNX export does not apply to the {lab.TITLE} lab")
+    try:
+        server.check_model(lab, cfg)        # hosted: the page exports in the shared server
+    except server.TooMuch as e:
+        raise NotExportable(str(e)) from None
     model = inference.load_model(lab, cfg, path)
     _, shape = lab.blueprint(cfg)
     examples = tuple(e[:1] for e in summary._examples(shape, 1))
@@ -375,19 +379,21 @@ def onnx_bytes(store, run_id: str) -> bytes:
     return buf.getvalue()
 
 
-def bundle(store, run_id: str) -> bytes:
+def bundle(store, run_id: str, detail: bool = True) -> bytes:
     """A zip of the run: config.json, status.json, metrics.csv, model.pt (when saved) and
-    train_<lab>.py (when the run completed)."""
+    train_<lab>.py (when the run completed). `detail=False`: without a failure's traceback
+    (hosted, for anyone but the run's owner)."""
     info = store.info(run_id)
     if info.damaged:
         raise NotExportable(f"run {run_id} is damaged: {info.damaged}")
     folder = store.path(run_id)
+    status = info.status if detail else {k: v for k, v in info.status.items() if k != "detail"}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(f"{run_id}/config.json", json.dumps(
             {"run_id": run_id, "lab": info.lab, "config": info.config, "created": info.created},
             indent=1))
-        z.writestr(f"{run_id}/status.json", json.dumps(info.status, indent=1))
+        z.writestr(f"{run_id}/status.json", json.dumps(status, indent=1))
         z.writestr(f"{run_id}/metrics.csv", store.metrics_csv(run_id))
         if (folder / "model.pt").is_file():
             z.write(folder / "model.pt", f"{run_id}/model.pt")

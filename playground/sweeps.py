@@ -290,14 +290,32 @@ def list_sweeps(lab: str | None = None) -> list[dict]:
     return out
 
 
-def cancel(sweep_id: str) -> None:
-    """Ask the sweep's runner to stop (it stops its runs and starts no more)."""
+def cancel(sweep_id: str, by: str | None = None) -> None:
+    """Ask the sweep's runner to stop (it stops its runs and starts no more). `by`: who asks (an
+    owner id; None: this process itself, the command line); hosted, only the sweep's owner may,
+    anyone else gets NotOwner."""
+    from playground.engine import hosting
+
+    path = _path(sweep_id)              # a strict id: never a file outside the sweeps folder
+    if by is not None and hosting.caps().hosted and owner_of(sweep_id) != by:
+        from playground.engine.jobs import NotOwner
+
+        raise NotOwner(f"Sweep {sweep_id} belongs to another visitor: only the visitor who "
+                       "started it can cancel it.")
     home().mkdir(parents=True, exist_ok=True)
-    (home() / f"{sweep_id}.cancel").touch()
+    path.with_suffix(".cancel").touch()
+
+
+def owner_of(sweep_id: str) -> str | None:
+    """Who started the sweep (None: the command line, or an unreadable record)."""
+    try:
+        return json.loads(_path(sweep_id).read_text()).get("owner")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
 
 
 def cancel_requested(sweep_id: str) -> bool:
-    return (home() / f"{sweep_id}.cancel").exists()
+    return _path(sweep_id).with_suffix(".cancel").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,19 +376,21 @@ def below_median(store, run_id: str, peers: list[str], metric: str, mode: str) -
 def start(plan: Plan, manager, owner: str | None = None) -> str:
     """Check the plan, write its record and run it on a thread; returns the sweep id."""
     runs = validate(plan)
-    record = new_record(plan, runs)
+    record = new_record(plan, runs, owner=owner)
     threading.Thread(target=run_local, args=(plan, manager), kwargs={"record": record,
                      "owner": owner}, name=f"sweep-{record['sweep_id']}", daemon=True).start()
     return record["sweep_id"]
 
 
-def new_record(plan: Plan, runs: list[dict]) -> dict:
+def new_record(plan: Plan, runs: list[dict], owner: str | None = None) -> dict:
+    """`owner`: the visitor who started it (an owner id, see hosting.owner_id); hosted, only
+    they may cancel it. None: the command line's, no visitor's."""
     metric = plan.objective or default_objective(plan.lab)[0]
     mode = plan.mode or mode_of(metric)
     record = {"sweep_id": new_id(plan.lab), "lab": plan.lab, "plan": asdict(plan),
               "objective": {"metric": metric, "mode": mode}, "engine": "local",
               "swept": [*plan.grid, *plan.ranges, *(["seed"] if plan.seeds else [])],
-              "status": "running", "pid": os.getpid(), "created": time.time(),
+              "status": "running", "pid": os.getpid(), "created": time.time(), "owner": owner,
               "runs": [{"settings": s, "run_id": None, "status": "waiting", "objective": None}
                        for s in runs]}
     save(record)
@@ -383,7 +403,7 @@ def run_local(plan: Plan, manager, record: dict | None = None, owner: str | None
     from playground.engine.jobs import InvalidConfig, QueueFull, SubmitError
 
     if record is None:
-        record = new_record(plan, validate(plan))
+        record = new_record(plan, validate(plan), owner=owner)
     sid, store = record["sweep_id"], manager.store
     metric, mode = record["objective"]["metric"], record["objective"]["mode"]
     rows = record["runs"]

@@ -39,6 +39,17 @@ def mnist_dir(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _error_details():
+    """A hosted page switches Streamlit's error details off for the whole process (ui/app.py):
+    the next test starts with them as they were."""
+    from streamlit import config
+
+    before = config.get_option("client.showErrorDetails")
+    yield
+    config.set_option("client.showErrorDetails", before)
+
+
+@pytest.fixture(autouse=True)
 def _stop_workers():
     """Worker processes of this test's managers (each holds torch) end with the test."""
     yield

@@ -15,7 +15,8 @@ From the end (the GAN), the run's weights and its optimizers' state are loaded i
 built State, so a step continues the run's own game rather than a restarted one. From the start
 (the race, whose lesson is the first steps), the State is built afresh from the run's config -
 same seed, same start - and nothing is loaded. A step is milliseconds to a fraction of a second,
-taken on a click, on the CPU of the process that asks: no job, no worker.
+taken on a click, on the CPU of the process that asks: no job, no worker (hosted, within
+engine/server.py's caps: the model's size, the examples the batches are drawn from).
 """
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ def resume(lab, cfg, store: RunStore, run_id: str) -> Session:
     optimizers loaded), or as it began for a lab that steps from the start."""
     import torch
 
+    from playground.engine import server
+
     if not offered(lab, cfg):
         raise CannotStep("this run's settings are not stepped by hand")
     status = store.status(run_id).get("status")
@@ -75,7 +78,8 @@ def resume(lab, cfg, store: RunStore, run_id: str) -> Session:
     if status not in STEPPABLE or (path is None and not from_start(lab)):
         raise CannotStep(f"run {run_id} is {status}: only a finished or stopped run with its "
                          "weights can be stepped")
-    data = lab.load_data(cfg).head(MAX_EXAMPLES).to("cpu")
+    server.check_model(lab, cfg)
+    data = lab.load_data(cfg).head(server.examples(MAX_EXAMPLES)).to("cpu")
     with torch.random.fork_rng(devices=[]):     # building must not move the caller's stream
         state = lab.build(cfg, data)
     if from_start(lab):

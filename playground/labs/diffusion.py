@@ -653,9 +653,15 @@ def _finished(cfg: Config, model_path: str) -> tuple[Data, State]:
 
 
 def explore(cfg: Config, model_path: str, sample_steps: int) -> dict[str, dict]:
+    from playground.engine import server
+
     cfg = replace(cfg, sample_steps=sample_steps)
     if cfg.sampler == "ddim" and sample_steps > cfg.T:
         raise ValueError(f"DDIM takes at most T = {cfg.T} steps")
+    # it samples in the shared server: refused before the model is even built
+    server.check_steps(cfg.T if cfg.sampler == "ddpm" else sample_steps,
+                       " DDPM takes all T steps: pick DDIM, with fewer steps."
+                       if cfg.sampler == "ddpm" else "")
     data, s = _finished(cfg, model_path)
     with torch.no_grad():
         t0 = time.perf_counter()
@@ -670,12 +676,19 @@ def explore(cfg: Config, model_path: str, sample_steps: int) -> dict[str, dict]:
 
 def _speed_view(s: State, data: Data) -> dict:
     """Quality against sampling time: DDIM at several step counts and DDPM's T, same model."""
+    from playground.engine import server
+
     cfg = s.cfg
     if cfg.data in IMAGES:             # a U-Net step costs 100x an MLP's: DDIM only
         plan = [("ddim", k) for k in (5, 10, 20, 50, 100) if k <= cfg.T]
     else:
         plan = [("ddim", k) for k in (5, 10, 20, 50, 100, 250, cfg.T) if k <= cfg.T]
         plan.append(("ddpm", cfg.T))
+    most = server.max_steps()          # a shared server samples no more at a look
+    kept = [(sampler, k) for sampler, k in plan if most is None or k <= most]
+    left_out = (f" Left out: the step counts over this shared server's {most:,}."
+                if len(kept) < len(plan) else "")
+    plan = kept
     rows = []
     metric = "val/confident" if s.judge is not None else "val/energy"
     for sampler, k in dict.fromkeys(plan):
@@ -700,11 +713,11 @@ def _speed_view(s: State, data: Data) -> dict:
     what = (f"{EVAL_IMAGES} images" if s.judge is not None else f"{EVAL_POINTS:,} points")
     return charts.artifact("Quality against sampling time", "plotly", fig,
                            f"The same trained model sampling {what} with DDIM at several step "
-                           f"counts (labels) and with DDPM's {cfg.T} steps.")
+                           f"counts (labels) and with DDPM's {cfg.T} steps.{left_out}")
 
 
 EXPLORE = {"title": "Sample again from the finished model", "field": "sample_steps",
-           "fn": explore, "options": ("sampler", "eta", "sample_seed"),
+           "fn": explore, "options": ("sampler", "eta", "sample_seed"), "cap": "server_steps",
            "help": "Sampling steps (DDIM); the sampler, eta and seed beside it. Nothing is "
                    "retrained; the chart compares quality and time over step counts."}
 

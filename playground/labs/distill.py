@@ -176,7 +176,7 @@ def _teacher_problems(cfg: Config) -> list[str]:
     from playground.engine.runs import RUN_ID, RunStore
 
     run_id = cfg.teacher_run
-    if not RUN_ID.match(run_id):
+    if not RUN_ID.fullmatch(run_id):
         return [f"Teacher run {run_id[:60]!r} is not a run id (they look like "
                 "20261125-093000-distill-1a2b3c; the Runs page lists them)."]
     store = RunStore()
@@ -528,7 +528,48 @@ def _cost_key(cfg: Config) -> Config:
                    student_hidden=cfg.student_hidden, student_cnn=cfg.student_cnn)
 
 
+def _too_large_to_time(cfg: Config) -> str:
+    """Hosted: why the overview does not time these networks in the shared server ('' if it
+    does) - a teacher of the form's is built and run here, whatever mode trains."""
+    from playground.engine import hosting
+
+    cap = hosting.caps().server_params
+    if not cap:
+        return ""
+    shape = image_shape(cfg.dataset, 8)
+    for who in ("teacher", "student"):
+        if who == "teacher" and cfg.teacher_run:
+            n, name = _run_params(cfg.teacher_run), f"run {cfg.teacher_run}"
+        else:
+            with torch.device("meta"):         # counted, not allocated
+                n = sum(p.numel() for p in make_model(cfg, who, shape, 10).parameters())
+            name = describe_model(cfg, who)
+        if n > cap:
+            return (f"The {who} ({name}) has {n:,} parameters; this shared server times "
+                    f"networks of at most {cap:,}, so their sizes and speeds are not compared "
+                    "here.")
+    return ""
+
+
+def _run_params(run_id: str) -> int:
+    """The parameters of a stored run's network, counted from its settings (0 if unknown)."""
+    from playground import registry
+    from playground.engine import summary
+    from playground.engine.runs import RunStore
+
+    try:
+        info = RunStore().info(run_id)
+        lab = registry.get(info.lab)
+        run_cfg, _ = registry.parse_config(lab, info.config, budget=False)
+        return summary.describe(lab, run_cfg)["params"] if run_cfg is not None else 0
+    except (LookupError, OSError, AttributeError):
+        return 0
+
+
 def overview(cfg: Config) -> dict[str, dict]:
+    why = _too_large_to_time(cfg)
+    if why:
+        return {"models": charts.artifact("Teacher vs student", "markdown", why)}
     teacher, teacher_name = _teacher_cost(cfg)
     student = _cost(_cost_key(cfg), "student")
     rows = ["| | network | parameters | multiply-adds per image | CPU time per 1,000 images |",

@@ -468,7 +468,7 @@ def sample_text(s: State, data: Data, prompt: str = "The ", n: int = 240,
 def _chars_view(s: State, data: Data) -> dict:
     samples = [sample_text(s, data, prompt, seed=i)
                for i, prompt in enumerate(("The ", "A function "))]
-    body = "\n\n".join(f"```text\n{t}\n```" for t in samples)
+    body = "\n\n".join(charts.code_block(t) for t in samples)
     return charts.artifact(f"Samples at temperature {s.cfg.temperature:g}", "markdown", body,
                            "Generated one character at a time from the prompt, each drawn from "
                            "the model's softmax divided by the temperature.")

@@ -545,7 +545,7 @@ PROMPT = "The "
 def _samples(s: State, data: Data) -> dict:
     text = generate(s, data, PROMPT)
     return charts.artifact(f"Generated text at temperature {s.cfg.temperature:g}", "markdown",
-                           f"```text\n{text}\n```",
+                           charts.code_block(text),
                            f"From the fixed prompt {PROMPT!r}, one character at a time"
                            + (f", among the {s.cfg.top_k} likeliest." if s.cfg.top_k else "."))
 
@@ -649,7 +649,7 @@ def prompt_box(cfg: Config, model_path: str, text: str) -> dict[str, dict]:
             "attention": charts.artifact("What the last character attends to", "plotly", fig,
                                          f"Over the {shown} characters of the prompt, every "
                                          "layer and head."),
-            "continuation": charts.artifact("A continuation", "markdown", f"```text\n{more}\n```",
+            "continuation": charts.artifact("A continuation", "markdown", charts.code_block(more),
                                             f"Temperature {cfg.temperature:g}, top-k "
                                             f"{cfg.top_k or 'all'}.")}
 

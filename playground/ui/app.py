@@ -33,6 +33,13 @@ def main() -> None:
 
     st.set_page_config(page_title="Neural Playground", page_icon="🧪", layout="wide",
                        initial_sidebar_state="collapsed" if stage.active() else "auto")
+    from playground.engine import hosting
+
+    if hosting.caps().hosted:
+        # An uncaught error shows Streamlit's generic sentence, never a traceback, to anyone
+        # watching: set from the script, because the cloud's only config file is the repo's
+        # .streamlit/config.toml, shared with local use, and it has no environment to set.
+        st.set_option("client.showErrorDetails", "none")
     from playground.ui.state import remember_visitor
 
     remember_visitor()

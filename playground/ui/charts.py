@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 
 import numpy as np
 
@@ -18,6 +19,13 @@ def artifact(title: str, kind: str, data, caption: str = "") -> dict:
     """One artefact: kind is "plotly" (a figure dict), "image" (base64 PNG), "markdown" or
     "warning" (text shown as a warning)."""
     return {"title": title, "kind": kind, "data": data, "caption": caption}
+
+
+def code_block(text: str, lang: str = "text") -> str:
+    """Markdown showing `text` verbatim in a fenced block that nothing in it can close: a model
+    trained on an uploaded text writes whatever that text taught it, backticks too."""
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+    return f"{fence}{lang}\n{text}\n{fence}"
 
 
 def downsample(xs: list, ys: list, max_points: int = MAX_POINTS):

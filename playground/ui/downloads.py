@@ -18,6 +18,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from playground import export
+from playground.engine import server
 from playground.engine.runs import NoSuchRun
 
 CACHE_ENTRIES = 32
@@ -56,6 +57,9 @@ def _exported(col, store, run_id: str, updated, what: str, make, label: str, fil
     """The button of a form made now (to know whether it can be), or a caption saying why not."""
     try:
         data, why = _cached(store, run_id, what, updated, make)
+    except server.Busy as e:                # not kept: the next rerun tries again
+        col.caption(f"{label}: {e}")
+        return
     except Exception as e:  # noqa: BLE001 - a failed export must not take the page down
         col.caption(f"{label}: could not be made ({type(e).__name__}: {e}).")
         return
@@ -72,7 +76,13 @@ def _weights(store, run_id: str) -> bytes:
     return path.read_bytes()
 
 
-def _completed(store, info, key: str) -> None:
+def _onnx(store, run_id: str) -> bytes:
+    # hosted: one export (or look) at a time; drawing the buttons waits only a little for it
+    with server.turn(wait=5):
+        return export.onnx_bytes(store, run_id)
+
+
+def _completed(store, info, key: str, owner: bool) -> None:
     run_id, updated = info.run_id, info.status.get("updated")
     script = f"train_{info.lab}.py"
     c1, c2, c3, c4 = st.columns(4)
@@ -83,31 +93,32 @@ def _completed(store, info, key: str) -> None:
     else:
         _button(c2, "Weights (model.pt)", lambda: _weights(store, run_id), f"{run_id}.pt",
                 "application/octet-stream", f"{key}.weights")
-    _exported(c3, store, run_id, updated, "onnx", lambda: export.onnx_bytes(store, run_id),
+    _exported(c3, store, run_id, updated, "onnx", lambda: _onnx(store, run_id),
               "ONNX", f"{run_id}.onnx", "application/octet-stream", f"{key}.onnx")
-    _button(c4, "Whole run (.zip)", lambda: export.bundle(store, run_id), f"{run_id}.zip",
-            "application/zip", f"{key}.zip")
+    _button(c4, "Whole run (.zip)", lambda: export.bundle(store, run_id, detail=owner),
+            f"{run_id}.zip", "application/zip", f"{key}.zip")
 
 
-def _unfinished(store, info, key: str) -> None:
+def _unfinished(store, info, key: str, owner: bool) -> None:
     c1, c2 = st.columns([1, 3])
-    _button(c1, "Whole run (.zip)", lambda: export.bundle(store, info.run_id),
+    _button(c1, "Whole run (.zip)", lambda: export.bundle(store, info.run_id, detail=owner),
             f"{info.run_id}.zip", "application/zip", f"{key}.zip")
     c2.caption(f"This run is {info.status.get('status', 'unfinished')}: the zip holds its "
                "settings, status and metrics so far. The weights, the script and ONNX come with "
                "a completed run.")
 
 
-def run_downloads(run_id: str, store, key: str) -> None:
-    """Download buttons for one run; every widget key starts with `key`."""
+def run_downloads(run_id: str, store, key: str, owner: bool = True) -> None:
+    """Download buttons for one run; every widget key starts with `key`. `owner`: may the
+    viewer see a failure's traceback (in the zip's status.json)?"""
     try:
         info = store.info(run_id)
         if info.damaged:
             st.caption(f"Nothing to download: {info.damaged}")
         elif info.status.get("status") == "completed":
-            _completed(store, info, key)
+            _completed(store, info, key, owner)
         else:
-            _unfinished(store, info, key)
+            _unfinished(store, info, key, owner)
     except NoSuchRun as e:
         st.caption(f"Nothing to download: {e}.")
     except Exception as e:  # noqa: BLE001 - downloads must never hide the rest of the page

@@ -18,6 +18,8 @@ import streamlit as st
 
 from playground.engine.runs import ACTIVE, NoSuchRun
 from playground.ui import charts, timing
+from playground.ui.state import session_id
+from playground.ui.text import plain
 
 POLL_S = 0.5                  # a run's first seconds: the curve should move at once
 POLLS = ((5, 0.5), (60, 1.0), (float("inf"), 2.0))     # (run younger than s, poll every s)
@@ -43,7 +45,8 @@ def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def _header(run_id: str, status: dict, position: int | None, on_fix=None) -> None:
+def _header(run_id: str, status: dict, position: int | None, on_fix=None,
+            owner: bool = True) -> None:
     state = status.get("status", "?")
     icon, color = _BADGE.get(state, ("•", "gray"))
     st.markdown(f"**Run** `{run_id}` &nbsp; :{color}-badge[{icon} {state}]"
@@ -64,13 +67,15 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None) -> Non
     elif state == "completed":
         st.success(status.get("message", "Completed."))
     elif state in ("diverged", "failed", "damaged"):
-        st.error(status.get("message", state))
+        st.error(plain(status.get("message", state), 1000))     # may quote an uploaded file
         fix = status.get("fix") or {}
         if fix and on_fix is not None:
             label = ", ".join(f"{k} = {v}" for k, v in fix.items())
             st.button(f"Use {label} instead", key=f"fix-{run_id}", on_click=on_fix, args=(fix,),
                       icon=":material/build:")
-        if status.get("detail"):
+        # a traceback names files and code: hosted, for the run's owner only (it stays in
+        # the run's status.json either way)
+        if status.get("detail") and owner:
             with st.expander("Details"):
                 st.code(status["detail"])
     elif state in ("cancelled", "interrupted"):
@@ -260,12 +265,13 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
-        st.warning(str(e))
+        st.warning(plain(e, 200))
         return "missing"
     tail = store.tail(run_id)
     if artifacts and pictures_first:
         _artifacts(tail, columns)
-    _header(run_id, status, manager.position(run_id), on_fix)
+    _header(run_id, status, manager.position(run_id), on_fix,
+            owner=bool(status.get("detail")) and manager.controls(run_id, session_id()))
     if notice is not None:
         notice(status)
     tail.read()
@@ -285,7 +291,7 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
     try:
         state = store.status(run_id).get("status")
     except NoSuchRun as e:
-        st.warning(f"{e}. It may have been deleted, or the link is wrong.")
+        st.warning(f"{plain(e, 200)}. It may have been deleted, or the link is wrong.")
         return
     if not pictures_first:
         st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="_smoothing",

@@ -14,9 +14,11 @@ import streamlit as st
 
 from playground import demos, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
+from playground.engine import hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground.ui import charts, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
+from playground.ui.text import plain
 from playground.ui.state import client_id, manager, mine, session_id, visible_runs, visit
 
 
@@ -62,7 +64,8 @@ def _current_run(lab_name: str, store) -> str | None:
         st.error(f"{e}. The other runs are fine; start a new one with Train.")
         return None
     except NoSuchRun:
-        st.warning(f"No such run: {run_id[:80]!r}. It may have been deleted, or the link is wrong.")
+        st.warning(f"No such run: {plain(run_id)}. It may have been deleted, or the link is "
+                   "wrong.")
         return None
     if cfg.get("lab") != lab_name:
         st.warning(f"Run {run_id} belongs to the {cfg.get('lab')} lab, not this one.")
@@ -104,9 +107,11 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
     try:
         inference.check_upload(file.name, file.size, bytes(file.getbuffer()[:16]))
         cfg, _ = registry.parse_config(lab, store.config(run_id)["config"], budget=False)
-        classes, probs, seen = inference.classify(lab, cfg, path, file.getvalue(), invert)
-    except inference.BadImage as e:
-        c1.error(str(e))
+        server.check_model(lab, cfg)
+        with server.turn():
+            classes, probs, seen = inference.classify(lab, cfg, path, file.getvalue(), invert)
+    except (inference.BadImage, server.TooMuch, server.Busy) as e:
+        c1.error(plain(e, 500))
         return
     best = max(range(len(probs)), key=probs.__getitem__)
     c2.image(seen, caption="What the model sees", width=140)
@@ -155,17 +160,26 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
                 value=getattr(cfg, o.name), help=o.help, key=key)
     own = all(changed[k] == getattr(cfg, k) for k in changed)
     cfg = dataclasses.replace(cfg, **changed)
-    value = st.number_input(spec.title, min_value=int(spec.lo), max_value=int(spec.hi),
-                            value=int(getattr(cfg, spec.name)), step=1, help=ex.get("help"),
-                            key=f"{lab_name}._explore.{run_id}")
+    hi, cap = int(spec.hi), getattr(hosting.caps(), ex.get("cap", ""), None)
+    if cap and cap < hi:
+        hi = cap
+        st.caption(f"This shared server takes at most {cap:,} {spec.title.lower()} at a look.")
+    value = st.number_input(spec.title, min_value=int(spec.lo), max_value=hi,
+                            value=min(hi, int(getattr(cfg, spec.name))), step=1,
+                            help=ex.get("help"), key=f"{lab_name}._explore.{run_id}")
     if not typed and own and int(value) == getattr(cfg, spec.name):
         st.caption("The run's own choice is shown above: pick another to look again.")
         return
     try:
-        items = (ex["text_fn"](cfg, str(path), typed) if typed
-                 else ex["fn"](cfg, str(path), int(value)))
+        server.check_model(lab, cfg)
+        with server.turn():
+            items = (ex["text_fn"](cfg, str(path), typed) if typed
+                     else ex["fn"](cfg, str(path), int(value)))
+    except (server.TooMuch, server.Busy) as e:
+        st.warning(plain(e, 500))
+        return
     except Exception as e:  # noqa: BLE001 - a missing teacher or dataset is a message
-        st.caption(f"This run cannot be explored here ({type(e).__name__}: {e}).")
+        st.caption(f"This run cannot be explored here ({type(e).__name__}: {plain(e, 500)}).")
         return
     live.artifact_grid(items, prefix=f"explore-{run_id}")
 
@@ -187,6 +201,10 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
         return
     st.subheader(spec["title"])
     st.caption(spec["help"])
+    cap, batch = hosting.caps().server_examples, getattr(cfg, "batch_size", None)
+    if cap and isinstance(batch, int) and batch > cap:
+        st.caption(f"On this shared server a step by hand uses at most {cap:,} examples (the "
+                   f"run's batches had {batch:,}).")
     if not st.toggle("Step through it by hand", key=f"{lab_name}._steps_on.{run_id}"):
         return
     _stepper(lab_name, lab, store, run_id)
@@ -211,17 +229,20 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
         cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
         try:
             with st.spinner("Setting the run up at its start..." if stepping.from_start(lab)
-                            else "Picking the run up where it ended..."):
+                            else "Picking the run up where it ended..."), server.turn():
                 session = stepping.resume(lab, cfg, store, run_id)
         except Exception as e:  # noqa: BLE001 - a missing dataset or upload is a message
-            st.error(f"This run cannot be stepped here: {e}")
+            st.error(f"This run cannot be stepped here: {plain(e, 500)}")
             return
         st.session_state[key] = session       # one per visitor: the last run stepped
     for label in clicked:
         try:
-            stepping.act(lab, session, label)
+            with server.turn():
+                stepping.act(lab, session, label)
+        except server.Busy as e:
+            st.warning(str(e))
         except Exception as e:  # noqa: BLE001 - a step that fails says so, the page stays
-            st.error(f"{label} failed: {type(e).__name__}: {e}")
+            st.error(f"{label} failed: {type(e).__name__}: {plain(e, 500)}")
     taken = ", ".join(f"{n} x {label.lower()}" for label, n in session.counts.items())
     st.caption(f"Steps taken by hand: {taken}." if taken else lab.STEPS.get("ready", ""))
     if session.log:
@@ -230,7 +251,13 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
         # one action moves one player: the other's columns are blank, not "None"
         table[numbers] = table[numbers].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
         st.dataframe(table, hide_index=True, width="stretch")
-    live.artifact_grid(stepping.show(lab, session), prefix=f"steps-{run_id}")
+    try:
+        with server.turn():
+            pictures = stepping.show(lab, session)
+    except server.Busy as e:
+        st.warning(str(e))
+        return
+    live.artifact_grid(pictures, prefix=f"steps-{run_id}")
 
 
 def _history(lab_name: str, lab, store, current: str | None) -> None:
@@ -288,7 +315,7 @@ def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
         ids = mgr.submit_plan(lab_name, compare["plan"], cfg, owner=session_id(),
                               client=client_id(), names=tuple(compare.get("names", ())))
     except (InvalidConfig, SubmitError) as e:
-        st.error(f"The comparison could not start: {e}")
+        st.error(f"The comparison could not start: {plain(e, 500)}")
         return
     st.query_params["compare"] = ",".join(ids)
     st.query_params["run"] = ids[-1]
@@ -386,7 +413,7 @@ def lab_page(lab_name: str) -> None:
         st.sidebar.caption(f"Shared server: {mgr.caps.describe()}. "
                            f"{mgr.caps.describe_retention()}")
     for note in form.url_notes(lab_name):
-        st.warning(note)
+        st.warning(plain(note, 300))            # quotes the link: shown as text
     run_id = _current_run(lab_name, store)
     compared = _compare_ids(lab_name, store)
     compare = _comparison(lab, cfg)
@@ -421,16 +448,17 @@ def lab_page(lab_name: str) -> None:
                 "Train starts a run of your own with the settings in the sidebar.",
                 icon=":material/visibility:")
     if errors:
-        st.error("Fix these settings to train:\n\n" + "\n".join(f"- {e}" for e in errors))
+        st.error("Fix these settings to train:\n\n" + "\n".join(f"- {plain(e, 500)}"
+                                                                for e in errors))
     if train and not errors:
         try:
             st.query_params["run"] = mgr.submit(lab_name, cfg=cfg, owner=session_id(),
                                                 client=client_id())
             st.rerun()          # the whole page, Stop included, now follows the new run
         except InvalidConfig as e:
-            st.error("\n".join(e.messages))
+            st.error("\n".join(plain(m, 500) for m in e.messages))
         except SubmitError as e:
-            st.error(str(e))
+            st.error(plain(e, 500))
     if compare and c3.button(compare["label"], key=f"{lab_name}._compare", disabled=bool(errors),
                              icon=":material/compare_arrows:",
                              shortcut=stage.key("compare")):
@@ -466,7 +494,8 @@ def lab_page(lab_name: str) -> None:
             st.rerun()
         if status == "completed":
             with st.expander("Download: script, weights, ONNX, whole run"):
-                downloads.run_downloads(run_id, store, key=f"{lab_name}._dl")
+                downloads.run_downloads(run_id, store, key=f"{lab_name}._dl",
+                                        owner=mine(run_id))
     else:
         st.caption("Press **Train** to start. The run trains in the background: you can change "
                    "page, refresh or share the link and come back to it.")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from playground import demos, registry
 from playground.ui import live, stage, timing
+from playground.ui.text import plain
 
 SPEEDS = (1, 2, 5, 10)
 TICK_S = 0.5                       # how often a playing replay redraws, at first ...
@@ -130,6 +131,10 @@ class _NoQueue:
     def position(run_id: str):
         return None
 
+    @staticmethod
+    def controls(run_id: str, by) -> bool:
+        return True                 # a recording ships with the app: nobody's to hide
+
 
 # ---------------------------------------------------------------------------------------------
 # The replay's clock, per session: where it is, since when it plays, how fast
@@ -168,7 +173,7 @@ def replay_page(lab_name: str, name: str) -> None:
     st.title(f"{meta.ICON} {meta.TITLE}")
     names = demos.demos_of(lab_name)
     if name not in names:
-        st.warning(f"This page has no recorded demo named {name!r}"
+        st.warning(f"This page has no recorded demo named {plain(name)}"
                    + (f"; it has {', '.join(names)}." if names else "."))
         st.button("Train it yourself", on_click=exit_replay, type="primary")
         return

@@ -20,6 +20,7 @@ from playground.engine.runs import ACTIVE, NoSuchRun, RunInfo
 from playground.ui import charts, share
 from playground.ui import sweeps as sweep_ui
 from playground.ui.state import manager, mine, session_id, visible_runs, visit
+from playground.ui.text import plain
 
 MAX_COMPARED = 8
 SELECTED = "runs.selected"
@@ -201,7 +202,7 @@ def _per_run(runs: list[RunInfo], store) -> None:
             st.markdown(f"**{names[r.run_id]}** · {_state(r)} · `{r.run_id}`")
             note = r.damaged or r.status.get("message")
             if note:
-                st.caption(str(note))
+                st.caption(plain(note, 300))        # a failure may quote an uploaded file
             if r.lab in pages:
                 st.page_link(str(pages[r.lab]), label="Open on its lab page",
                              query_params={"run": r.run_id}, icon=":material/open_in_new:")
@@ -218,7 +219,7 @@ def _per_run(runs: list[RunInfo], store) -> None:
             except ImportError:
                 pass
             else:
-                run_downloads(r.run_id, store, key=f"runs.dl.{r.run_id}")
+                run_downloads(r.run_id, store, key=f"runs.dl.{r.run_id}", owner=mine(r.run_id))
 
 
 def _delete_selected(mgr) -> None:

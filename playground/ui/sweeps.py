@@ -222,9 +222,21 @@ def _sensitivity_chart(record: dict) -> dict | None:
                                                    f"{record['objective']['metric']}"}}}}
 
 
+def _yours(record: dict) -> bool:
+    """May this visitor cancel the sweep? (Always, unless hosted.)"""
+    from playground.engine import hosting
+    from playground.ui.state import session_id
+
+    return not hosting.caps().hosted or record.get("owner") == session_id()
+
+
 def section(store) -> None:
-    """The Runs page's Sweeps section (nothing when there is no sweep)."""
-    records = sweeps.list_sweeps()
+    """The Runs page's Sweeps section (nothing when there is no sweep). Hosted: the visitor's
+    own sweeps and the command line's, not another visitor's (their run ids are theirs)."""
+    from playground.engine import hosting
+
+    records = [r for r in sweeps.list_sweeps()
+               if not hosting.caps().hosted or r.get("owner") is None or _yours(r)]
     if not records:
         return
     st.subheader("Sweeps")
@@ -261,10 +273,16 @@ def _view(record: dict, store) -> None:
         line += f", best {best['objective']:.4g}"
     c1, c2 = st.columns([4, 1])
     c1.markdown(line)
-    if record["status"] == "running" and c2.button("Cancel sweep", key="runs.sweep.cancel",
-                                                    icon=":material/stop:"):
-        sweeps.cancel(sid)
-        st.toast("Cancelling: its runs stop, the waiting ones will not start.")
+    if record["status"] == "running" and _yours(record) and c2.button(
+            "Cancel sweep", key="runs.sweep.cancel", icon=":material/stop:"):
+        from playground.engine.jobs import NotOwner
+        from playground.ui.state import session_id
+
+        try:
+            sweeps.cancel(sid, by=session_id())
+            st.toast("Cancelling: its runs stop, the waiting ones will not start.")
+        except NotOwner as e:
+            st.error(str(e))
     if best and best.get("run_id"):
         from playground.ui.app import lab_files
 
