@@ -30,7 +30,10 @@ def test_atomic_write_keeps_the_old_file_when_a_write_fails(store, monkeypatch):
         mp.setattr(os, "replace", broken_replace)
         with pytest.raises(OSError):
             store.set_status(run_id, status="running")
-    assert store.status(run_id) == before
+    from playground.engine.runs import RunStore
+
+    assert RunStore(store.root).status(run_id) == before        # the file: untouched
+    assert store.status(run_id)["status"] == "running"          # this process: not lost
     assert [p.name for p in store.path(run_id).iterdir() if p.name.startswith(".")] == []
 
 
