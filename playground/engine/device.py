@@ -85,13 +85,44 @@ def describe() -> str:
     return f"no GPU found, training on CPU ({available_cpus()} threads)"
 
 
-def autocast(device):
-    """bf16 autocast on CUDA where the GPU supports it; plain fp32 elsewhere."""
+def autocast(device, lab=None):
+    """Mixed precision for a training step and an evaluation: bf16 autocast on a GPU that does
+    bf16 natively (compute capability 8.0 and later; older ones emulate it, slowly), on the CPU
+    only with PLAYGROUND_AUTOCAST=bf16 (how the suite catches autocast bugs without a GPU);
+    never with PLAYGROUND_AUTOCAST=off or for a lab whose AUTOCAST is False. A module keeps a
+    part in fp32 with `full_precision` (sparse products, recurrent cells).
+
+    cache_enabled=False: autocast's cache keeps each weight's bf16 copy for the whole block, and
+    a step's optimizer update inside the block would leave later forwards on the old copies (a
+    GAN's critic steps after the first, a best-weights restore)."""
     import torch
 
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    mode = os.environ.get("PLAYGROUND_AUTOCAST", "").strip().lower()
+    if mode in ("off", "0", "fp32", "no") or getattr(lab, "AUTOCAST", True) is False:
+        return contextlib.nullcontext()
+    if device.type == "cuda" and native_bf16():
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+    if device.type == "cpu" and mode == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()
+
+
+def native_bf16() -> bool:
+    """bf16 in hardware (Ampere and later); torch.cuda.is_bf16_supported() counts emulation."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+
+
+def full_precision(x):
+    """A block autocast leaves alone, for the tensor `x`'s device: kernels without a bf16 form
+    (CUDA's sparse products) or that autocast would run in fp16 without a scaler (cuDNN's RNNs,
+    whose exploding or vanishing gradients are the lesson). Cast the inputs with .float()."""
+    import torch
+
+    if x.device.type not in ("cpu", "cuda"):      # "meta": a model measured, not run
+        return contextlib.nullcontext()
+    return torch.autocast(x.device.type, enabled=False)
 
 
 def channels_last(model, data):

@@ -230,7 +230,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             return int(lab.shown_step(cfg, k)) if unit else k
         gen = torch.Generator(device=dev).manual_seed(seed)
         train = data.train
-        amp = devices.autocast(dev)
+        amp = devices.autocast(dev, lab)
         status(total_steps=total, steps_per_epoch=steps_per_epoch, params=res.params,
                message="Training" + note)
 

@@ -22,7 +22,7 @@ from torch import nn
 from playground.data import Data, graphs
 from playground.data.graphs import MAX_LINKS, cora, karate, sbm, sbm_links
 from playground.data.images import data_dir
-from playground.engine.device import DEVICE_CHOICES
+from playground.engine.device import DEVICE_CHOICES, full_precision
 from playground.params import param
 from playground.ui import charts
 
@@ -154,8 +154,17 @@ def _apply(lin: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     """lin(h) for a dense or a sparse h (the module is called when it can be: its hooks see it)."""
     if not h.is_sparse:
         return lin(h)
-    z = torch.sparse.mm(h, lin.weight.t())
+    with full_precision(h):
+        z = torch.sparse.mm(h, lin.weight.float().t())
     return z if lin.bias is None else z + lin.bias
+
+
+def _mix(graph: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
+    """graph @ h: a sparse product, in fp32 under autocast (CUDA has no bf16 kernel for it)."""
+    if graph is None:
+        return h
+    with full_precision(h):
+        return torch.sparse.mm(graph, h.float())
 
 
 class GraphNet(nn.Module):
@@ -182,9 +191,9 @@ class GraphNet(nn.Module):
         z = _apply(self.lins[i], h)
         if self.kind == "sage":
             heard = _apply(self.neigh[i], h)
-            z = z + (torch.sparse.mm(mean, heard) if mean is not None else heard)
+            z = z + _mix(mean, heard)
         elif self.kind == "gcn":
-            z = (torch.sparse.mm(a_hat, z) if a_hat is not None else z) + self.bias[i]
+            z = _mix(a_hat, z) + self.bias[i]
         return z
 
     def forward(self, x):
@@ -278,15 +287,15 @@ def _graph_view(s: State, data: Data, pred: np.ndarray) -> dict:
                                f"{n:,} nodes are too many to lay out while training (at most "
                                f"{graphs.DRAWN_NODES:,}): the hidden layer below shows every "
                                "node.")
-    pos = graphs.layout(data.name, n, data.extra["edges"].numpy(), _layout_cache())
-    e = data.extra["edges"].numpy()
+    e = data.extra["edges"].cpu().numpy()
+    pos = graphs.layout(data.name, n, e, _layout_cache())
     ex = np.full(3 * len(e), np.nan, np.float32)
     ey = ex.copy()
     ex[0::3], ex[1::3] = pos[e[:, 0], 0], pos[e[:, 1], 0]
     ey[0::3], ey[1::3] = pos[e[:, 0], 1], pos[e[:, 1], 1]
     y = s.y.cpu().numpy()
     labelled = np.zeros(n, bool)
-    labelled[data.train[0].numpy()] = True
+    labelled[data.train[0].cpu().numpy()] = True
     wrong = (pred != y) & ~labelled
     big = n <= 200
     colors = [PALETTE[c % len(PALETTE)] for c in pred]

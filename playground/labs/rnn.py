@@ -26,7 +26,7 @@ from playground.data import Data
 from playground.data import uploads
 from playground.data.sequences import (make_adding, make_copy, make_series, make_text,
                                        text_alphabet, token_windows)
-from playground.engine.device import DEVICE_CHOICES
+from playground.engine.device import DEVICE_CHOICES, full_precision
 from playground.labs._shared import OPTIMIZERS, make_optimizer, text_exportable, text_stubs
 from playground.params import param
 from playground.ui import charts
@@ -185,11 +185,16 @@ class SeqModel(nn.Module):
     def forward(self, x, from_inputs: bool = False):
         """(B, T) tokens or (B, T, n_in) values -> (B, T, n_out). `from_inputs`: x is already
         embedded (the gradient with respect to each step is taken there)."""
-        h, _ = self.rnn(x if from_inputs else self.inputs(x))           # (B, T, H * dirs)
-        return self.head(h)
+        return self.head(self._run(x if from_inputs else self.inputs(x)))
 
     def hidden(self, x):
-        return self.rnn(self.inputs(x))[0]
+        return self._run(self.inputs(x))
+
+    def _run(self, x):
+        """(B, T, H * dirs): the cells in fp32 under autocast, which would run cuDNN's in fp16
+        with no scaler: the gradients this page is about would underflow or overflow."""
+        with full_precision(x):
+            return self.rnn(x.float())[0]
 
 
 def _shape(cfg: Config, data: Data | None = None) -> tuple[int, int, int]:
