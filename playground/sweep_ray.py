@@ -150,6 +150,19 @@ def _init(address: str | None, num_cpus: int | None) -> None:
                  runtime_env={"env_vars": env})
 
 
+def _resources(runs: list[dict], parallel: int) -> dict:
+    """What each trial asks Ray for. Ray hides the GPUs from a trial that asks for none
+    (CUDA_VISIBLE_DEVICES=""): one that may train on CUDA ("auto" or "cuda") asks for a share,
+    so that `parallel` trials share the cluster's GPUs."""
+    import ray
+
+    gpus = ray.cluster_resources().get("GPU", 0)
+    cuda = any(str(r["settings"].get("device", "auto")) in ("auto", "cuda") for r in runs)
+    if gpus and cuda:
+        return {"cpu": 1, "gpu": min(1.0, gpus / max(1, parallel))}
+    return {"cpu": 1}
+
+
 def run_ray(plan: sweeps.Plan, store, address: str | None = None, num_cpus: int | None = None,
             scheduler: str = "", record: dict | None = None, progress=None) -> dict:
     """The sweep as Tune trials; returns its final record (also saved). `scheduler`: none,
@@ -182,7 +195,7 @@ def run_ray(plan: sweeps.Plan, store, address: str | None = None, num_cpus: int 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     Record, Cancelled = _callback_types()
     _init(address, num_cpus)
-    trainable = tune.with_resources(_trial, {"cpu": 1})
+    trainable = tune.with_resources(_trial, _resources(record["runs"], plan.parallel))
     space = {"row": tune.grid_search(list(range(len(record["runs"])))),
              "runs": [r["settings"] for r in record["runs"]], "lab": plan.lab,
              "root": str(store.root), "sweep_id": record["sweep_id"], "metric": metric}

@@ -64,3 +64,11 @@ os.environ.setdefault("PLAYGROUND_DATA_DIR", str(ROOT / ".no-downloads-in-tests"
 # this process; the worker process itself is tested in tests/test_worker.py and by every browser
 # test (a real `streamlit run`).
 os.environ.setdefault("PLAYGROUND_WORKER", "thread")
+
+
+@pytest.fixture(autouse=True)
+def _cpu_unless_marked_cuda(request, monkeypatch):
+    """The suite's claims (accuracies over seeds, timings) were measured on the CPU: on a GPU
+    machine `auto` would move them to CUDA. Tests marked `cuda` train on the GPU on purpose."""
+    if request.node.get_closest_marker("cuda") is None:
+        monkeypatch.setenv("PLAYGROUND_DEVICE", "cpu")

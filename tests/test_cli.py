@@ -14,7 +14,7 @@ def _cli(home, *args):
 
 def test_train_json_prints_one_summary_object_last(home):
     p = _cli(home, "train", "mlp", "--set", "dataset=spiral", "--set", "hidden_sizes=8,8",
-             "--set", "epochs=20", "--json")
+             "--set", "epochs=20", "--set", "device=cpu", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert set(out) >= {"run_id", "lab", "status", "metrics", "seconds", "device", "params"}

@@ -60,3 +60,18 @@ def test_the_cli_runs_a_sweep_on_ray(home, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and out["status"] == "completed" and len(out["runs"]) == 2
     assert all(r["status"] == "completed" and r["objective"] > 0.5 for r in out["runs"])
+
+
+def test_a_trial_that_may_train_on_cuda_asks_ray_for_a_share_of_the_gpu(monkeypatch):
+    """Ray hides the GPUs from a trial that asks for none: `auto` would train on the CPU and
+    `cuda` fail."""
+    import ray
+
+    from playground import sweep_ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
+    auto = [{"settings": {"epochs": 2}}, {"settings": {"device": "cuda"}}]
+    assert sweep_ray._resources(auto, parallel=4) == {"cpu": 1, "gpu": 0.25}
+    assert sweep_ray._resources([{"settings": {"device": "cpu"}}], parallel=4) == {"cpu": 1}
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})
+    assert sweep_ray._resources(auto, parallel=4) == {"cpu": 1}

@@ -61,6 +61,9 @@ def pick(requested: str = "auto"):
     import torch
 
     configure_torch()
+    forced = os.environ.get("PLAYGROUND_DEVICE", "").strip().lower()
+    if requested == "auto" and forced in DEVICE_CHOICES and forced != "auto":
+        requested = forced                  # PLAYGROUND_DEVICE: what "auto" means here
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -47,6 +47,7 @@ class Result:
     params: int = 0
     detail: str = ""            # traceback of an unexpected failure, for the curious
     fix: dict = field(default_factory=dict)    # settings that would avoid the failure
+    device_broken: bool = False  # a CUDA error that poisons the process: replace the worker
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, "lab": self.lab, "status": self.status,
@@ -368,6 +369,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             pass
     except Exception as e:  # noqa: BLE001 - every failure becomes a run status, never a crash
         res.status, res.message = _failure(e, cfg)
+        res.device_broken = _sticky(e)
         res.fix = getattr(e, "fix", {})
         if not res.fix:
             res.detail = traceback.format_exc(limit=8)
@@ -393,6 +395,17 @@ def unsaved(e: OSError) -> str:
             "far are kept: free some space (delete old runs on the Runs page) and train again.")
 
 
+_GPU_OOM = ("CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_NOT_ENOUGH_MEMORY",
+            "CUDNN_STATUS_ALLOC_FAILED", "CUDA out of memory")
+# errors after which CUDA refuses every later call in the process ("sticky")
+_STICKY = ("illegal memory access", "device-side assert", "unspecified launch failure",
+           "CUDA error: misaligned address", "an illegal instruction")
+
+
+def _sticky(e: Exception) -> bool:
+    return any(m in str(e) for m in _STICKY)
+
+
 def _failure(e: Exception, cfg) -> tuple[str, str]:
     import torch
 
@@ -400,9 +413,16 @@ def _failure(e: Exception, cfg) -> tuple[str, str]:
 
     if isinstance(e, DataUnavailable) or isinstance(e, ValueError) and "device" in str(e):
         return "failed", str(e)
-    if isinstance(e, torch.cuda.OutOfMemoryError):
-        torch.cuda.empty_cache()
+    text = str(e)
+    if isinstance(e, torch.cuda.OutOfMemoryError) or any(m in text for m in _GPU_OOM):
+        # cuBLAS and cuDNN report running out of memory as their own errors
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         return "failed", _oom_message(cfg, "GPU")
+    if _sticky(e):
+        return "failed", (f"The GPU reported an error this training process cannot recover "
+                          f"from ({text.splitlines()[0][:160]}); the process is replaced: "
+                          "press Train to start again.")
     if isinstance(e, (MemoryError,)) or "can't allocate memory" in str(e):
         return "failed", _oom_message(cfg, "main")
     return "failed", f"Training failed: {type(e).__name__}: {e}"

@@ -4,6 +4,7 @@ instantly with numbers instead of an out-of-memory crash."""
 from __future__ import annotations
 
 import copy
+import functools
 import os
 
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1}
@@ -115,14 +116,22 @@ def _describe(lab, cfg) -> dict:
             "flops_per_token": 2 * macs // tokens if tokens else None}
 
 
+@functools.lru_cache(maxsize=1)
+def gpu_total_bytes() -> int:
+    """The first GPU's memory, read as a device property (no context, no allocation)."""
+    import torch
+
+    return int(torch.cuda.get_device_properties(0).total_memory)
+
+
 def available_bytes(device: str = "cpu", proc: str = "/proc",
                     cgroup: str = "/sys/fs/cgroup") -> int:
-    """Memory a new run may use: free GPU memory, or MemAvailable (capped by the container's
-    cgroup) on the CPU."""
+    """Memory a new run may use: the GPU's whole memory, or MemAvailable (capped by the
+    container's cgroup) on the CPU. On the GPU not what is free now: runs train one at a time
+    there, so another's memory is free again by the time this one starts (and asking what is
+    free would create a CUDA context, ~0.5 GB, in the process that checks a form)."""
     if device == "cuda":
-        import torch
-
-        return int(torch.cuda.mem_get_info()[0])
+        return gpu_total_bytes()
     free = None
     try:
         for line in open(f"{proc}/meminfo"):

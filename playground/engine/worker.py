@@ -168,7 +168,7 @@ class Worker:
                 result = loop.Result(**{k: v for k, v in ev["result"].items() if k in fields})
                 with self._job_lock:
                     job, on_done, self.job = self.job, self.on_done, None
-                self.executor._released(self, ev.get("rss_mb"))
+                self.executor._released(self, ev.get("rss_mb"), broken=result.device_broken)
                 on_done(job, result)
         # The events pipe closed: the worker is gone.
         self.proc.wait()
@@ -229,11 +229,14 @@ class ProcessExecutor:
             store.set_status(job.run_id, message="Starting a training process...")
         worker.run(job, limits, on_done)
 
-    def _released(self, worker: Worker, rss_mb) -> None:
+    def _released(self, worker: Worker, rss_mb, broken: bool = False) -> None:
+        # A CUDA worker maps CUDA's libraries (GBs of RSS that no job grew): its limit counts
+        # from where it stood after warm-up. A sticky CUDA error leaves it unusable.
+        base = (worker.info.get("rss_mb") or 0.0) if worker.info.get("cuda") else 0.0
         with self._lock:
             self._busy = {k: w for k, w in self._busy.items() if w is not worker}
-            keep = (not self._closed and len(self._idle) < MAX_IDLE_WORKERS
-                    and not (rss_mb and rss_mb > recycle_rss_mb()))
+            keep = (not self._closed and len(self._idle) < MAX_IDLE_WORKERS and not broken
+                    and not (rss_mb and rss_mb > recycle_rss_mb() + base))
             if keep:
                 self._idle.append(worker)
         if not keep:
@@ -436,6 +439,10 @@ def warm_up() -> dict:
     torch.nn.functional.cross_entropy(torch.ones(8, 4) @ w, torch.zeros(8, dtype=torch.long)).backward()
     for name in OPTIMIZERS:         # the first optimizer imports torch._dynamo: ~2 s here
         make_optimizer(name, [w], 1e-3).step()
+    if torch.cuda.is_available():   # the CUDA context and cuBLAS, before the first run's clock
+        x = torch.ones(64, 64, device="cuda", requires_grad=True)
+        (x @ x).sum().backward()
+        torch.cuda.synchronize()
     return {"pid": os.getpid(), "cuda": torch.cuda.is_available(), "mps": devices._mps_ok(torch),
             "describe": devices.describe(), "threads": torch.get_num_threads(), "rss_mb": _rss_mb()}
 

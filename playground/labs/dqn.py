@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from playground.data import Data
 from playground.engine.device import DEVICE_CHOICES
@@ -237,6 +238,9 @@ class State:
     best_return: float = -math.inf
     greedy: list = field(default_factory=list)       # the last greedy episode's states
     greedy_return: float | None = None
+    # On a GPU the agent acts with a CPU copy of its network, refreshed after each update: one
+    # copy from the device per update, where acting there waited on the GPU at every step
+    actor: QNet | None = None
 
 
 def epsilon(cfg: Config, t: int) -> float:
@@ -280,7 +284,17 @@ def build(cfg: Config, data: Data) -> State:
               torch.as_tensor(_probe_states(cfg), device=device), np.asarray(obs, np.float32),
               next_target=cfg.target_every)
     s.last = {"train/loss": zero, "train/q": zero, "train/epsilon": zero, "train/return": zero}
+    if device.type != "cpu":
+        s.actor = QNet(info.obs_dim, info.n_actions, cfg.hidden_sizes).requires_grad_(False)
+        _refresh_actor(s)
     return s
+
+
+def _refresh_actor(s: State) -> None:
+    if s.actor is not None:
+        with torch.no_grad():
+            vector_to_parameters(parameters_to_vector(s.model.parameters()).cpu(),
+                                 s.actor.parameters())
 
 
 def _greedy_action(model: QNet, obs: np.ndarray, device) -> int:
@@ -294,6 +308,8 @@ def _act(s: State, n: int) -> None:
     for _ in range(n):
         if s.rng.random() < epsilon(cfg, s.t):
             action = int(s.rng.integers(s.info.n_actions))
+        elif s.actor is not None:
+            action = _greedy_action(s.actor, s.obs, "cpu")
         else:
             action = _greedy_action(s.model, s.obs, dev)
         nxt, reward, term, trunc, _ = s.env.step(action)
@@ -319,13 +335,17 @@ def _flush(s: State) -> None:
     s.staged = []
     total, cap = len(action), s.cfg.buffer_size
     n = min(total, cap)                           # more than it holds: only the newest stay
-    obs, nxt, action, reward, done = (v[total - n:] for v in (obs, nxt, action, reward, done))
-    rows = (np.arange(n) + s.pos + total - n) % cap
+    d = obs.shape[1]
+    # one copy to the device for all five fields (actions are small integers: exact in fp32)
+    rows = np.concatenate([obs, nxt, np.stack([action, reward, done], 1)], 1,
+                          dtype=np.float32)[total - n:]
     dev = s.buffer["obs"].device
-    idx = torch.as_tensor(rows, device=dev)
-    for key, value in (("obs", obs), ("next", nxt), ("action", action), ("reward", reward),
-                       ("done", done)):
-        s.buffer[key][idx] = torch.as_tensor(value, device=dev).to(s.buffer[key].dtype)
+    packed = torch.as_tensor(rows, device=dev)
+    idx = (torch.arange(n, device=dev) + (s.pos + total - n)) % cap
+    for key, value in (("obs", packed[:, :d]), ("next", packed[:, d:2 * d]),
+                       ("action", packed[:, 2 * d]), ("reward", packed[:, 2 * d + 1]),
+                       ("done", packed[:, 2 * d + 2])):
+        s.buffer[key][idx] = value.to(s.buffer[key].dtype)
     s.pos = (s.pos + total) % cap
     s.size = min(cap, s.size + total)
 
@@ -368,9 +388,12 @@ def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     ret = s.last["train/return"]
     if len(s.episodes) != s.averaged:
         s.averaged = len(s.episodes)
-        ret = torch.tensor(float(np.mean([r for _, r, _ in s.episodes[-MOVING:]])), device=dev)
+        ret = torch.full((), float(np.mean([r for _, r, _ in s.episodes[-MOVING:]])),
+                         device=dev)
+    # torch.full: a fill on the device, where torch.tensor would copy (and wait) from the host
     s.last = {"train/loss": loss.detach(), "train/q": q.detach().mean(),
-              "train/epsilon": torch.tensor(epsilon(cfg, s.t), device=dev), "train/return": ret}
+              "train/epsilon": torch.full((), epsilon(cfg, s.t), device=dev), "train/return": ret}
+    _refresh_actor(s)
     return s.last
 
 
