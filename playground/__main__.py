@@ -3,6 +3,7 @@
     python -m playground labs [--json]
     python -m playground train LAB [--set key=value ...] [--json]
     python -m playground bench [--quick] [--json] [--device cpu|cuda] [--case N ...]
+    python -m playground check [--device cpu|cuda] [--out DIR] [--only LAB,...] [--json]
     python -m playground sweep LAB --grid key=v1,v2 [--random N --range key=lo:hi[:log]]
                                [--engine local|ray [--address ADDR]] [--json]
     python -m playground demos record [LAB ...] | check | list
@@ -96,6 +97,16 @@ def _train(args) -> int:
         for k, v in sorted(result.metrics.items()):
             print(f"  {k:<16} {v:.4f}")
     return 0 if result.status == "completed" else 1
+
+
+def _check(args) -> int:
+    from playground import check
+
+    report = check.run(args.device, args.out, set(filter(None, args.only.split(","))) or None,
+                       progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(report, default=str))
+    return 0 if report["passed"] else 1
 
 
 def _bench(args) -> int:
@@ -302,6 +313,13 @@ def main(argv=None) -> int:
     p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6", "7"),
                    help="run only this case (repeatable); 6 and 7 need Chromium")
     p.set_defaults(fn=_bench)
+    p = sub.add_parser("check", help="the acceptance check of a device: every lab trains, "
+                                     "and a trained run's pictures, weights and tools work")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--out", default=None, help="a folder for check.json")
+    p.add_argument("--only", default="", help="only these labs (comma-separated), no extras")
+    p.add_argument("--json", action="store_true", help="print the report as the last line")
+    p.set_defaults(fn=_check)
     p = sub.add_parser("sweep", help="many runs of one lab: a grid or a random search")
     p.add_argument("lab")
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
