@@ -103,7 +103,7 @@ def _syncs(lab_name: str, settings: dict, device: str, steps: int = 20) -> dict 
     data = lab.load_data(cfg).to(dev)
     state = lab.build(cfg, data)
     if getattr(state, "model", None) is not None:
-        data = devices.channels_last(state.model, data)
+        data = devices.channels_last(state, data)
     gen = torch.Generator(device=dev).manual_seed(0)
     n = data.n_train
     bs = max(1, min(int(getattr(cfg, "batch_size", n)), n))

@@ -81,3 +81,19 @@ def test_a_run_trains_on_the_gpu_and_its_weights_load_without_one(store):
     assert res.metrics["val/acc"] >= 0.9
     state = torch.load(store.model_path(run_id), weights_only=True)
     assert all(t.device.type == "cpu" for t in state.values())
+
+
+def test_channels_last_converts_the_trained_net_not_only_the_saved_copy():
+    """Diffusion trains `net` and samples with its EMA copy `model`: both go NHWC."""
+    from playground.engine import device as devices
+
+    lab = registry.get("diffusion")
+    cfg, _ = registry.parse_config(lab, {"data": "digits8", "width": 16, "device": "cpu"},
+                                   budget=False)
+    data = lab.load_data(cfg)
+    state = lab.build(cfg, data)
+    assert state.model is not state.net
+    data = devices.channels_last(state, data)
+    for net in (state.net, state.model):
+        conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)

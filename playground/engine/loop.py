@@ -210,7 +210,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         data = data.to(dev)
         state = lab.build(cfg, data)
         if getattr(state, "model", None) is not None:
-            data = devices.channels_last(state.model, data)
+            data = devices.channels_last(state, data)
         res.params = count_params(getattr(state, "model", None))
 
         n = data.n_train
