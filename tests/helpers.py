@@ -109,3 +109,17 @@ def train_cli(capsys, lab_name: str, *settings: str) -> tuple[int, dict]:
     code = main(argv)
     out = capsys.readouterr().out.strip().splitlines()
     return code, json.loads(out[-1]) if out else {}
+
+
+def finished_run(store, lab="mlp", owner=None, status="completed", age=0.0) -> str:
+    """A run in the store as if it had ended (`status`) `age` seconds before now."""
+    run_id = store.create(lab, {"epochs": 1}, owner=owner)
+    store.set_status(run_id, status=status, ended=time.time())
+    if age:         # an older run, as if created earlier
+        import json
+
+        path = store.path(run_id) / "config.json"
+        record = json.loads(path.read_text())
+        record["created"] -= age
+        path.write_text(json.dumps(record))
+    return run_id

@@ -12,7 +12,7 @@ import pytest
 from playground import registry
 from playground.engine import hosting, runs
 from playground.engine.jobs import KEEP_DONE, InvalidConfig, JobManager, QueueFull
-from tests.helpers import open_page, texts
+from tests.helpers import finished_run, open_page, texts
 
 A, B = hosting.owner_id("a" * 32), hosting.owner_id("b" * 32)
 HOSTED = hosting.HOSTED_DEFAULTS
@@ -181,23 +181,11 @@ def test_the_address_is_what_the_proxies_saw_not_what_the_visitor_claims():
     assert hosting.client_address("not an address", None) is None
 
 
-def _made(store, owner, age):
-    run_id = store.create("mlp", {"epochs": 1}, owner=owner)
-    store.set_status(run_id, status="completed", ended=time.time())
-    import json
-
-    path = store.path(run_id) / "config.json"
-    record = json.loads(path.read_text())
-    record["created"] -= age
-    path.write_text(json.dumps(record))
-    return run_id
-
-
 def test_retention_prunes_the_heaviest_visitor_not_a_quiet_ones_newest(store):
     mgr = _manager(store, stored=8, stored_per_visitor=None)
     try:
-        quiet = [_made(store, B, age=1000 + i) for i in range(2)]   # the oldest of all
-        heavy = [_made(store, A, age=500 - i) for i in range(10)]
+        quiet = [finished_run(store, owner=B, age=1000 + i) for i in range(2)]    # the oldest
+        heavy = [finished_run(store, owner=A, age=500 - i) for i in range(10)]
         deleted = mgr.prune(A)
         assert len(deleted) == 4 and set(deleted) <= set(heavy)
         assert all(store.exists(r) for r in quiet)
@@ -210,8 +198,8 @@ def test_retention_prunes_the_heaviest_visitor_not_a_quiet_ones_newest(store):
 
 def test_the_teacher_picker_lists_only_the_visitors_own_runs(hosted, store):
     mine_key = "c" * 32
-    theirs = _made(store, B, age=10)
-    mine = _made(store, hosting.owner_id(mine_key), age=5)
+    theirs = finished_run(store, owner=B, age=10)
+    mine = finished_run(store, owner=hosting.owner_id(mine_key), age=5)
     for run_id in (theirs, mine):
         import json
 

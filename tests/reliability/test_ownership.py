@@ -6,6 +6,7 @@ import time
 import pytest
 from playground.engine import hosting
 from playground.engine.jobs import JobManager, NotOwner
+from tests.helpers import finished_run as _finished
 from tests.helpers import open_page, poll_until, run_id_of, texts
 
 A, B = hosting.owner_id("a" * 32), hosting.owner_id("b" * 32)
@@ -20,19 +21,6 @@ def hosted(home, monkeypatch):
 
 def _has_button(at, key: str) -> bool:
     return any(b.key == key for b in at.button)
-
-
-def _finished(store, lab="mlp", owner=None, status="completed", age=0.0) -> str:
-    run_id = store.create(lab, {"epochs": 1}, owner=owner)
-    store.set_status(run_id, status=status, ended=time.time())
-    if age:         # an older run, as if created earlier
-        import json
-
-        path = store.path(run_id) / "config.json"
-        record = json.loads(path.read_text())
-        record["created"] -= age
-        path.write_text(json.dumps(record))
-    return run_id
 
 
 # ---- the engine ------------------------------------------------------------------------------
