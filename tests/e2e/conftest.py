@@ -52,3 +52,33 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test keeps what it saw: a screenshot of each page still open (in the
+    test's tmp_path, named in the report) and the tail of its server's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    shots = []
+    b = item.funcargs.get("browser")
+    folder = item.funcargs.get("tmp_path")
+    if b is not None and folder is not None:
+        for i, page in enumerate(p for ctx in b.contexts for p in ctx.pages):
+            path = folder / f"failure-{i}.png"
+            try:
+                page.screenshot(path=str(path), full_page=True, timeout=10_000)
+                shots.append(f"{path} ({page.url})")
+            except Exception as e:  # noqa: BLE001 - a closed page: say so, keep the others
+                shots.append(f"page {i} could not be captured: {type(e).__name__}")
+    if shots:
+        report.sections.append(("browser screenshots", "\n".join(shots)))
+    srv = item.funcargs.get("server") or item.funcargs.get("lab_server")
+    if srv is not None:
+        try:
+            tail = srv.output()[getattr(srv, "mark", 0):][-4000:]
+        except Exception as e:  # noqa: BLE001
+            tail = f"(the log could not be read: {e})"
+        report.sections.append(("streamlit server log (tail)", tail))
