@@ -172,7 +172,9 @@ def test_the_default_agent_balances_the_pole(store):
     greedy = [m["val/return"] for m in store.metrics(run_id) if "val/return" in m]
     assert max(greedy) >= 450, greedy
     assert greedy[0] < 100                             # it did not start there
-    assert res.seconds < 90
+    # a guard against a run that never ends, not a measure (the benchmark times runs): with a
+    # second busy process on one of the 2 cores this run took 177 s, 41 s on a quiet machine
+    assert res.seconds < 600
 
 
 # The page's demonstration: the same settings without a target network run away (all of seeds
