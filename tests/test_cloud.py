@@ -56,22 +56,39 @@ def _python312() -> str | None:
     return None
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("which", ["this interpreter", "python 3.12"])
-def test_a_fresh_install_of_the_cloud_requirements_resolves(which, tmp_path):
-    exe = sys.executable if which == "this interpreter" else _python312()
-    if exe is None:
-        pytest.skip("no Python 3.12 with pip found (set PLAYGROUND_PYTHON312)")
+@pytest.fixture(scope="module")
+def _resolves(tmp_path_factory):
+    """Both dry runs at once: each spends most of its time waiting on the package index."""
     # PyTorch's CPU index cannot be reached here: the same versions from the wheels this machine
     # has (its CUDA builds), every other pin as written
+    folder = tmp_path_factory.mktemp("cloud-resolve")
     text = (ROOT / "cloud" / "requirements.txt").read_text()
-    local = tmp_path / "requirements.txt"
+    local = folder / "requirements.txt"
     local.write_text(re.sub(r"\+cpu\b", "", text.replace(f"--extra-index-url {CPU_INDEX}", "")))
-    report = tmp_path / "report.json"
-    run = subprocess.run([exe, "-m", "pip", "install", "--dry-run", "--ignore-installed",
-                          "--quiet", "--disable-pip-version-check", "--report", str(report),
-                          "-r", str(local)], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    started = {}
+    for which, exe in (("this interpreter", sys.executable), ("python 3.12", _python312())):
+        if exe is None:
+            continue
+        report = folder / f"report-{len(started)}.json"
+        proc = subprocess.Popen([exe, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                                 "--quiet", "--disable-pip-version-check", "--report",
+                                 str(report), "-r", str(local)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started[which] = (proc, report)
+    yield started
+    for proc, _ in started.values():
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["this interpreter", "python 3.12"])
+def test_a_fresh_install_of_the_cloud_requirements_resolves(which, _resolves):
+    if which not in _resolves:
+        pytest.skip("no Python 3.12 with pip found (set PLAYGROUND_PYTHON312)")
+    proc, report = _resolves[which]
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
     chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"]
               for i in json.loads(report.read_text())["install"]}
     pins, _ = _pins(ROOT / "cloud" / "requirements.txt")
