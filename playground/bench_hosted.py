@@ -41,7 +41,8 @@ HOSTILE_IP = "81.2.69.160"
 ATTACKS = (("gnn", "graph=sbm&communities=10&community_size=1000&p_in=0&p_out=1"),
            ("distill", "mode=scratch&dataset=digits&teacher_hidden=4096,4096,4096,4096"),
            ("mlp", "epochs=200&batch_size=1"))
-LOAD_S, QUICK_LOAD_S = 120, 20
+LOAD_S, QUICK_LOAD_S = 120, 8
+QUICK_UNTIL_S = 60                       # a quick load goes on until a visitor's run ended
 ANSWER_S = 0.5                           # the issue's bar for a page's answer
 RSS_LIMIT_MB = 2000
 TERMINAL = ("completed", "cancelled", "diverged", "failed", "interrupted")
@@ -196,9 +197,10 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
             browsing = [visitor(""), visitor("")]
             for page in browsing:
                 page.wait_for_selector(browser.CONNECTED)
-            for lab in BROWSE[:4]:
+            warm = 2 if quick else 4
+            for lab in BROWSE[:warm]:
                 change(browsing[0], lab)                # the labs' first imports, not counted
-            alone = [change(browsing[0], lab) for lab in BROWSE[4:8]]
+            alone = [change(browsing[0], lab) for lab in BROWSE[warm:2 * warm]]
             progress("case 7: 3 visitors replay demos, 3 train, 2 browse...")
             replaying = [visitor(f"{lab}?demo={name}") for lab, name in REPLAYS]
             replays_started = len(replaying)
@@ -212,7 +214,9 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
             start, seen = time.monotonic(), len(log.read_text().splitlines()) if log.exists() \
                 else 0
             i = 0
-            while time.monotonic() - start < load_s:
+            # a quick look still sees a queued run end and the next one start
+            while (time.monotonic() - start < load_s
+                   or (quick and not trained and time.monotonic() - start < QUICK_UNTIL_S)):
                 page, lab = browsing[i % 2], BROWSE[i % len(BROWSE)]
                 i += 1
                 nav.append(change(page, lab))
