@@ -1,6 +1,7 @@
 """A real `streamlit run` on a free local port, and helpers to read the live panel."""
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from playground.browser import (CHROMIUM, CHROMIUM_ARGS, CONNECTED, ROOT, STARTU
                                 Server)
 
 ASSETS = ROOT / "assets"
+UPDATE = os.environ.get("UPDATE_SCREENSHOTS") == "1"      # write the README's pictures too
 RUN_ID = re.compile(r"\d{8}-\d{6}-mlp-[0-9a-f]{6}")
 STEP = re.compile(r"step\s+([\d,]+)\s*/\s*([\d,]+)")
 EPOCHS = 2000         # the maximum: many seconds even on a fast machine, then we Stop it
@@ -52,18 +54,23 @@ def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000,
     return ctx, page, errors
 
 
+def picture(page, shot: Path, asset: str | None, height: int) -> None:
+    """This test's screenshot (in its tmp_path) and, with UPDATE_SCREENSHOTS=1, the README's
+    picture `asset` at `height` (the charts given time to draw); the viewport as it was after."""
+    page.screenshot(path=str(shot), full_page=True)
+    if UPDATE and asset:
+        size = page.viewport_size
+        page.set_viewport_size({"width": 1400, "height": height})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ASSETS / asset), full_page=True)
+        page.set_viewport_size(size)
+
+
 def finish(page, ctx, server, errors: list[str], shot: Path, asset: str | None,
            height: int) -> None:
     """Screenshot (and, with UPDATE_SCREENSHOTS=1, the README's picture at `height`), then: no
     page errors, and the server stops without a traceback."""
-    import os
-
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1" and asset:
-        page.set_viewport_size({"width": 1400, "height": height})
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(ASSETS / asset), full_page=True)
+    picture(page, shot, asset, height)
     assert not errors, errors
     ctx.close()
     if getattr(server, "shared", False):          # other tests' server: only this test's part
