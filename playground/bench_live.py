@@ -130,7 +130,8 @@ def run(quick: bool = False, labs=LABS, progress=print, server_env: dict | None 
             page.set_default_timeout(120_000)
             page.goto(f"{server.url}/")
             page.wait_for_selector(browser.CONNECTED)
-            page.wait_for_timeout(8000)             # the warm-up (worker, imports) settles
+            # the warm-up (worker, imports) settles; a quick look reads the RSS before that
+            page.wait_for_timeout(2000 if quick else 8000)
             idle_server = browser.rss_mb(server.proc.pid)
             workers = [browser.rss_mb(p) for p in server.children()]
             rows.append(Row("6. idle app (Home open), server process RSS (MB)", idle_server, None,

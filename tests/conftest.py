@@ -72,3 +72,32 @@ def _cpu_unless_marked_cuda(request, monkeypatch):
     machine `auto` would move them to CUDA. Tests marked `cuda` train on the GPU on purpose."""
     if request.node.get_closest_marker("cuda") is None:
         monkeypatch.setenv("PLAYGROUND_DEVICE", "cpu")
+
+
+# The lab tests' exported scripts: each lab's test reads how its script ran. They are written and
+# run together on first use, by one interpreter (tests.helpers.run_scripts), rather than each
+# importing torch in its own.
+LAB_SCRIPTS = {
+    "gan": ("gan", {"steps": 20}),
+    "fundamentals-init": ("fundamentals", {"experiment": "init", "depth": 10, "train_steps": 100}),
+    "fundamentals-early-stop": ("fundamentals", {"experiment": "regularization",
+                                                 "early_stopping": 5}),
+    "gnn": ("gnn", {"graph": "sbm", "epochs": 100}),
+    "diffusion": ("diffusion", {"steps": 30, "data": "moons", "sample_steps": 10}),
+}
+
+
+@pytest.fixture(scope="session")
+def lab_scripts(tmp_path_factory):
+    """{name: CompletedProcess} of `python train_<lab>.py --json` for each of LAB_SCRIPTS (and
+    the DQN's tiny run), each from its own folder."""
+    from playground import export
+    from tests.helpers import DQN_TINY, run_scripts
+
+    paths = {}
+    for name, (lab, settings) in {**LAB_SCRIPTS, "dqn": ("dqn", DQN_TINY)}.items():
+        path = tmp_path_factory.mktemp(f"script-{name}") / f"train_{lab}.py"
+        path.write_text(export.script(lab, settings))
+        paths[name] = path
+    done = run_scripts(list(paths.values()))
+    return {name: done[path] for name, path in paths.items()}

@@ -12,7 +12,9 @@ import torch
 
 from playground import export, params, registry
 from playground.engine import loop
+from playground.engine.runs import RunStore
 from playground.labs import mlp
+from tests.helpers import run_scripts
 
 ALLOWED_IMPORTS = {"torch", "torchvision", "numpy", "sklearn", "__future__", "gymnasium",
                    "networkx", "scipy"}         # the GNN's graphs, Cora's files
@@ -28,11 +30,42 @@ def _finished(store, lab_name: str, **overrides) -> str:
     return run_id
 
 
-def _run_script(path, *args, timeout=180):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    # from /tmp, so that nothing of this repository can be imported by accident
-    return subprocess.run([sys.executable, str(path), "--json", *args], cwd=path.parent, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+VISION = [("cnn", {"epochs": 1}), ("resnet", {"epochs": 1, "depth": 2, "width": 8}),
+          ("rnn", {"steps": 30, "task": "chars", "n_samples": 500})]
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory):
+    """The slow tests' scripts, written and run once: an MLP run's, a distilled student's (its
+    teacher first) and three vision labs' from their settings. {name: (path, process, info)}."""
+    home = tmp_path_factory.mktemp("home")
+    store = RunStore(home / "runs")
+    env = pytest.MonkeyPatch()
+    env.setenv("PLAYGROUND_HOME", str(home))         # a student's teacher is read from there
+    env.setenv("PLAYGROUND_DEVICE", "cpu")           # as every test's runs (conftest.py)
+    try:
+        written = {}
+
+        def write(name, text, **info):
+            path = tmp_path_factory.mktemp(name) / f"train_{name}.py"
+            path.write_text(text)
+            written[name] = (path, info)
+
+        run_id = _finished(store, "mlp", **{**mlp.PRESETS["Digits"], "epochs": 12,
+                                            "batch_size": 64})
+        write("mlp", export.run_script(store, run_id), run_id=run_id,
+              final=store.status(run_id)["final"]["val/acc"],
+              weights=set(torch.load(store.model_path(run_id), weights_only=True)))
+        teacher = _finished(store, "distill", teacher_epochs=10)
+        student = _finished(store, "distill", mode="distill", teacher_run=teacher, epochs=30)
+        write("distill", export.run_script(store, student), teacher=teacher,
+              final=store.status(student)["final"]["val/acc"])
+        for lab_name, overrides in VISION:
+            write(lab_name, export.script(lab_name, overrides))
+        done = run_scripts([path for path, _ in written.values()])
+    finally:
+        env.undo()
+    return {name: (path, done[path], info) for name, (path, info) in written.items()}
 
 
 def _imported_roots(source: str) -> set[str]:
@@ -73,28 +106,21 @@ def test_script_follows_the_lab_source(monkeypatch):
 
 
 @pytest.mark.slow
-def test_exported_mlp_script_reaches_the_runs_accuracy_within_one_point(store, tmp_path):
-    run_id = _finished(store, "mlp", **{**mlp.PRESETS["Digits"], "epochs": 12, "batch_size": 64})
-    final = store.status(run_id)["final"]["val/acc"]
-    path = tmp_path / "train_mlp.py"
-    path.write_text(export.run_script(store, run_id))
-    p = _run_script(path)
+def test_exported_mlp_script_reaches_the_runs_accuracy_within_one_point(scripts):
+    path, p, run = scripts["mlp"]
+    final = run["final"]
     assert p.returncode == 0, p.stderr[-2000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])["val/acc"]
     assert final > 0.9
     assert abs(got - final) <= 0.01, (got, final)
-    weights = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert set(weights) == set(torch.load(store.model_path(run_id), weights_only=True))
+    weights = torch.load(path.parent / "model.pt", weights_only=True)
+    assert set(weights) == run["weights"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lab_name, overrides", [
-    ("cnn", {"epochs": 1}), ("resnet", {"epochs": 1, "depth": 2, "width": 8}),
-    ("rnn", {"steps": 30, "task": "chars", "n_samples": 500})])
-def test_exported_vision_scripts_train(tmp_path, lab_name, overrides):
-    path = tmp_path / f"train_{lab_name}.py"
-    path.write_text(export.script(lab_name, overrides))
-    p = _run_script(path)
+@pytest.mark.parametrize("lab_name", [name for name, _ in VISION])
+def test_exported_vision_scripts_train(scripts, lab_name):
+    _, p, _ = scripts[lab_name]
     assert p.returncode == 0, p.stderr[-2000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])
     assert 0.0 <= got["val/acc"] <= 1.0 and got["val/loss"] > 0
@@ -153,17 +179,12 @@ def test_cli_export_writes_the_script_and_refuses_unknown_runs(home, store, tmp_
 
 @pytest.mark.slow
 def test_a_distilled_students_script_trains_its_teacher_first_and_lands_on_the_runs_accuracy(
-        store, tmp_path):
-    teacher = _finished(store, "distill", teacher_epochs=10)
-    student = _finished(store, "distill", mode="distill", teacher_run=teacher, epochs=30)
-    final = store.status(student)["final"]["val/acc"]
-    path = tmp_path / "train_distill.py"
-    path.write_text(export.run_script(store, student))
-    assert f"run {teacher}, trained first by this script" in path.read_text()
-    p = _run_script(path)
+        scripts):
+    path, p, student = scripts["distill"]
+    assert f"run {student['teacher']}, trained first by this script" in path.read_text()
     assert p.returncode == 0, p.stderr[-2000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])["val/acc"]
-    assert abs(got - final) <= 0.01, (got, final)
+    assert abs(got - student["final"]) <= 0.01, (got, student["final"])
 
 
 def test_a_student_of_another_pages_teacher_says_why_it_has_no_script(store):

@@ -5,14 +5,12 @@ Planetoid files are read safely; CLI, script and the page's comparison work."""
 import json
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from playground import export, registry
+from playground import registry
 from playground.data import DataUnavailable, graphs
 from playground.labs import gnn
 from tests.helpers import compare_on_page, open_page, run_id_of, texts, train_cli, train_in_memory
@@ -168,15 +166,12 @@ def test_one_layer_has_no_hidden_layer_and_says_so():
     assert "no hidden layer" in gnn.artifacts(state, data)["embedding"]["data"]
 
 
-def test_cli_and_the_exported_script(home, tmp_path, capsys):
+def test_cli_and_the_exported_script(home, capsys, lab_scripts):
     code, out = train_cli(capsys, "gnn", "graph=karate")
     assert code == 0 and out["status"] == "completed" and out["metrics"]["val/acc"] >= 0.9
     code, out = train_cli(capsys, "gnn", "graph=cora")
     assert code == 1 and out["status"] == "failed"                 # no Cora in the tests' data dir
-    script = tmp_path / "train_gnn.py"
-    script.write_text(export.script("gnn", {"graph": "sbm", "epochs": 100}))
-    run = subprocess.run([sys.executable, str(script), "--json"], capture_output=True, text=True,
-                         timeout=180, cwd=tmp_path)
+    run = lab_scripts["gnn"]                       # conftest.LAB_SCRIPTS
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout.strip().splitlines()[-1])["val/acc"] > 0.8
 

@@ -55,11 +55,14 @@ def test_cancelling_a_ray_sweep_stops_its_trials(home, store):
 
 
 def test_the_cli_runs_a_sweep_on_ray(home, capsys):
+    # two at once: one start of Ray's worker processes (each imports torch) instead of two
     code = main(["sweep", "mlp", "--grid", "lr=0.003,0.03", "--set", "epochs=3",
-                 "--set", "dataset=moons", "--engine", "ray", "--cpus", "2", "--json"])
+                 "--set", "dataset=moons", "--engine", "ray", "--cpus", "2", "--parallel", "2",
+                 "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and out["status"] == "completed" and len(out["runs"]) == 2
     assert all(r["status"] == "completed" and r["objective"] > 0.5 for r in out["runs"])
+    assert sweeps.load(out["sweep_id"])["plan"]["parallel"] == 2
 
 
 def test_a_trial_that_may_train_on_cuda_asks_ray_for_a_share_of_the_gpu(monkeypatch):

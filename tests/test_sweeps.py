@@ -60,11 +60,14 @@ def test_seeds_repeat_every_setting():
 
 
 @pytest.mark.slow
-def test_the_median_rule_stops_runs_that_cannot_learn(home, manager):
-    # three runs that learn first, then three whose learning rate is too small to move; long
-    # enough that the sweep, looking every half second, sees them past a quarter of the way
+def test_the_median_rule_stops_runs_that_cannot_learn(home, manager, monkeypatch):
+    # three runs that learn first, then three whose learning rate is too small to move. The
+    # sweep must see each of those running past a quarter of the way: it looks every POLL_S,
+    # here every 0.1 s instead of 0.5, so that runs of 100 epochs (about 2 s each on 2 cores)
+    # leave it ~15 looks past the quarter (300 epochs at 0.5 s: ~9, in a 30 s test)
+    monkeypatch.setattr(sweeps, "POLL_S", 0.1)
     plan = sweeps.Plan("mlp", grid={"lr": ["0.03", "0.000001"]}, seeds=[0, 1, 2],
-                       fixed={"epochs": "300", "dataset": "moons"}, early_stop="median")
+                       fixed={"epochs": "100", "dataset": "moons"}, early_stop="median")
     record = sweeps.run_local(plan, manager)
     by_lr = {lr: [r for r in record["runs"] if r["settings"]["lr"] == lr]
              for lr in ("0.03", "0.000001")}

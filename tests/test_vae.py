@@ -14,7 +14,7 @@ from playground.engine import device as devices
 from playground.engine import summary
 from playground.labs import vae
 from tests.helpers import (compare_on_page, open_page, run_id_of, texts, train_cli,
-                           train_in_memory)
+                           train_in_memory, train_until)
 
 
 def _cfg(**overrides):
@@ -25,7 +25,11 @@ def _cfg(**overrides):
 
 # NOTE: measured on 2 cores, 1 thread, defaults (150 epochs, ~8 s): VAE k-NN accuracy 0.89 and
 # 0.86 (seeds 0, 1), codes mean ~0 and std ~1 per axis; the AE's k-NN 0.84-0.87, its codes'
-# std 2.4-2.7 around an offset mean, reconstruction within 1% of the VAE's.
+# std 2.4-2.7 around an offset mean, reconstruction within 1% of the VAE's. Each run stops at
+# the first look (every 10 epochs) where its side of the claim holds, measured on seeds 0-4 at 1
+# and 2 threads: the VAE after 60-110 epochs (k-NN 0.805-0.82, codes' std 1.0-1.1, mean within
+# 0.14 of 0), the AE after 30-120 (codes' std 2.0-2.3, mean 0.5-0.9 off 0, reconstruction
+# within 2% of the VAE's).
 @pytest.mark.slow
 @pytest.mark.parametrize("seed, n_threads", [(0, 2), (1, 1)])
 def test_a_2d_vae_on_digits_learns_a_structured_code_and_the_ae_leaves_the_prior(seed,
@@ -33,9 +37,20 @@ def test_a_2d_vae_on_digits_learns_a_structured_code_and_the_ae_leaves_the_prior
     devices.configure_torch()
     before = torch.get_num_threads()
     torch.set_num_threads(n_threads)
+
+    def spread(s, d):
+        z = vae.codes(s, d.test[0])
+        return {"std": float(z.std(0).max()), "off": float(z.mean(0).abs().max())}
+
     try:
-        v_state, data, v = train_in_memory(vae, _cfg(seed=seed))
-        a_state, _, a = train_in_memory(vae, _cfg(seed=seed, model="ae"))
+        cfg = _cfg(seed=seed)
+        every = 10 * (vae.load_data(cfg).n_train // cfg.batch_size)
+        v_state, data, v, _ = train_until(
+            vae, cfg, every, extra=spread,
+            done=lambda m: m["val/knn"] > 0.8 and m["std"] < 2.0 and m["off"] < 0.5)
+        a_state, _, a, _ = train_until(
+            vae, _cfg(seed=seed, model="ae"), every, extra=spread,
+            done=lambda m: m["val/recon"] < 1.05 * v["val/recon"] and m["std"] > 2 * v["std"])
     finally:
         torch.set_num_threads(before)
     assert v["val/knn"] > 0.8, v                        # digits sort themselves out in 2-D

@@ -13,9 +13,10 @@ import torch
 
 from playground import params, registry
 from playground.data import DataUnavailable, text
-from playground.engine import device, loop
+from playground.engine import loop
 from playground.engine.runs import RunStore
 from playground.labs import word2vec as w2v
+from tests.helpers import torch_threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_GENSIM = importlib.util.find_spec("gensim") is not None
@@ -23,14 +24,9 @@ HAS_GENSIM = importlib.util.find_spec("gensim") is not None
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """One intra-op thread while this file trains. Word2vec's steps are many small ops; with two
-    OpenMP threads and a core busy elsewhere (the shared 2-core test machine) every parallel op
-    waits for the descheduled thread: the default run took 70 s instead of 10 s."""
-    device.configure_torch()                 # once per process: it must not undo this later
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """One intra-op thread while this file trains (word2vec's steps are many small ops)."""
+    with torch_threads(1):
+        yield
 
 
 def _config(**overrides):

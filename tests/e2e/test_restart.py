@@ -3,15 +3,13 @@ its metrics kept, finished runs are intact, and Train works again."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import CONNECTED, ROOT, RUN_ID, Server, _wait_step
+from tests.e2e.support import CONNECTED, RUN_ID, Server, _wait_step
+from tests.helpers import train_cli
 
 
 def _alive(pid: int) -> bool:
@@ -33,15 +31,15 @@ def _open(browser, url):
     return ctx, page
 
 
-def test_killed_server_leaves_interrupted_and_intact_runs(browser, tmp_path):
+def test_killed_server_leaves_interrupted_and_intact_runs(browser, tmp_path, monkeypatch,
+                                                         capsys):
     from playwright.sync_api import expect
 
     home = tmp_path / "home"
-    env = {**os.environ, "PLAYGROUND_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "playground", "train", "mlp", "--set", "epochs=5",
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    finished = json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+    monkeypatch.setenv("PLAYGROUND_HOME", str(home))
+    code, done = train_cli(capsys, "mlp", "epochs=5")         # a finished run, before the app
+    assert code == 0, done
+    finished = done["run_id"]
     finished_dir = home / "runs" / finished
     before = {p.name: p.read_bytes() for p in finished_dir.iterdir() if p.is_file()}
 
