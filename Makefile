@@ -29,8 +29,10 @@ browser-deps:
 	  [ -n "$$ok" ] || echo "*** chromium could not be installed: the BROWSER TESTS WILL BE SKIPPED ***"; \
 	fi
 
+# on 2 workers (pytest-xdist): the tests wait on servers, browsers and subprocesses as often as
+# they compute, so two at a time keep this 2-core machine busy (see tests/conftest.py)
 test: $(STAMP) browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Re-take the README's screenshots from a real run.
 screenshots: $(STAMP) browser-deps

@@ -3,6 +3,12 @@ from pathlib import Path
 
 import pytest
 
+# `make test` runs the suite on 2 pytest-xdist workers, so a torch process often shares the
+# machine's 2 cores with another: OpenMP threads that spin while they wait for a descheduled
+# sibling made a 2-thread GAN run 3x slower beside a busy core (24 s against 10 s sleeping).
+# Set before torch is imported, and inherited by the servers and workers the tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 ROOT = Path(__file__).resolve().parents[1]
 MNIST10K = ROOT.parent / "shared" / "data" / "mnist10k"
 
@@ -101,3 +107,18 @@ def lab_scripts(tmp_path_factory):
         paths[name] = path
     done = run_scripts(list(paths.values()))
     return {name: done[path] for name, path in paths.items()}
+
+
+# Under `--dist loadgroup` the tests go one at a time to whichever worker is free, except those
+# that share something costly set up once per worker: a module's trained runs, the lab scripts'
+# run, a local Ray instance (two at once would find each other). Each such set stays together.
+SHARED_FIXTURES = {"default_runs", "recorded", "trained", "scripts", "_resolves"}
+
+
+@pytest.hookimpl(tryfirst=True)            # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "lab_scripts" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("lab_scripts"))
+        elif SHARED_FIXTURES & set(item.fixturenames) or item.path.name == "test_sweep_ray.py":
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))

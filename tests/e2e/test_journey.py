@@ -173,7 +173,9 @@ def test_stage_mode_at_1280x720_trains_from_the_keyboard_with_a_result_in_view(
     # the sidebar folded, big type, the demonstration's controls on the page, the rest not
     expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed",
                                                                          "true")
-    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "20px"
+    # the stage's type, once its style has landed (a busy machine draws the page first)
+    page.wait_for_function(
+        "getComputedStyle(document.documentElement).fontSize == '20px'", timeout=30_000)
     main = page.locator('[data-testid="stMain"]')
     for label in ("Data", "Loss", "D steps per G step", "Steps"):           # gan.STAGE
         expect(main.get_by_text(label, exact=True).first).to_be_visible()
