@@ -3,11 +3,15 @@ from pathlib import Path
 
 import pytest
 
-# `make test` runs the suite on 2 pytest-xdist workers, so a torch process often shares the
-# machine's 2 cores with another: OpenMP threads that spin while they wait for a descheduled
-# sibling made a 2-thread GAN run 3x slower beside a busy core (24 s against 10 s sleeping).
+# `make test` runs the suite on 2 pytest-xdist workers, so a torch process shares the machine's
+# 2 cores with another: there, torch takes one intra-op thread unless a test asks for more (the
+# demonstrations at 2 threads do), and OpenMP threads sleep rather than spin while they wait for
+# a descheduled sibling (a 2-thread GAN run beside a busy core: 24 s spinning, 10 s sleeping).
 # Set before torch is imported, and inherited by the servers and workers the tests start.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("PLAYGROUND_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST10K = ROOT.parent / "shared" / "data" / "mnist10k"
