@@ -61,7 +61,7 @@ def test_bench_case_6_watches_a_run_in_chromium_and_reads_both_processes(home, c
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_bench_case_7_loads_a_hosted_server_with_eight_visitors(home, chromium):
+def test_bench_case_7_loads_a_hosted_server_with_each_kind_of_visitor(home, chromium):
     _, result = _bench(home, "--case", "7")
 
     def row(text):
