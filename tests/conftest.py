@@ -156,9 +156,12 @@ def pytest_collection_modifyitems(config, items):
     if strays:
         raise pytest.UsageError(f"add {strays} to LAB_SCRIPT_TESTS (tests/conftest.py)")
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # the longest first (browser runs, then other slow tests), the many short ones last:
-        # they fill the gaps, so that neither worker ends long after the other
+        # the longest first (browser runs, then other slow tests), the many short ones next:
+        # they fill the gaps, so that neither worker ends long after the other; then the few
+        # marked `last`, which run best on an idle machine
         def rank(item):
+            if item.get_closest_marker("last"):
+                return 3
             slow = item.get_closest_marker("slow") is not None
             return 0 if slow and item.get_closest_marker("browser") else 1 if slow else 2
         items.sort(key=rank)

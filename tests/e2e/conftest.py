@@ -34,24 +34,51 @@ def lab_server(_one_server):
     assert "Traceback" not in _one_server.output()[_one_server.mark:]
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="session")
+def _playwright():
     from playground import browser as chromium
 
     why = chromium.missing()
     if why:
         pytest.skip(f"browser test skipped: {why}")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def _chromium(_playwright):
+    """One Chromium for the browser tests of this process (each test in contexts of its own:
+    their own cookies and storage), launched again if it died."""
+    from playground import browser as chromium
+
+    held = {"browser": chromium.launch(_playwright)}
+
+    def get():
+        if not held["browser"].is_connected():
+            held["browser"] = chromium.launch(_playwright)
+        return held["browser"]
+    yield get
+    if held["browser"].is_connected():
+        held["browser"].close()
+
+
+@pytest.fixture
+def browser(_chromium):
+    from playwright.sync_api import expect
 
     # A fresh server's first page imports torch and the labs: on a cold disk (a new venv, CI) that
     # takes longer than Playwright's 5 s default for each expectation.
     expect.set_options(timeout=30_000)
-    with sync_playwright() as pw:
-        b = chromium.launch(pw)
+    b = _chromium()
+    yield b
+    # what a test left open (a failure's pages, already captured) goes with it
+    for ctx in list(b.contexts):
         try:
-            yield b
-        finally:
-            b.close()
+            ctx.close()
+        except Exception:  # noqa: BLE001 - a context of a browser that died
+            pass
 
 
 @pytest.hookimpl(hookwrapper=True)
