@@ -15,24 +15,6 @@ pytestmark = [pytest.mark.slow,
                                  reason=f"Ray engine skipped: {sweep_ray.missing()}")]
 
 
-def test_a_grid_through_ray_lands_in_the_run_store(home, store):
-    plan = sweeps.Plan("mlp", grid={"lr": ["0.003", "0.03"], "hidden_sizes": ["4", "16,16"]},
-                       fixed={"epochs": "6", "dataset": "moons"}, parallel=2, engine="ray")
-    record = sweep_ray.run_ray(plan, store, num_cpus=2)
-    assert record["status"] == "completed" and record["engine"] == "ray"
-    assert [r["status"] for r in record["runs"]] == ["completed"] * 4
-    for r in record["runs"]:
-        status = store.status(r["run_id"])
-        assert status["status"] == "completed" and status["sweep"] == record["sweep_id"]
-        # the trial's evaluations reached the run store, and the objective is its final one
-        accs = [m["val/acc"] for m in store.metrics(r["run_id"]) if "val/acc" in m]
-        assert len(accs) >= 5 and r["objective"] == pytest.approx(status["final"]["val/acc"])
-        config = store.config(r["run_id"])["config"]
-        assert (str(config["lr"]), config["epochs"]) == (r["settings"]["lr"], 6)
-    assert record["best"]["objective"] == max(r["objective"] for r in record["runs"])
-    assert sweeps.load(record["sweep_id"])["best"]["run_id"] == record["best"]["run_id"]
-
-
 def test_cancelling_a_ray_sweep_stops_its_trials(home, store):
     plan = sweeps.Plan("mlp", grid={"lr": ["0.003", "0.03", "0.1"]}, fixed={"epochs": "2000"},
                        parallel=1, engine="ray")
@@ -54,15 +36,28 @@ def test_cancelling_a_ray_sweep_stops_its_trials(home, store):
     assert all(r["status"] in ("cancelled", "skipped") for r in final["runs"])
 
 
-def test_the_cli_runs_a_sweep_on_ray(home, capsys):
-    # two at once: one start of Ray's worker processes (each imports torch) instead of two
-    code = main(["sweep", "mlp", "--grid", "lr=0.003,0.03", "--set", "epochs=3",
-                 "--set", "dataset=moons", "--engine", "ray", "--cpus", "2", "--parallel", "2",
-                 "--json"])
+def test_a_grid_from_the_cli_runs_on_ray_and_lands_in_the_run_store(home, store, capsys):
+    # one start of Ray for the CLI and the run store's side; two trials at once
+    code = main(["sweep", "mlp", "--grid", "lr=0.003,0.03", "--grid", "hidden_sizes=4;16,16",
+                 "--set", "epochs=6", "--set", "dataset=moons", "--engine", "ray",
+                 "--cpus", "2", "--parallel", "2", "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert code == 0 and out["status"] == "completed" and len(out["runs"]) == 2
-    assert all(r["status"] == "completed" and r["objective"] > 0.5 for r in out["runs"])
-    assert sweeps.load(out["sweep_id"])["plan"]["parallel"] == 2
+    assert code == 0 and out["status"] == "completed" and len(out["runs"]) == 4
+    record = sweeps.load(out["sweep_id"])
+    assert record["status"] == "completed" and record["engine"] == "ray"
+    assert [r["status"] for r in record["runs"]] == ["completed"] * 4
+    assert record["plan"]["parallel"] == 2
+    for r in record["runs"]:
+        status = store.status(r["run_id"])
+        assert status["status"] == "completed" and status["sweep"] == record["sweep_id"]
+        # the trial's evaluations reached the run store, and the objective is its final one
+        accs = [m["val/acc"] for m in store.metrics(r["run_id"]) if "val/acc" in m]
+        assert len(accs) >= 5 and r["objective"] == pytest.approx(status["final"]["val/acc"])
+        config = store.config(r["run_id"])["config"]
+        assert (str(config["lr"]), config["epochs"]) == (r["settings"]["lr"], 6)
+    assert max(r["objective"] for r in record["runs"]) > 0.5
+    assert record["best"]["objective"] == max(r["objective"] for r in record["runs"])
+    assert out["best"]["run_id"] == record["best"]["run_id"]
 
 
 def test_a_trial_that_may_train_on_cuda_asks_ray_for_a_share_of_the_gpu(monkeypatch):
