@@ -1,8 +1,8 @@
 """A newcomer's first minutes, in a real browser against `streamlit run`: from Home (a gallery
 with a Replay per lab) to every lab page by the sidebar, one setting changed, away to another page
 and back (the setting kept, Train enabled), train, what that lab shows of the finished run, the
-lab's comparison with every run's key picture side by side and a verdict, Train again after the
-run ended; a replay and back to training; stage mode at a projector's 1280x720 trained from the
+lab's comparison with every run's key picture side by side and a verdict (on the labs where it
+differs, BROWSER_COMPARE; on the others its button), Train again after the run ended; a replay and back to training; stage mode at a projector's 1280x720 trained from the
 keyboard with a result in view. Each lab page trains here and nowhere else in the browser
 tests: its own views are checked on the journey's runs (tests/e2e/lab_checks.py)."""
 from __future__ import annotations
@@ -38,6 +38,12 @@ PICTURES = {"fundamentals": [("Steps", 1400)], "cnn": [("Epochs", 6)], "rnn": [(
 if UPDATE:
     SETTINGS.update(PICTURES)
 FINISHED = re.compile(r"^(Finished \d+ (environment )?steps|Stopped early at step \d+)")
+# The comparison in the browser, on the labs where it differs: three runs and a check of what
+# the comparison shows (distill, rnn), pictures as images (vae), as plotly charts (gan). Its
+# layout is the ui's, the same on every page, and its pictures are views the lab's own run has
+# just shown here; every lab's comparison (plan, runs, table, verdict) is also tested on its
+# page (tests/test_<lab>.py) and by the contract (tests/test_contract.py).
+BROWSER_COMPARE = {"distill", "rnn", "vae", "gan"}
 
 
 HEADINGS = {"Home": "Neural Playground"}
@@ -136,7 +142,7 @@ def test_a_lab_page_keeps_its_form_trains_compares_and_trains_again(browser, lab
     compare = registry.get(lab).COMPARE if hasattr(registry.get(lab), "COMPARE") else None
     if callable(compare):
         compare = compare(registry.get(lab).Config())
-    if compare:
+    if compare and lab in BROWSER_COMPARE:
         page.get_by_role("button", name=compare["label"]).click()
         page.wait_for_url(re.compile(r"[?&]compare="))
         verdict = page.locator(".st-key-cmp-verdict")
@@ -150,6 +156,8 @@ def test_a_lab_page_keeps_its_form_trains_compares_and_trains_again(browser, lab
             expect(views.get_by_text(re.compile(rf"^{re.escape(name)}:")).first).to_be_visible()
         first = _run_id(page, lab)
         check("compared")
+    elif compare:                                  # on offer, ready to press
+        expect(page.get_by_role("button", name=compare["label"])).to_be_enabled()
 
     # -- Train again once it ended: a new run, also to its end --------------------------------
     check("again")
