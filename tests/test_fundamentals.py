@@ -65,8 +65,9 @@ def test_a_racer_that_diverges_leaves_the_race_and_the_others_go_on(store):
 def test_initialisation_decides_whether_a_deep_relu_network_carries_its_signal(init, std,
                                                                                last_spread,
                                                                                learns):
+    # where only the signal at initialisation is asked about, one step will do
     state, data, m = train_in_memory(fu, _cfg(experiment="init", init=init, init_std=std,
-                                                train_steps=150))
+                                                train_steps=1 if learns is None else 150))
     acts, grads = state.at_init
     assert len(acts) == 50 and last_spread[0] <= acts[-1] <= last_spread[1], acts[-1]
     if learns is True:

@@ -237,7 +237,6 @@ def _diffusion_trained(page, settings, tmp_path) -> None:
     expect(page.get_by_text("Quality against sampling time")).to_be_visible(timeout=180_000)
     expect(page.get_by_text(re.compile(r"Pictures made in [\d.]+ s"))).to_be_visible()
     page.get_by_text("Quality against sampling time").evaluate("e => e.scrollIntoView()")
-    page.screenshot(path=str(tmp_path / "explore.png"))
     picture(page, tmp_path / "diffusion.png", "diffusion.png", 3000)
 
 

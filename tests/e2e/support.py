@@ -11,6 +11,9 @@ from playground.browser import (CHROMIUM, CHROMIUM_ARGS, CONNECTED, ROOT, STARTU
 
 ASSETS = ROOT / "assets"
 UPDATE = os.environ.get("UPDATE_SCREENSHOTS") == "1"      # write the README's pictures too
+# a passing test's pictures, in its tmp_path, to look at (a failing one always keeps what it saw:
+# tests/e2e/conftest.py); a full-page screenshot costs Chromium 0.6-1.8 CPU-s, ~30 a suite
+SHOTS = UPDATE or os.environ.get("KEEP_SCREENSHOTS") == "1"
 RUN_ID = re.compile(r"\d{8}-\d{6}-mlp-[0-9a-f]{6}")
 STEP = re.compile(r"step\s+([\d,]+)\s*/\s*([\d,]+)")
 EPOCHS = 2000         # the maximum: many seconds even on a fast machine, then we Stop it
@@ -55,9 +58,11 @@ def open_page(browser, url: str, height: int = 2000, timeout_ms: int = 60_000,
 
 
 def picture(page, shot: Path, asset: str | None, height: int) -> None:
-    """This test's screenshot (in its tmp_path) and, with UPDATE_SCREENSHOTS=1, the README's
-    picture `asset` at `height` (the charts given time to draw); the viewport as it was after."""
-    page.screenshot(path=str(shot), full_page=True)
+    """This test's screenshot (in its tmp_path, with KEEP_SCREENSHOTS=1) and, with
+    UPDATE_SCREENSHOTS=1, the README's picture `asset` at `height` (the charts given time to
+    draw); the viewport as it was after."""
+    if SHOTS:
+        page.screenshot(path=str(shot), full_page=True)
     if UPDATE and asset:
         size = page.viewport_size
         page.set_viewport_size({"width": 1400, "height": height})

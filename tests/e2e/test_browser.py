@@ -3,21 +3,21 @@
 Starts the app on a free local port with its own PLAYGROUND_HOME, opens the MLP lab, presses
 Train and checks the live panel: the run id lands in the URL, curves and the decision boundary
 appear and keep updating, a reload re-attaches to the same run, Stop cancels it, and Home lists
-it under "Recent runs". A full-page screenshot is taken mid-training (also written to
-assets/mlp_training.png with UPDATE_SCREENSHOTS=1).
+it under "Recent runs". With KEEP_SCREENSHOTS=1 a full-page screenshot is taken mid-training
+(also written to assets/mlp_training.png with UPDATE_SCREENSHOTS=1).
 
 Needs Chromium at /usr/bin/chromium and the playwright package (no `playwright install`);
 skipped otherwise.  Run: python -m pytest -q tests/e2e
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
 import pytest
 
-from tests.e2e.support import ASSETS, CONNECTED, EPOCHS, RUN_ID, _step, _wait_step
+from tests.e2e.support import (ASSETS, CONNECTED, EPOCHS, RUN_ID, SHOTS, UPDATE, _step,
+                               _wait_step)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,18 +70,19 @@ def test_mlp_train_live_reload_stop_and_home(browser, server, tmp_path):
 
     # -- screenshot mid-training -------------------------------------------------------------
     _wait_step(page, second + 1, timeout=10)           # make sure it is still running
-    # Best effort: catch a moment between two polls, when no element is greyed out as stale
-    # (Streamlit fades stale elements only after 0.5 s, so a shot right after is clean).
-    try:
-        page.wait_for_function("() => !document.querySelector(\"[data-stale='true']\")",
-                               timeout=5_000)
-    except PlaywrightTimeout:
-        pass
-    shot = page.screenshot(full_page=True)
-    (tmp_path / "mlp_training.png").write_bytes(shot)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        ASSETS.mkdir(exist_ok=True)
-        (ASSETS / "mlp_training.png").write_bytes(shot)
+    if SHOTS:
+        # Best effort: catch a moment between two polls, when no element is greyed out as stale
+        # (Streamlit fades stale elements only after 0.5 s, so a shot right after is clean).
+        try:
+            page.wait_for_function("() => !document.querySelector(\"[data-stale='true']\")",
+                                   timeout=5_000)
+        except PlaywrightTimeout:
+            pass
+        shot = page.screenshot(full_page=True)
+        (tmp_path / "mlp_training.png").write_bytes(shot)
+        if UPDATE:
+            ASSETS.mkdir(exist_ok=True)
+            (ASSETS / "mlp_training.png").write_bytes(shot)
 
     # -- reload: still attached to the same run, still live -----------------------------------
     before_reload, _ = _step(page) or (0, 0)

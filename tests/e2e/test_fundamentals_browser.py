@@ -29,19 +29,19 @@ def test_each_experiment_trains_and_shows_its_views(browser, lab_server, tmp_pat
 
     train_to_the_end(page, "fundamentals", 60_000)
     see("Activations' spread, layer by layer", "Gradients' spread, layer by layer")
-    page.screenshot(path=str(tmp_path / "init.png"), full_page=True)
+    picture(page, tmp_path / "init.png", None, 2000)
 
     train("experiment=activations&lr=0.05&train_steps=500")
     see("The activation functions", "Their slopes (derivatives)", "Dead units, layer by layer")
     expect(page.locator(".js-plotly-plot .bars").first).to_be_attached()     # the dead-unit bars
-    page.screenshot(path=str(tmp_path / "activations.png"), full_page=True)
+    picture(page, tmp_path / "activations.png", None, 2000)
 
     train("experiment=losses&steps=300")
     see("Three lines, three losses, the same points")
     train("experiment=losses&loss_task=classification&steps=300")
     see("Each loss against the margin", "How hard each example pulls", "Accuracy and confidence",
         "label smoothing: where it is sure")
-    page.screenshot(path=str(tmp_path / "losses.png"), full_page=True)
+    picture(page, tmp_path / "losses.png", None, 2000)
 
     # a network that learns wrong labels by heart, stopped early: the run says so, and shows
     # its curves and weights as a run to the end does (the README's picture: one to the end)

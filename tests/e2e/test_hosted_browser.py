@@ -62,7 +62,6 @@ def test_a_shared_link_is_read_only_and_the_owner_keeps_control(browser, hosted_
     first, _ = _wait_step(b, 1, timeout=30)
     _wait_step(b, first + 1, timeout=30)                     # live: it moves on B's page too
     assert b.get_by_role("button", name="Stop", exact=True).count() == 0
-    b.screenshot(path=str(tmp_path / "b_watching.png"), full_page=True)
     b.goto(f"{url}/runs?runs={run_id}")
     b.wait_for_selector(CONNECTED)
     expect(b.get_by_text("belong to other visitors").first).to_be_visible()

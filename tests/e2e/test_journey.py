@@ -165,7 +165,7 @@ def test_a_lab_page_keeps_its_form_trains_compares_and_trains_again(browser, lab
     assert second and second != first
     for label, value in settings.items():
         expect(_field(page, label)).to_have_value(str(value))
-    page.screenshot(path=str(tmp_path / f"journey-{lab}.png"), full_page=True)
+    picture(page, tmp_path / f"journey-{lab}.png", None, 1600)
     assert not errors, errors
     ctx.close()
 
