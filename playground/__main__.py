@@ -6,7 +6,7 @@
     python -m playground check [--device cpu|cuda] [--out DIR] [--only LAB,...] [--json]
     python -m playground sweep LAB --grid key=v1,v2 [--random N --range key=lo:hi[:log]]
                                [--engine local|ray [--address ADDR]] [--json]
-    python -m playground demos record [LAB ...] | check | list
+    python -m playground demos record [LAB ...] | check | list | thumbnails [LAB ...]
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
 """
 from __future__ import annotations
@@ -174,6 +174,14 @@ def _demos(args) -> int:
         print(f"error: unknown lab(s) {', '.join(unknown)}; labs: {', '.join(registry.LABS)}",
               file=sys.stderr)
         return 2
+    if args.action == "thumbnails":
+        try:
+            demos.draw_thumbnails([(lab, n) for lab in labs for n in demos.demos_of(lab)],
+                                  log=lambda m: print(m, file=sys.stderr, flush=True))
+        except demos.DemoError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     failed = []
     for lab in labs:
         try:
@@ -350,9 +358,10 @@ def main(argv=None) -> int:
                    choices=("script", "weights", "onnx", "zip"))
     p.add_argument("-o", "--output", help="file to write (default: a name from the run)")
     p.set_defaults(fn=_export)
-    p = sub.add_parser("demos", help="recorded demos: record them from real runs, check, list")
-    p.add_argument("action", choices=("record", "check", "list"))
-    p.add_argument("labs", nargs="*", help="record: only these labs (default: all)")
+    p = sub.add_parser("demos", help="recorded demos: record them from real runs, check, list, "
+                                     "draw the gallery's thumbnails")
+    p.add_argument("action", choices=("record", "check", "list", "thumbnails"))
+    p.add_argument("labs", nargs="*", help="record, thumbnails: only these labs (default: all)")
     p.set_defaults(fn=_demos)
     args = ap.parse_args(argv)
     return args.fn(args)

@@ -9,6 +9,7 @@ no torch, no lab module, so a page can show one on a cold start, offline, on a w
 
     python -m playground demos record [LAB ...]     re-make them from real runs
     python -m playground demos check                every lab has one and each loads
+    python -m playground demos thumbnails [LAB ...] draw the gallery's pictures again (Chromium)
 
 Which demos a lab has: its DEMOS ({name: {"settings": overrides, "compare": bool, "title":
 str, "picture": the artefact the Home gallery shows}}), else one, "default", of its default
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -150,6 +153,108 @@ def read_picture(lab: str, name: str, root: Path = ROOT) -> dict | None:
     return item if isinstance(item, dict) else None
 
 
+# ---------------------------------------------------------------------------------------------
+# The gallery's thumbnails
+
+THUMB = "thumb.png"
+THUMB_PX = (420, 210)           # the gallery card's picture in CSS px; drawn at twice that
+THUMB_KEY = "picture-sha256"    # the thumbnail's PNG text: the picture.json it was drawn from
+
+
+def thumbnail_figure(item: dict) -> dict:
+    """A plotly picture made small: no titles, ticks or legend (a card shows it at ~210 px)."""
+    fig = item["data"]
+    layout = {**(fig.get("layout") or {}), "height": THUMB_PX[1], "width": THUMB_PX[0],
+              "showlegend": False, "margin": {"l": 4, "r": 4, "t": 4, "b": 4}, "title": None}
+    for axis in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+        layout[axis] = {**layout[axis], "title": None, "showticklabels": False}
+    return {**fig, "layout": layout}
+
+
+def _digest(lab: str, name: str, root: Path) -> str | None:
+    try:
+        return hashlib.sha256((root / lab / name / "picture.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def thumbnail(lab: str, name: str, root: Path = ROOT) -> Path | None:
+    """The demo's gallery picture as a PNG, where one was drawn: Home shows it as an image, not
+    as a plotly chart to draw in every visitor's browser (~3 CPU-s for the gallery's charts)."""
+    path = root / lab / name / THUMB
+    return path if path.is_file() else None
+
+
+def thumbnail_problem(lab: str, name: str, root: Path = ROOT) -> str | None:
+    """Why this demo's thumbnail is missing or stale, or None (also None where its picture is
+    an image already)."""
+    item = read_picture(lab, name, root)
+    if item is None or item.get("kind") != "plotly":
+        return None
+    path = thumbnail(lab, name, root)
+    fix = f"python -m playground demos thumbnails {lab}"
+    if path is None:
+        return f"{lab}/{name}: no gallery thumbnail ({fix})"
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            drawn_from = im.text.get(THUMB_KEY)
+    except (OSError, ValueError) as e:
+        return f"{lab}/{name}: the gallery thumbnail does not open ({e}; {fix})"
+    if drawn_from != _digest(lab, name, root):
+        return f"{lab}/{name}: the gallery thumbnail is older than its picture ({fix})"
+    return None
+
+
+def draw_thumbnails(demos_: list[tuple[str, str]], root: Path = ROOT, log=print) -> list[Path]:
+    """Draw each (lab, name)'s plotly picture as thumb.png, in headless Chromium with the plotly.js
+    that the plotly package ships (offline)."""
+    from playground import browser
+
+    why = browser.missing()
+    if why:
+        raise DemoError(f"the gallery thumbnails need a browser: {why}")
+    import plotly.offline
+    from PIL import Image, PngImagePlugin
+    from playwright.sync_api import sync_playwright
+
+    todo = []
+    for lab, name in demos_:
+        item = read_picture(lab, name, root)
+        if item is not None and item.get("kind") == "plotly":
+            todo.append((lab, name, item))
+        else:
+            (root / lab / name / THUMB).unlink(missing_ok=True)
+    written = []
+    if not todo:
+        return written
+    width, height = THUMB_PX
+    with sync_playwright() as pw:
+        chromium = browser.launch(pw)
+        try:
+            page = chromium.new_page(viewport={"width": width, "height": height},
+                                     device_scale_factor=2)
+            page.set_content(
+                "<html><body style='margin:0;background:#fff'>"
+                f"<div id='p' style='width:{width}px;height:{height}px'></div>"
+                f"<script>{plotly.offline.get_plotlyjs()}</script></body></html>")
+            for lab, name, item in todo:
+                page.evaluate("f => Plotly.newPlot('p', f.data, f.layout, {staticPlot: true})",
+                              thumbnail_figure(item))
+                png = page.locator("#p").screenshot()
+                info = PngImagePlugin.PngInfo()
+                info.add_text(THUMB_KEY, _digest(lab, name, root))
+                path = root / lab / name / THUMB
+                with Image.open(io.BytesIO(png)) as im:
+                    im.save(path, pnginfo=info, optimize=True)
+                written.append(path)
+                log(f"  {lab}/{name}: {path.stat().st_size / 1e3:.0f} kB thumbnail")
+        finally:
+            chromium.close()
+    return written
+
+
 def size_mb(root: Path = ROOT) -> float:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6 \
         if root.is_dir() else 0.0
@@ -171,6 +276,8 @@ def check(root: Path = ROOT) -> list[str]:
                 continue
             if read_picture(lab, name, root) is None:
                 problems.append(f"{lab}/{name}: no picture.json for the gallery")
+            elif thumbnail_problem(lab, name, root):
+                problems.append(thumbnail_problem(lab, name, root))
             if demo.compare is not None and not (demo.compare.get("rows")
                                                  and demo.compare.get("verdict")):
                 problems.append(f"{lab}/{name}: a comparison recorded without its table or "
@@ -307,6 +414,10 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
                                           encoding="utf-8")
         demo = load(lab, name, root)
         write_picture(demo, root)
+        try:
+            draw_thumbnails([(lab, name)], root, log)
+        except DemoError as e:                  # `demos check` names what is left to do
+            log(f"  {lab}/{name}: {e}")
         return demo
     finally:
         if home_before is None:

@@ -169,6 +169,9 @@ def test_the_replay_scrubs_pauses_and_goes_back_to_training(home):
 def test_home_is_a_gallery_with_open_and_replay_for_every_lab(home):
     at = open_page("app_pages/00_home.py")
     assert not at.exception
+    # every lab's picture as an image (a drawn thumbnail, or an image picture): no plotly chart
+    # for the browser to draw on the first page
+    assert len(at.get("image")) == len(registry.LABS) and not at.get("plotly_chart")
     links = [(p.label, p.proto.page) for p in at.get("page_link")]
     replays = [label for label, _ in links if label == "Replay"]
     opens = [label for label, _ in links if label == "Open"]
@@ -188,3 +191,30 @@ def test_a_run_much_slower_than_its_demo_is_offered_the_recording():
     other = {**config, "seed": config["seed"] + 1}
     assert replay.slower_demo("mlp", other, slow) is None                 # not what it recorded
     assert replay.slower_demo("mlp", config, {**slow, "status": "completed"}) is None
+
+
+@pytest.mark.browser
+def test_a_thumbnail_is_drawn_from_its_picture_and_known_stale_when_the_picture_changes(
+        tmp_path):
+    from PIL import Image
+
+    from playground import browser
+
+    if browser.missing():
+        pytest.skip(f"browser test skipped: {browser.missing()}")
+    lab, name = "gnn", demos.demos_of("gnn")[0]
+    (tmp_path / lab).mkdir()
+    folder = tmp_path / lab / name
+    folder.mkdir()
+    (folder / "picture.json").write_bytes((demos.ROOT / lab / name / "picture.json").read_bytes())
+    assert "no gallery thumbnail" in demos.thumbnail_problem(lab, name, tmp_path)
+    [path] = demos.draw_thumbnails([(lab, name)], tmp_path, log=lambda m: None)
+    assert demos.thumbnail_problem(lab, name, tmp_path) is None
+    with Image.open(path) as im:
+        assert im.size == (2 * demos.THUMB_PX[0], 2 * demos.THUMB_PX[1])
+        colours = im.convert("RGB").getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 20, "the graph was drawn, not a blank square"
+    item = json.loads((folder / "picture.json").read_text())
+    item["data"]["data"] = item["data"]["data"][:1]               # the picture recorded again
+    (folder / "picture.json").write_text(json.dumps(item))
+    assert "older than its picture" in demos.thumbnail_problem(lab, name, tmp_path)

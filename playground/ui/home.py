@@ -30,7 +30,6 @@ def _device() -> None:
 
 
 GALLERY_COLUMNS = 3
-THUMB_PX = 210
 
 
 def sentences(doc: str) -> list[str]:
@@ -49,17 +48,15 @@ def idea(doc: str, limit: int = 170) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _thumbnail(name: str, spec: str):
-    """A demo's picture as a small static figure, built once per picture (Home is every
-    visitor's first page: it should cost a visit nothing to draw)."""
+def _thumbnail(spec: str):
+    """A demo's plotly picture as a small static figure, where no PNG of it was drawn."""
     import plotly.graph_objects as go
 
-    fig = json.loads(spec)
-    layout = {**(fig.get("layout") or {}), "height": THUMB_PX, "showlegend": False,
-              "margin": {"l": 4, "r": 4, "t": 4, "b": 4}, "title": None}
-    for axis in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
-        layout[axis] = {**layout[axis], "title": None, "showticklabels": False}
-    return go.Figure({**fig, "layout": layout})
+    from playground import demos
+
+    fig = demos.thumbnail_figure({"data": json.loads(spec)})
+    fig["layout"].pop("width", None)
+    return go.Figure(fig)
 
 
 def _card(name: str, page) -> None:
@@ -69,12 +66,18 @@ def _card(name: str, page) -> None:
 
     lab = registry.meta(name)
     st.markdown(f"**{lab.ICON} {lab.TITLE}**")
-    item = replay.picture(name)
+    recorded = demos.demos_of(name)
+    # a PNG where one was drawn (Home is every visitor's first page: a dozen plotly charts cost
+    # the browser ~3 CPU-s), else the picture itself
+    thumb = demos.thumbnail(name, recorded[0]) if recorded else None
+    item = None if thumb else replay.picture(name)
     try:
-        if item and item.get("kind") == "image":
+        if thumb:
+            st.image(str(thumb), width="stretch")
+        elif item and item.get("kind") == "image":
             st.image(base64.b64decode(item["data"]), width="stretch")
         elif item and item.get("kind") == "plotly":
-            st.plotly_chart(_thumbnail(name, json.dumps(item["data"], sort_keys=True)),
+            st.plotly_chart(_thumbnail(json.dumps(item["data"], sort_keys=True)),
                             key=f"thumb-{name}", width="stretch",
                             config={"staticPlot": True})
     except Exception:  # noqa: BLE001 - a picture that cannot be drawn leaves the card's text
@@ -82,7 +85,6 @@ def _card(name: str, page) -> None:
     st.caption(idea(lab.__doc__))
     b1, b2 = st.columns(2)
     b1.page_link(str(page), label="Open", icon=":material/open_in_new:")
-    recorded = demos.demos_of(name)
     if recorded:
         b2.page_link(str(page), label="Replay", icon=":material/replay:",
                      query_params={"demo": recorded[0]})
