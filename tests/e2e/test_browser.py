@@ -1,7 +1,7 @@
 """End-to-end: a real Chromium drives `streamlit run streamlit_app.py`.
 
-Starts the app on a free local port with its own PLAYGROUND_HOME, opens the MLP lab, presses
-Train and checks the live panel: the run id lands in the URL, curves and the decision boundary
+On the lab pages' shared app (a free local port, its own PLAYGROUND_HOME), opens the MLP lab,
+presses Train and checks the live panel: the run id lands in the URL, curves and the decision boundary
 appear and keep updating, a reload re-attaches to the same run, Stop cancels it, and Home lists
 it under "Recent runs". With KEEP_SCREENSHOTS=1 a full-page screenshot is taken mid-training
 (also written to assets/mlp_training.png with UPDATE_SCREENSHOTS=1).
@@ -22,7 +22,7 @@ from tests.e2e.support import (ASSETS, CONNECTED, EPOCHS, RUN_ID, SHOTS, UPDATE,
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_mlp_train_live_reload_stop_and_home(browser, server, tmp_path):
+def test_mlp_train_live_reload_stop_and_home(browser, lab_server, tmp_path):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 
     t0 = time.monotonic()
@@ -33,7 +33,7 @@ def test_mlp_train_live_reload_stop_and_home(browser, server, tmp_path):
     page.on("pageerror", lambda e: console_errors.append(str(e)))
 
     # -- the MLP page, Train ------------------------------------------------------------------
-    page.goto(f"{server.url}/mlp?epochs={EPOCHS}")
+    page.goto(f"{lab_server.url}/mlp?epochs={EPOCHS}")
     page.wait_for_selector(CONNECTED, timeout=30_000)
     train = page.get_by_role("button", name="Train", exact=True)
     expect(train).to_be_enabled()
@@ -108,7 +108,7 @@ def test_mlp_train_live_reload_stop_and_home(browser, server, tmp_path):
     expect(stop).to_be_disabled()
 
     # -- Home lists it -----------------------------------------------------------------------
-    page.goto(f"{server.url}/")
+    page.goto(f"{lab_server.url}/")
     page.wait_for_selector(CONNECTED, timeout=30_000)
     expect(page.get_by_role("heading", name=re.compile("Neural Playground"))).to_be_visible()
     expect(page.get_by_text("Recent runs", exact=True)).to_be_visible()
@@ -120,9 +120,8 @@ def test_mlp_train_live_reload_stop_and_home(browser, server, tmp_path):
     ctx.close()
     assert not console_errors, console_errors
 
-    # -- the server said nothing bad ---------------------------------------------------------
-    server.stop()
-    log = server.output()
+    # -- the server said nothing bad while this test used it ----------------------------------
+    log = lab_server.output()[lab_server.mark:]
     bad = [line for line in log.splitlines()
            if re.search(r"Traceback|Error|Warning|WARNING|deprecat|terminate called", line)]
     assert not bad, "server log:\n" + log
