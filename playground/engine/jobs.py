@@ -492,6 +492,13 @@ class JobManager:
         with self._lock:
             return list(self._running) + [j.run_id for j in self._queued]
 
+    def ask(self, kind: str, args: dict, timeout: float | None = None):
+        """Model work for a page, computed where the jobs train (engine/asks.py); raises
+        asks.AskError with a message for the page."""
+        from playground.engine import asks
+
+        return self.executor.ask(kind, args, timeout or asks.TIMEOUT_S)
+
     def device_description(self, timeout: float = 30.0) -> str | None:
         """Where runs train, in one line, as the process that trains them sees it (asking the
         worker spares this process the torch import); None while the worker is still starting."""

@@ -8,13 +8,15 @@ one job at a time with the one training loop and writes the run folder, as a thr
 or an out-of-memory kill takes down the worker, not the app, and frees its GPU memory.
 
 The protocol is JSON lines: commands on the worker's stdin, events on a pipe of their own (so
-whatever a library prints cannot corrupt them). Commands: run, cancel, stop. Events: ready (with
-the device the worker sees), progress, done (the loop's Result). When the app dies, the worker's
+whatever a library prints cannot corrupt them). Commands: run, cancel, stop, ask (a page's model
+work, answered on a thread of its own beside the job: asks.py). Events: ready (with the device
+the worker sees), progress, done (the loop's Result), answer (an ask's result or its error). When the app dies, the worker's
 stdin closes: it marks its run interrupted and exits, as the thread did with its process.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -24,12 +26,13 @@ import threading
 import time
 from pathlib import Path
 
-from playground.engine import hosting, loop, procfs
+from playground.engine import asks, hosting, loop, procfs
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = ("process", "thread")
 READY_TIMEOUT_S = 120           # a cold disk and a CUDA build of torch
 STOP_TIMEOUT_S = 5.0
+_ask_ids = itertools.count(1)
 MAX_IDLE_WORKERS = 1            # each holds torch (~0.5 GB): keep one warm, not one per device
 RECYCLE_RSS_MB = 3000.0          # a worker past this after a job is replaced by a fresh one ...
 HOSTED_RECYCLE_RSS_MB = 1000.0   # ... hosted: server (~1 GB with 8 visitors) + worker < 2 GB
@@ -98,6 +101,12 @@ class ThreadExecutor:
     def device_info(self, timeout: float = 0) -> dict | None:
         return None
 
+    def ask(self, kind: str, args: dict, timeout: float = asks.TIMEOUT_S):
+        try:
+            return asks.answer(kind, args)
+        except Exception as e:  # noqa: BLE001 - as the worker process reports it
+            return asks.raise_from(asks.error_event(e))
+
     def shutdown(self, timeout: float = STOP_TIMEOUT_S) -> None:
         pass
 
@@ -112,6 +121,7 @@ class Worker:
         self.job = None
         self.on_done = None
         self.gone = False                   # the events pipe has closed: the process is over
+        self._asks: dict[int, dict] = {}    # ask id -> {"done": Event, "event": its answer}
         self._job_lock = threading.Lock()
         self._write_lock = threading.Lock()
         read_fd, write_fd = os.pipe()
@@ -151,6 +161,22 @@ class Worker:
         if gone or not sent:
             self._fail_current()
 
+    def ask(self, kind: str, args: dict, timeout: float) -> object:
+        """Send an ask and wait for its answer (asks.AskError when there is none)."""
+        if not self.ready.wait(READY_TIMEOUT_S) or not self.alive():
+            raise asks.AskError("The training process did not start: try again.")
+        n, slot = next(_ask_ids), {"done": threading.Event()}
+        with self._job_lock:
+            gone = self.gone
+            self._asks[n] = slot
+        if gone or not self.send(op="ask", id=n, kind=kind, args=args, env=_env_for_job()):
+            self._asks.pop(n, None)
+            raise asks.AskError("The training process has stopped: try again.")
+        if not slot["done"].wait(timeout):
+            self._asks.pop(n, None)
+            raise asks.AskError(f"The training process did not answer within {timeout:.0f} s.")
+        return asks.raise_from(slot["event"])
+
     def _read(self) -> None:
         for line in self._events:
             try:
@@ -161,6 +187,11 @@ class Worker:
             if kind == "ready":
                 self.info = ev
                 self.ready.set()
+            elif kind == "answer":
+                slot = self._asks.pop(ev.get("id"), None)
+                if slot is not None:
+                    slot["event"] = ev
+                    slot["done"].set()
             elif kind == "progress" and self.job is not None:
                 self.job.snapshot.update(ev.get("status") or {})
             elif kind == "done" and self.job is not None:
@@ -176,6 +207,11 @@ class Worker:
         self.executor._gone(self)
         with self._job_lock:
             self.gone = True
+            pending, self._asks = list(self._asks.values()), {}
+        for slot in pending:
+            slot["event"] = {"error": f"the training process {_death(self.proc.returncode)} "
+                                      "while it answered", "error_type": "WorkerGone"}
+            slot["done"].set()
         self._fail_current()
 
     def _fail_current(self) -> None:
@@ -264,6 +300,16 @@ class ProcessExecutor:
         workers[0].ready.wait(timeout)
         return workers[0].info or None          # {} until ready; a dead one reports nothing
 
+    def ask(self, kind: str, args: dict, timeout: float = asks.TIMEOUT_S):
+        """An ask to a warm worker: the idle one, else the one training (the ask runs beside
+        its job), else a new one."""
+        with self._lock:
+            workers = [w for w in self._idle + list(self._busy.values()) if w.alive()]
+            if not workers:
+                workers = [Worker(self)]
+                self._idle.extend(workers)
+        return workers[0].ask(kind, args, timeout)
+
     def pids(self) -> list[int]:
         with self._lock:
             return [w.pid for w in self._idle + list(self._busy.values()) if w.alive()]
@@ -310,9 +356,11 @@ class _Child:
         self.wake = threading.Condition()
         self.current: dict | None = None
         self.stopping = False
+        self.asks: list[dict] = []
+        self.asked = threading.Condition()
 
     def emit(self, **ev) -> None:
-        data = json.dumps(ev, default=str).encode() + b"\n"
+        data = json.dumps(ev, default=_plain).encode() + b"\n"
         with self.lock:
             try:
                 self.out.write(data)
@@ -339,6 +387,10 @@ class _Child:
                 if job is not None and job["run_id"] == msg.get("run_id"):
                     job["interrupt"] = bool(msg.get("interrupt"))
                     job["cancel"].set()
+            elif op == "ask":
+                with self.asked:
+                    self.asks.append(msg)
+                    self.asked.notify()
             elif op == "stop":
                 self._stop(interrupt=True)
                 return
@@ -367,8 +419,22 @@ class _Child:
                 pass
         os._exit(0)
 
+    def answers(self) -> None:
+        """Asks, one at a time, on their own thread: a page's look needs no wait for a job."""
+        while True:
+            with self.asked:
+                while not self.asks:
+                    self.asked.wait()
+                msg = self.asks.pop(0)
+            try:
+                result = asks.answer(msg.get("kind"), msg.get("args") or {}, msg.get("env"))
+                self.emit(ev="answer", id=msg.get("id"), result=result)
+            except Exception as e:  # noqa: BLE001 - every failure is the page's message
+                self.emit(ev="answer", id=msg.get("id"), **asks.error_event(e))
+
     def serve(self) -> None:
         threading.Thread(target=self.commands, name="commands", daemon=True).start()
+        threading.Thread(target=self.answers, name="answers", daemon=True).start()
         while True:
             with self.wake:
                 while not self.jobs and not self.stopping:
@@ -406,6 +472,12 @@ class _Child:
             store.set_status(job["run_id"], status="interrupted", message=INTERRUPTED)
         _free_device_memory()
         return result
+
+
+def _plain(obj):
+    """What JSON cannot hold as it is: numpy's numbers and arrays as Python's, the rest as text."""
+    tolist = getattr(obj, "tolist", None)
+    return tolist() if callable(tolist) else str(obj)
 
 
 def _progress(status: dict) -> dict:

@@ -12,6 +12,7 @@ and a click does not rerun the page (`on_click="ignore"`).
 """
 from __future__ import annotations
 
+import base64
 import threading
 from collections import OrderedDict
 
@@ -77,9 +78,15 @@ def _weights(store, run_id: str) -> bytes:
 
 
 def _onnx(store, run_id: str) -> bytes:
-    # hosted: one export (or look) at a time; drawing the buttons waits only a little for it
+    # made by the training process; hosted: one export (or look) at a time, and drawing the
+    # buttons waits only a little for it
+    from playground.ui.state import manager
+
     with server.turn(wait=5):
-        return export.onnx_bytes(store, run_id)
+        out = manager().ask("onnx", {"root": str(store.root), "run_id": run_id})
+    if "why" in out:
+        raise export.NotExportable(out["why"])
+    return base64.b64decode(out["onnx"])
 
 
 def _completed(store, info, key: str, owner: bool) -> None:

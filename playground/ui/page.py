@@ -5,6 +5,7 @@ Train, Train/Stop, the live panel of the run named in the URL, and this lab's ea
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 
 import inspect
@@ -14,7 +15,7 @@ import streamlit as st
 
 from playground import demos, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
-from playground.engine import hosting, server
+from playground.engine import asks, hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground.ui import charts, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
@@ -106,15 +107,20 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
         return
     try:
         inference.check_upload(file.name, file.size, bytes(file.getbuffer()[:16]))
-        cfg, _ = registry.parse_config(lab, store.config(run_id)["config"], budget=False)
-        server.check_model(lab, cfg)
-        with server.turn():
-            classes, probs, seen = inference.classify(lab, cfg, path, file.getvalue(), invert)
-    except (inference.BadImage, server.TooMuch, server.Busy) as e:
+        # read and computed by the training process; the bytes go there and nowhere else
+        with server.turn(), st.spinner("The training process is reading your image..."):
+            out = manager().ask("classify", {
+                "lab": lab_name, "config": store.config(run_id)["config"], "model": str(path),
+                "image": base64.b64encode(file.getvalue()).decode(), "invert": bool(invert)})
+    except (inference.BadImage, asks.BadImage, asks.TooMuch, server.Busy) as e:
         c1.error(plain(e, 500))
         return
+    except asks.AskError as e:
+        c1.error(f"Your image could not be classified here ({plain(e, 500)}).")
+        return
+    classes, probs = out["classes"], out["probs"]
     best = max(range(len(probs)), key=probs.__getitem__)
-    c2.image(seen, caption="What the model sees", width=140)
+    c2.image(base64.b64decode(out["seen"]), caption="What the model sees", width=140)
     c2.markdown(f"**Prediction: {classes[best]}** ({probs[best]:.0%})")
     c2.plotly_chart({"data": [{"type": "bar", "x": classes, "y": probs}],
                      "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
@@ -170,16 +176,18 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     if not typed and own and int(value) == getattr(cfg, spec.name):
         st.caption("The run's own choice is shown above: pick another to look again.")
         return
+    # computed by the training process (the server draws, the worker computes), one look at a
+    # time on a shared server
     try:
-        server.check_model(lab, cfg)
-        with server.turn():
-            items = (ex["text_fn"](cfg, str(path), typed) if typed
-                     else ex["fn"](cfg, str(path), int(value)))
-    except (server.TooMuch, server.Busy) as e:
+        with server.turn(), st.spinner("The training process is looking..."):
+            items = manager().ask("explore", {
+                "lab": lab_name, "config": params.to_dict(cfg), "model": str(path),
+                "value": int(value), "typed": typed})
+    except (asks.TooMuch, server.Busy) as e:
         st.warning(plain(e, 500))
         return
-    except Exception as e:  # noqa: BLE001 - a missing teacher or dataset is a message
-        st.caption(f"This run cannot be explored here ({type(e).__name__}: {plain(e, 500)}).")
+    except asks.AskError as e:          # a missing teacher or dataset is a message
+        st.caption(f"This run cannot be explored here ({plain(e, 500)}).")
         return
     live.artifact_grid(items, prefix=f"explore-{run_id}")
 

@@ -1,0 +1,114 @@
+"""Model work a page asks of the training process: the server draws, the worker computes.
+
+A page that needs a model (a look into a finished run: EXPLORE, "Sample again") sends an ask to
+the warm worker process through the job manager (`JobManager.ask`); the worker answers it on a
+thread of its own, beside whatever job it trains, one ask at a time, and sends back what the page
+draws (artefacts: plotly figures, images as base64) or the error's message. In the CLI and the
+tests that train on threads, the same `answer` runs in this process.
+
+Kinds of ask (more move here as the server stops importing torch, issue 29):
+    explore   {lab, config, model, value, typed}: the lab's EXPLORE look at a finished run's
+              weights; `config` may carry the look's own settings (a sampler, a temperature)
+    classify  {lab, config, model, image (base64), invert}: a visitor's own image through a
+              finished run's model -> {classes, probs, seen (the model's input as a PNG, base64)}
+    onnx      {root, run_id}: a finished run's network as ONNX -> {onnx (base64)} or {why: the
+              reason it is not exported}
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+KINDS = ("explore", "classify", "onnx")
+TIMEOUT_S = 600.0               # an ask that outlives this is answered "too slow" to its page
+
+
+class AskError(RuntimeError):
+    """The worker could not answer: the message says why, in words for the page."""
+
+
+class TooMuch(AskError):
+    """More than this (shared) server computes for a visitor; the message says the limit."""
+
+
+class BadImage(AskError):
+    """A visitor's image that cannot be read or is too large; the message says which."""
+
+
+def answer(kind: str, args: dict, env: dict | None = None):
+    """Compute an ask (in the worker process, or in this one with a thread executor)."""
+    from playground import params, registry
+    from playground.engine import server
+
+    for k, v in (env or {}).items():
+        os.environ[k] = v
+    if kind not in KINDS:
+        raise AskError(f"unknown ask {str(kind)[:40]!r}; asks: {', '.join(KINDS)}")
+    if kind == "onnx":
+        return _onnx(args)
+    lab = registry.get(args["lab"])
+    # the run's own settings (checked when it was trained) with the look's options: the page
+    # has held those to their ranges and the hosted caps
+    cfg, errors = params.parse(lab.Config, args.get("config") or {})
+    if cfg is None:
+        raise AskError("; ".join(errors))
+    try:
+        server.check_model(lab, cfg)
+    except server.TooMuch as e:
+        raise TooMuch(str(e)) from e
+    if kind == "classify":
+        return _classify(lab, cfg, args)
+    ex = lab.EXPLORE
+    typed = args.get("typed") or ""
+    return (ex["text_fn"](cfg, args["model"], typed) if typed
+            else ex["fn"](cfg, args["model"], int(args["value"])))
+
+
+def _onnx(args: dict) -> dict:
+    from playground import export
+    from playground.engine.runs import RunStore
+
+    try:
+        data = export.onnx_bytes(RunStore(args["root"]), args["run_id"])
+    except export.NotExportable as e:
+        return {"why": str(e)}
+    return {"onnx": base64.b64encode(data).decode()}
+
+
+def _classify(lab, cfg, args: dict) -> dict:
+    from PIL import Image
+
+    from playground.engine import inference
+
+    try:
+        data = base64.b64decode(args["image"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise BadImage("the image did not arrive whole: send it again") from None
+    try:
+        classes, probs, seen = inference.classify(lab, cfg, args["model"], data,
+                                                  bool(args.get("invert")))
+    except inference.BadImage as e:
+        raise BadImage(str(e)) from e
+    png = io.BytesIO()
+    Image.fromarray(seen).save(png, format="PNG")
+    return {"classes": [str(c) for c in classes], "probs": [float(p) for p in probs],
+            "seen": base64.b64encode(png.getvalue()).decode()}
+
+
+_PLAIN = {"TooMuch": TooMuch, "BadImage": BadImage}     # errors whose message is the page's own
+
+
+def error_event(e: BaseException) -> dict:
+    """An exception as the worker sends it back."""
+    return {"error": str(e)[:2000] or type(e).__name__, "error_type": type(e).__name__}
+
+
+def raise_from(event: dict):
+    """The worker's answer, or its error raised here."""
+    if "error" not in event:
+        return event.get("result")
+    kind = event.get("error_type", "Error")
+    if kind in _PLAIN:
+        raise _PLAIN[kind](event["error"])
+    raise AskError(f"{kind}: {event['error']}")
