@@ -179,13 +179,23 @@ def _alive(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_a_page_look_is_computed_by_the_worker_beside_a_training_job(workers, store):
+def test_a_pages_looks_image_and_onnx_are_made_by_the_worker_beside_a_training_job(workers,
+                                                                                 store):
+    import base64
+    import io
+
+    from PIL import Image
+
     from playground.engine import asks
 
     look = workers.submit("diffusion", {"steps": 30, "T": 100, "sample_steps": 10})
+    cnn = workers.submit("cnn", {"epochs": 1})
     assert workers.wait(look, timeout=180).status == "completed"
+    assert workers.wait(cnn, timeout=180).status == "completed"
     busy = workers.submit("mlp", {"epochs": 2000})
     assert wait_for(lambda: store.status(busy).get("step", 0) > 0, timeout=60)
+
+    # Sample again, answered by the worker that is training, while it trains
     ask = {"lab": "diffusion", "config": store.config(look)["config"],
            "model": str(store.model_path(look)), "value": 10, "typed": ""}
     out = workers.ask("explore", ask)
@@ -197,35 +207,25 @@ def test_a_page_look_is_computed_by_the_worker_beside_a_training_job(workers, st
         workers.ask("explore", {**ask, "value": 500})
     with pytest.raises(asks.AskError, match="unknown ask"):
         workers.ask("train", ask)
-    workers.cancel(busy)
-    assert workers.wait(busy, timeout=60).status == "cancelled"
 
-
-def test_a_visitors_image_and_an_onnx_export_are_made_by_the_worker(workers, store):
-    import base64
-    import io
-
-    from PIL import Image
-
-    from playground.engine import asks
-
-    run_id = workers.submit("cnn", {"epochs": 1})
-    assert workers.wait(run_id, timeout=180).status == "completed"
+    # a visitor's drawing through the finished CNN: its bytes go to the worker, not to disk
     img = Image.new("L", (64, 64), 255)
     img.paste(0, (28, 8, 36, 56))                                     # a "1", pen on paper
     png = io.BytesIO()
     img.save(png, format="PNG")
-    ask = {"lab": "cnn", "config": store.config(run_id)["config"],
-           "model": str(store.model_path(run_id)), "invert": True,
+    ask = {"lab": "cnn", "config": store.config(cnn)["config"],
+           "model": str(store.model_path(cnn)), "invert": True,
            "image": base64.b64encode(png.getvalue()).decode()}
     out = workers.ask("classify", ask)
     assert len(out["classes"]) == len(out["probs"]) == 10 and abs(sum(out["probs"]) - 1) < 1e-4
     with Image.open(io.BytesIO(base64.b64decode(out["seen"]))) as seen:
-        size = store.config(run_id)["config"]["image_size"]    # digits resized for the CNN
+        size = store.config(cnn)["config"]["image_size"]       # digits resized for the CNN
         assert seen.size == (size, size)
     with pytest.raises(asks.BadImage, match="could not be read"):
         workers.ask("classify", {**ask, "image": base64.b64encode(b"\x89PNG broken").decode()})
-    out = workers.ask("onnx", {"root": str(store.root), "run_id": run_id})
+    out = workers.ask("onnx", {"root": str(store.root), "run_id": cnn})
+    workers.cancel(busy)
+    assert workers.wait(busy, timeout=60).status == "cancelled"
     onnx = pytest.importorskip("onnx")
     model = onnx.load_from_string(base64.b64decode(out["onnx"]))
     assert [i.name for i in model.graph.input] == ["x"]
