@@ -207,6 +207,9 @@ def test_a_pages_looks_image_and_onnx_are_made_by_the_worker_beside_a_training_j
         workers.ask("explore", {**ask, "value": 500})
     with pytest.raises(asks.AskError, match="unknown ask"):
         workers.ask("train", ask)
+    # what a page shows before Train (here the noise schedule), also the worker's
+    before = workers.ask("overview", {"lab": "diffusion", "config": ask["config"]})
+    assert before and all(item.get("kind") for item in before.values())
 
     # a visitor's drawing through the finished CNN: its bytes go to the worker, not to disk
     img = Image.new("L", (64, 64), 255)

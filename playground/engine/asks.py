@@ -13,6 +13,8 @@ Kinds of ask (more move here as the server stops importing torch, issue 29):
               finished run's model -> {classes, probs, seen (the model's input as a PNG, base64)}
     onnx      {root, run_id}: a finished run's network as ONNX -> {onnx (base64)} or {why: the
               reason it is not exported}
+    overview  {lab, config}: what the lab shows before anything trains (the Distillation page's
+              teacher vs student, timed; diffusion's schedule; Word2Vec's corpus) -> artefacts
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import base64
 import io
 import os
 
-KINDS = ("explore", "classify", "onnx")
+KINDS = ("explore", "classify", "onnx", "overview")
 TIMEOUT_S = 600.0               # an ask that outlives this is answered "too slow" to its page
 
 
@@ -57,6 +59,8 @@ def answer(kind: str, args: dict, env: dict | None = None):
         server.check_model(lab, cfg)
     except server.TooMuch as e:
         raise TooMuch(str(e)) from e
+    if kind == "overview":
+        return lab.overview(cfg)
     if kind == "classify":
         return _classify(lab, cfg, args)
     ex = lab.EXPLORE

@@ -13,7 +13,7 @@ import inspect
 import pandas as pd
 import streamlit as st
 
-from playground import demos, registry
+from playground import demos, params, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine import asks, hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
@@ -386,14 +386,17 @@ def _plain_curves(lab, cfg) -> bool:
     return bool(plain(cfg)) if callable(plain) and cfg is not None else bool(plain)
 
 
-def _overview(lab, cfg) -> None:
-    """What the lab shows before anything trains (the distillation page's teacher vs student)."""
+def _overview(lab_name: str, lab, cfg) -> None:
+    """What the lab shows before anything trains (the distillation page's teacher vs student),
+    computed by the training process."""
     if cfg is None or not hasattr(lab, "overview"):
         return
     try:
-        items = lab.overview(cfg)
-    except Exception as e:  # noqa: BLE001 - an overview must never hide the form and Train
-        st.caption(f"The overview could not be computed ({type(e).__name__}: {e}).")
+        with st.spinner("The training process is preparing the overview..."):
+            items = manager().ask("overview", {"lab": lab_name,
+                                               "config": params.to_dict(cfg)})
+    except asks.AskError as e:          # an overview must never hide the form and Train
+        st.caption(f"The overview could not be computed ({plain(e, 500)}).")
         return
     live.artifact_grid(items, columns=1, prefix="overview")
 
@@ -484,7 +487,7 @@ def lab_page(lab_name: str) -> None:
         _model_summary(lab_name, lab, cfg)
     if not on_stage and not mgr.caps.hosted:
         sweep_ui.panel(lab_name, lab, cfg, mgr)
-    _overview(lab, cfg)
+    _overview(lab_name, lab, cfg)
 
     shown = _comparison(lab, _run_config(lab, store, compared[-1])) if compared else None
     if shown:
