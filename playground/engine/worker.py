@@ -10,8 +10,9 @@ or an out-of-memory kill takes down the worker, not the app, and frees its GPU m
 The protocol is JSON lines: commands on the worker's stdin, events on a pipe of their own (so
 whatever a library prints cannot corrupt them). Commands: run, cancel, stop, ask (a page's model
 work, answered on a thread of its own beside the job: asks.py). Events: ready (with the device
-the worker sees), progress, done (the loop's Result), answer (an ask's result or its error). When the app dies, the worker's
-stdin closes: it marks its run interrupted and exits, as the thread did with its process.
+the worker sees), progress, done (the loop's Result), answer (an ask's result or its error).
+When the app dies, the worker's stdin closes: it marks its run interrupted and exits, as the
+thread did with its process.
 """
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MODES = ("process", "thread")
 READY_TIMEOUT_S = 120           # a cold disk and a CUDA build of torch
 STOP_TIMEOUT_S = 5.0
-_ask_ids = itertools.count(1)
 MAX_IDLE_WORKERS = 1            # each holds torch (~0.5 GB): keep one warm, not one per device
 RECYCLE_RSS_MB = 3000.0          # a worker past this after a job is replaced by a fresh one ...
 HOSTED_RECYCLE_RSS_MB = 1000.0   # ... hosted: server (~1 GB with 8 visitors) + worker < 2 GB
+_ask_ids = itertools.count(1)
 
 
 def recycle_rss_mb() -> float:
