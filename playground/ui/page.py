@@ -132,8 +132,6 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
 def _explore(lab_name: str, lab, store, run_id: str) -> None:
     """A lab's look into a finished run that needs no retraining (EXPLORE): one setting, read
     from a widget, and the artefacts the lab makes for it from the saved weights."""
-    from playground import params
-
     ex = lab.EXPLORE
     path = store.model_path(run_id)
     if path is None or store.status(run_id).get("status") != "completed":
@@ -197,7 +195,6 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
     Off until asked for: picking the run up loads its data and weights."""
     from playground.engine import stepping
 
-    from playground import params
 
     spec = lab.STEPS
     status = store.status(run_id).get("status")
@@ -221,7 +218,6 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
 @st.fragment
 def _stepper(lab_name: str, lab, store, run_id: str) -> None:
     # a fragment: a click reruns this part only, not the page above it
-    from playground import params
     from playground.engine import stepping
 
     key = f"{lab_name}._steps"
@@ -364,8 +360,6 @@ def _comparison(lab, cfg) -> dict | None:
 
 def _run_config(lab, store, run_id: str):
     """The settings a stored run trained with, or None."""
-    from playground import params
-
     try:
         cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
     except NoSuchRun:
