@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:                       # torch is imported where data is made, not here
+    import torch
 
 
 class DataUnavailable(RuntimeError):
@@ -55,6 +58,8 @@ class Data:
 
 def split(x: np.ndarray, y: np.ndarray, train_ratio: float, seed: int):
     """Shuffle with `seed` and split into (x_train, y_train, x_test, y_test) tensors."""
+    import torch
+
     order = np.random.default_rng(seed).permutation(len(x))
     n_train = min(max(1, int(round(len(x) * train_ratio))), len(x) - 1)
     tr, te = order[:n_train], order[n_train:]

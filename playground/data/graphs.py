@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from playground.data.base import Data, DataUnavailable
 
@@ -28,6 +27,8 @@ CORA_CLASSES = ("Case based", "Genetic algorithms", "Neural networks", "Probabil
 
 def _graph_data(name: str, x: np.ndarray, y: np.ndarray, edges: np.ndarray, train: np.ndarray,
                 val: np.ndarray, test: np.ndarray, classes: tuple[str, ...]) -> Data:
+    import torch
+
     as_long = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)  # noqa: E731
     y_t = as_long(y)
     return Data(train=(as_long(train), y_t[as_long(train)]),

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:                       # torch is imported where data is made, not here
+    import torch
 
 from playground.data.base import Data, DataUnavailable, split
 
@@ -59,6 +62,8 @@ def _torchvision(name: str, root: Path, train: bool, download: bool):
 
 
 def _as_images(array) -> torch.Tensor:
+    import torch
+
     x = torch.as_tensor(np.asarray(array))
     if x.ndim == 3:                                  # (N, H, W) grey
         x = x.unsqueeze(1)
@@ -69,6 +74,8 @@ def _as_images(array) -> torch.Tensor:
 
 @lru_cache(maxsize=8)
 def _download_set(name: str, root: str, download: bool):
+    import torch
+
     tr = _torchvision(name, Path(root), True, download)
     te = _torchvision(name, Path(root), False, download)
     return (_as_images(tr.data), torch.as_tensor(np.asarray(tr.targets), dtype=torch.long),
@@ -96,6 +103,8 @@ def load_images(name: str, *, train_ratio: float = 0.8, seed: int = 0, size: int
 
 @lru_cache(maxsize=8)
 def _load_images(name, train_ratio, seed, size, download, max_train, _root) -> Data:
+    import torch
+
     if name == "digits":
         xtr, ytr, xte, yte = _digits(float(train_ratio), int(seed))
         classes = tuple(str(i) for i in range(10))

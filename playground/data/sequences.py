@@ -12,9 +12,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:                       # torch is imported where data is made, not here
+    import torch
 
 from playground.data.base import Data, DataUnavailable
 
@@ -26,6 +29,8 @@ def _split(n: int, ratio: float = 0.8) -> int:
 
 
 def make_adding(n: int, seq_len: int, seed: int) -> Data:
+    import torch
+
     rng = np.random.default_rng(seed)
     values = rng.random((n, seq_len)).astype(np.float32)
     marks = np.zeros((n, seq_len), np.float32)
@@ -44,6 +49,8 @@ def make_adding(n: int, seq_len: int, seed: int) -> Data:
 def make_copy(n: int, delay: int, n_copy: int, n_symbols: int, seed: int) -> Data:
     """Inputs: n_copy symbols, `delay` blanks, GO, n_copy blanks. Targets: -100 (ignored) but
     at the last n_copy steps, where they are the first n_copy symbols."""
+    import torch
+
     rng = np.random.default_rng(seed)
     length = n_copy + delay + 1 + n_copy
     symbols = rng.integers(2, 2 + n_symbols, (n, n_copy))
@@ -74,6 +81,8 @@ def mackey_glass(n: int, seed: int, tau: int = 17, dt: float = 1.0) -> np.ndarra
 def make_series(n: int, seq_len: int, kind: str, noise: float, seed: int) -> Data:
     """Windows of seq_len + 1 values: inputs the first seq_len, targets the next value at every
     step. Train windows from the first 80% of the series, test windows from the rest."""
+    import torch
+
     rng = np.random.default_rng(seed)
     length = n + seq_len + 1
     if kind == "sines":
@@ -122,6 +131,8 @@ def text_vocabulary() -> tuple[str, ...]:
 def token_windows(data: Data, batch_size: int, generator: torch.Generator, state=None):
     """A batch of windows of seq_len + 1 tokens at random offsets of a token stream (data made
     by make_text), cut on the device: (inputs, the next token at every position)."""
+    import torch
+
     stream = data.train[0]
     seq_len = data.input_shape[0]
     starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), device=stream.device,
@@ -147,6 +158,8 @@ def make_text(seq_len: int, max_chars: int, text: str | None = None, name: str =
     """One token stream of characters; the lab cuts windows of seq_len + 1 from it. The last
     10% is the test text. `text`: a visitor's own (its alphabet is every character it uses)
     instead of the English text."""
+    import torch
+
     raw = (english_text() if text is None else text)[:max_chars]
     chars = text_vocabulary() if text is None else tuple(sorted(set(text)))
     if len(raw) < 2 * (seq_len + 1) * 10:
@@ -192,6 +205,8 @@ def make_algorithmic(task: str, n: int, length: int, base: int, seed: int) -> Da
     addition: two `length`-digit numbers -> their sum's length + 1 digits, least significant
     first (the order in which one adds by hand, so every digit depends only on those before it).
     """
+    import torch
+
     rng = np.random.default_rng(seed)
     sep, plus = base, base + 1
     digits = rng.integers(0, base, (n, length))

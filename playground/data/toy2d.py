@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from sklearn import datasets as skd
 
 from playground.data.base import Data, split
 
@@ -36,6 +35,8 @@ def _gaussians(n, noise, rng):
 
 @lru_cache(maxsize=32)
 def _points(name: str, n: int, noise: float, seed: int):
+    from sklearn import datasets as skd     # only where points are made: the server needs none
+
     rng = np.random.default_rng(seed)
     if name == "spiral":
         x, y = _spiral(n, noise, rng)
