@@ -318,8 +318,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6", "7"),
-                   help="run only this case (repeatable); 6 and 7 need Chromium")
+    p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6", "7", "8"),
+                   help="run only this case (repeatable); 6, 7 and 8 need Chromium")
     p.set_defaults(fn=_bench)
     p = sub.add_parser("check", help="the acceptance check of a device: every lab trains, "
                                      "and a trained run's pictures, weights and tools work")

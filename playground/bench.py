@@ -14,6 +14,9 @@ Cases (same model, data shape, batch size and epochs on both sides of each compa
   7. Hosted load: eight visitors of one server started from cloud/streamlit_app.py - replaying,
      training, browsing - its RSS with the worker's and how fast it answers
      (playground.bench_hosted; needs Chromium).
+  8. The server's footprint: a fresh server's RSS after Home and every lab page, how fast a
+     page is usable, a slow-motion click through the worker (playground.bench_server; needs
+     Chromium).
 Throughput cases use synthetic MNIST-shaped files written in MNIST's own format, so the tutorial
 side runs torchvision's real MNIST class (content does not change speed). Timings are medians of
 repeats; "cold" is the first run of the process (files read, caches empty), "warm" the others.
@@ -360,6 +363,10 @@ def _run_bench(tmp: Path, quick: bool, device: str, progress, cases: set[str] | 
         from playground import bench_hosted
 
         rows += bench_hosted.run(quick=quick, progress=progress)
+    if want("8"):
+        from playground import bench_server
+
+        rows += bench_server.run(quick=quick, progress=progress)
     return {"machine": machine(dev), "quick": quick, "device": str(dev),
             "rows": [r.__dict__ for r in rows]}
 

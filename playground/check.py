@@ -155,7 +155,7 @@ def _afterwards(device: str, store, runs: list, tmp: Path) -> dict:
     def slow_motion(lab_name, where=lambda s: True):
         run_id, lab, cfg = finished(lab_name, where)
         s = stepping.resume(lab, cfg, store, run_id)
-        for label, _ in lab.STEPS["actions"]:
+        for label in lab.STEPS["actions"]:
             stepping.act(lab, s, label)
         stepping.show(lab, s)
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from playground import params, registry
 
 ENTRY_POINTS = ("load_data", "build", "train_step", "evaluate")
+_CONTRACT = ENTRY_POINTS + ("draw_batch", "finished", "epochs_of", "steps_of")
 _PACKAGE = "playground"
 _PIP_NAMES = {"sklearn": "scikit-learn", "PIL": "pillow"}
 
@@ -41,6 +42,13 @@ def _module(name: str) -> tuple[str, ast.Module]:
     with open(spec.origin, encoding="utf-8") as f:
         text = f.read()
     return text, ast.parse(text)
+
+
+def _file_of(name: str) -> str:
+    """A module's file as the repository has it: playground/labs/gan/__init__.py for a face."""
+    spec = importlib.util.find_spec(name)
+    package = spec is not None and (spec.origin or "").endswith("__init__.py")
+    return name.replace(".", "/") + ("/__init__.py" if package else ".py")
 
 
 def _definitions(tree: ast.Module) -> dict[str, ast.stmt]:
@@ -102,7 +110,7 @@ class _Extractor:
         if (module, name) in self._seen or name in self.provided:
             return
         self._seen.add((module, name))
-        if module == self.lab_module and name in self.stubs:
+        if module.startswith(self.lab_module) and name in self.stubs:
             self.blocks.append((module, name, self.stubs[name]))
             return
         text, tree = _module(module)
@@ -240,31 +248,29 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
         why = exportable(cfg)
         if why:
             raise NotExportable(why)
-    stubs = lab.export_stubs(cfg) if hasattr(lab, "export_stubs") else {}
+    stubs = lab.export_stubs(cfg) if registry.has(lab_name, "export_stubs") else {}
+    # a lab is a package: its face and its torch part (see playground/labs); the names of the
+    # contract are read from the module that defines them, without importing the torch part
+    model = f"{lab.__name__}.model"
+    home = {n: (lab.__name__ if n in vars(lab) else model) for n in _CONTRACT
+            if registry.has(lab_name, n)}
     ex = _Extractor(provided={"Config"}, stubs=stubs, lab_module=lab.__name__)
     ex.need("playground.engine.loop", "seed_everything")
     for fn in ENTRY_POINTS:
-        ex.need(lab.__name__, fn)
-    if hasattr(lab, "draw_batch"):
-        ex.need(lab.__name__, "draw_batch")
-    else:
-        ex.blocks.append((lab.__name__, "draw_batch", "draw_batch = None"))
-    if hasattr(lab, "finished"):
-        ex.need(lab.__name__, "finished")
-    else:
-        ex.blocks.append((lab.__name__, "finished", "finished = None"))
-    if hasattr(lab, "epochs_of"):
-        ex.need(lab.__name__, "epochs_of")
-    else:
-        ex.blocks.append((lab.__name__, "epochs_of",
-                          "def epochs_of(cfg: Config) -> int:\n    return cfg.epochs"))
-    if hasattr(lab, "steps_of"):
-        ex.need(lab.__name__, "steps_of")
+        ex.need(home[fn], fn)
+    for fn, fallback in (("draw_batch", "draw_batch = None"), ("finished", "finished = None"),
+                         ("epochs_of", "def epochs_of(cfg: Config) -> int:\n    return cfg.epochs")):
+        if fn in home:
+            ex.need(home[fn], fn)
+        else:
+            ex.blocks.append((model, fn, fallback))
+    if "steps_of" in home:
+        ex.need(home["steps_of"], "steps_of")
     elif "epochs" not in lab.Config.__dataclass_fields__:
-        ex.blocks.append((lab.__name__, "steps_of",
+        ex.blocks.append((model, "steps_of",
                           "def steps_of(cfg: Config) -> int:\n    return cfg.steps"))
-    body = [f"# {'-' * 93}\n# {mod.replace('.', '/')}.py\n\n" + "\n\n\n".join(srcs)
-            for mod, srcs in _by_module(ex.blocks, last=lab.__name__)]
+    body = [f"# {'-' * 93}\n# {_file_of(mod)}\n\n" + "\n\n\n".join(srcs)
+            for mod, srcs in _by_module(ex.blocks, last=model)]
     imports = _merge_imports({"import argparse", "import json", "import math", "import sys",
                               "import time", "from dataclasses import dataclass",
                               *ex.imports.values()})

@@ -24,6 +24,15 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(f"playground.labs.{name}")
 
 
+def has(name: str, attr: str) -> bool:
+    """Does the lab define `attr`, in its face or its torch part? Answered without importing the
+    torch part (a plain hasattr on a torch name would import it)."""
+    from playground.labs import torch_names
+
+    lab = get(name)
+    return attr in vars(lab) or attr in torch_names(lab.__name__)
+
+
 META = ("TITLE", "ICON", "SECTION", "TRY_THIS")
 OPTIONAL_META = ("HEADLINE",)
 # a run's headline result where its lab names none: test accuracy, else the test loss
@@ -32,12 +41,12 @@ DEFAULT_HEADLINE = (("val/acc", "test acc"), ("val/loss", "test loss"))
 
 @lru_cache(maxsize=None)
 def meta(name: str) -> SimpleNamespace:
-    """A lab's title, icon, section, TRY_THIS and docstring, read from its source without
-    importing it: navigation and Home need only these, and importing a lab imports torch
-    (~0.5 GB of memory, ~4 s) into the server."""
+    """A lab's title, icon, section, TRY_THIS and docstring, read from its face's source without
+    importing it: navigation and Home need only these, and a face brings its datasets' modules
+    (scikit-learn, ...) with it."""
     if name not in LABS:
         raise UnknownLab(f"unknown lab {str(name)[:40]!r}; labs: {', '.join(LABS)}")
-    source = Path(__file__).parent / "labs" / f"{name}.py"
+    source = Path(__file__).parent / "labs" / name / "__init__.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     found = {"__doc__": ast.get_docstring(tree, clean=False) or ""}
     for node in tree.body:

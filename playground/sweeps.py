@@ -223,15 +223,26 @@ def expand(plan: Plan) -> list[dict]:
             for p in points for s in seeds]
 
 
-def validate(plan: Plan) -> list[dict]:
-    """The runs' settings, or SweepError with every message (the plan's, then each run's)."""
+def validate(plan: Plan, manager=None) -> list[dict]:
+    """The runs' settings, or SweepError with every message (the plan's, then each run's).
+    With a job manager, each run is checked as it will be submitted (its model by the worker:
+    the app's server imports no torch)."""
+    from playground.engine.jobs import InvalidConfig
+
     errors = check(plan)
     if errors:
         raise SweepError(errors)
     runs = expand(plan)
     lab = registry.get(plan.lab)
     for settings in runs:
-        _, problems = registry.parse_config(lab, settings)
+        if manager is None:
+            _, problems = registry.parse_config(lab, settings)
+        else:
+            try:
+                manager.check(plan.lab, settings)
+                problems = []
+            except InvalidConfig as e:
+                problems = e.messages
         for p in problems:
             swept = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in plan.fixed)
             msg = f"{swept}: {p}"
@@ -375,7 +386,7 @@ def below_median(store, run_id: str, peers: list[str], metric: str, mode: str) -
 
 def start(plan: Plan, manager, owner: str | None = None) -> str:
     """Check the plan, write its record and run it on a thread; returns the sweep id."""
-    runs = validate(plan)
+    runs = validate(plan, manager)
     record = new_record(plan, runs, owner=owner)
     threading.Thread(target=run_local, args=(plan, manager), kwargs={"record": record,
                      "owner": owner}, name=f"sweep-{record['sweep_id']}", daemon=True).start()
@@ -403,7 +414,7 @@ def run_local(plan: Plan, manager, record: dict | None = None, owner: str | None
     from playground.engine.jobs import InvalidConfig, QueueFull, SubmitError
 
     if record is None:
-        record = new_record(plan, validate(plan), owner=owner)
+        record = new_record(plan, validate(plan, manager), owner=owner)
     sid, store = record["sweep_id"], manager.store
     metric, mode = record["objective"]["metric"], record["objective"]["mode"]
     rows = record["runs"]

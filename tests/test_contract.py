@@ -117,16 +117,53 @@ def test_navigation_metadata_read_from_the_source_matches_the_module(name):
         assert getattr(meta, key) == getattr(lab, key), key
 
 
-def test_navigation_and_home_do_not_import_torch():
+def test_the_server_side_imports_no_torch():
+    """Navigation, Home, every lab's face with what a page reads of it (its settings, presets,
+    checks, comparisons, the words of EXPLORE and STEPS, which hooks its torch part has) and
+    the UI's modules: none imports torch, scikit-learn or gymnasium - the Streamlit server
+    draws, the worker computes."""
     import subprocess
     import sys
 
-    code = ("import sys; from playground import registry; "
-            "[registry.meta(n) for n in registry.LABS]; import playground.ui.app, "
-            "playground.ui.home; print('torch' in sys.modules)")
+    code = """
+import sys
+from playground import params, registry
+import playground.ui.app, playground.ui.home, playground.ui.page, playground.ui.runs
+for n in registry.LABS:
+    registry.meta(n)
+    lab = registry.get(n)
+    cfg = params.parse(lab.Config, {})[0]
+    for name in ("CURVES", "COMPARE", "STAGE", "PLAIN_CURVES", "ACCEPTS_IMAGES", "HEADLINE",
+                 "PRESETS", "EXPLORE", "STEPS", "DEMOS", "exportable"):
+        getattr(lab, name, None)
+    if getattr(lab, "check", None):
+        lab.check(cfg)
+    for hook in ("blueprint", "overview", "explore", "STEP_ACTIONS"):
+        registry.has(n, hook)
+print(sorted(m for m in ("torch", "sklearn", "gymnasium") if m in sys.modules))
+"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(__import__("pathlib").Path(__file__).parents[1]), timeout=120)
-    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]
+
+
+def test_a_labs_looks_and_steps_are_in_its_torch_part(lab):
+    """EXPLORE and STEPS are words in the face; what they do is the torch part's `explore`
+    (`explore_text` for a typed look) and `STEP_ACTIONS` (one per button) with `show_steps`."""
+    from playground.labs import torch_names
+
+    torch_part = torch_names(lab.__name__)
+    assert {"load_data", "build", "train_step", "evaluate", "artifacts"} <= torch_part
+    ex = getattr(lab, "EXPLORE", None)
+    if ex is not None:
+        assert not any(callable(v) for k, v in ex.items() if k != "options"), ex
+        assert "explore" in torch_part
+        assert ("explore_text" in torch_part) == ("text_label" in ex)
+    steps = getattr(lab, "STEPS", None)
+    if steps is not None:
+        assert all(isinstance(a, str) for a in steps["actions"])
+        assert list(lab.STEP_ACTIONS) == list(steps["actions"])
+        assert callable(lab.show_steps)
 
 
 def test_a_field_shown_only_under_some_settings_names_real_ones(lab):

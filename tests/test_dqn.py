@@ -84,7 +84,8 @@ def test_the_replay_buffer_is_a_ring_of_the_newest_transitions_in_order():
 
 
 def test_a_time_limit_ends_an_episode_but_is_not_a_terminal_state(monkeypatch):
-    monkeypatch.setattr(dqn, "make_env", lambda name: gym.make(name, max_episode_steps=5))
+    monkeypatch.setattr("playground.labs.dqn.model.make_env",
+                        lambda name: gym.make(name, max_episode_steps=5))
     _, _, s = _state(**TINY)
     s.rng = np.random.default_rng(0)
     dqn._act(s, 40)
@@ -212,10 +213,10 @@ def test_nan_and_cancel_end_with_a_message_and_keep_what_was_done(store, monkeyp
             o, r, term, trunc, info = self.env.step(action)
             return o, float("nan"), term, trunc, info
 
-    monkeypatch.setattr(dqn, "make_env", lambda name: NaNReward(real(name)))
+    monkeypatch.setattr("playground.labs.dqn.model.make_env", lambda name: NaNReward(real(name)))
     run_id, res = _run(store, **TINY)
     assert res.status == "diverged" and "NaN" in res.message
-    monkeypatch.setattr(dqn, "make_env", real)
+    monkeypatch.setattr("playground.labs.dqn.model.make_env", real)
     cancel = threading.Event()
     cfg = _cfg(**TINY)
     run_id = store.create("dqn", params.to_dict(cfg))

@@ -181,7 +181,7 @@ def test_explore_finds_the_neighbours_of_any_word_from_the_saved_vectors(default
     cfg = w2v.Config()
     paris = w2v.neighbours(cfg, str(store.model_path(run_id)), "Paris")
     assert "paris" in paris["neighbours"]["title"] and paris["map"]["kind"] == "plotly"
-    by_rank = w2v.EXPLORE["fn"](cfg, str(store.model_path(run_id)), 0)
+    by_rank = w2v.explore(cfg, str(store.model_path(run_id)), 0)
     assert "'the'" in by_rank["neighbours"]["title"]
     unknown = w2v.neighbours(cfg, str(store.model_path(run_id)), "zebra")
     assert "not in the vocabulary" in unknown["neighbours"]["title"]

@@ -6,7 +6,15 @@ thread of its own, beside whatever job it trains, one ask at a time, and sends b
 draws (artefacts: plotly figures, images as base64) or the error's message. In the CLI and the
 tests that train on threads, the same `answer` runs in this process.
 
-Kinds of ask (more move here as the server stops importing torch, issue 29):
+Kinds of ask:
+    check     {lab, config, max_params}: the check every run passes that needs the model - its
+              size against the parameter cap and the free memory, on the device it would train
+              on -> {errors, pool (the device type), summary (layers, parameters, bytes) or None}
+    steps     {lab, config, root, run_id, session, actions, reset}: slow motion - the visitor's
+              session on a finished run (kept in this process, picked up on the first ask or a
+              reset), the actions taken in order -> {counts, log, pictures}
+    table     {lab, root, ids, names}: a finished comparison's own table (the lab's COMPARE
+              "table": the Distillation page's times its networks) -> {rows, verdict}
     explore   {lab, config, model, value, typed}: the lab's EXPLORE look at a finished run's
               weights; `config` may carry the look's own settings (a sampler, a temperature)
     classify  {lab, config, model, image (base64), invert}: a visitor's own image through a
@@ -21,8 +29,11 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
+from collections import OrderedDict
 
-KINDS = ("explore", "classify", "onnx", "overview")
+KINDS = ("check", "steps", "table", "explore", "classify", "onnx", "overview")
+MAX_SESSIONS = 8                # slow-motion sessions a process keeps (each holds a model)
 TIMEOUT_S = 600.0               # an ask that outlives this is answered "too slow" to its page
 
 
@@ -32,6 +43,10 @@ class AskError(RuntimeError):
 
 class TooMuch(AskError):
     """More than this (shared) server computes for a visitor; the message says the limit."""
+
+
+class WorkerGone(AskError):
+    """The process that was asked ended before it answered (another may: the ask is retried)."""
 
 
 class BadImage(AskError):
@@ -50,11 +65,15 @@ def answer(kind: str, args: dict, env: dict | None = None):
     if kind == "onnx":
         return _onnx(args)
     lab = registry.get(args["lab"])
+    if kind == "table":
+        return _table(lab, args)
     # the run's own settings (checked when it was trained) with the look's options: the page
     # has held those to their ranges and the hosted caps
     cfg, errors = params.parse(lab.Config, args.get("config") or {})
     if cfg is None:
         raise AskError("; ".join(errors))
+    if kind == "check":
+        return _check(lab, cfg, args.get("max_params"))
     try:
         server.check_model(lab, cfg)
     except server.TooMuch as e:
@@ -63,10 +82,67 @@ def answer(kind: str, args: dict, env: dict | None = None):
         return lab.overview(cfg)
     if kind == "classify":
         return _classify(lab, cfg, args)
-    ex = lab.EXPLORE
+    if kind == "steps":
+        return _steps(lab, cfg, args)
     typed = args.get("typed") or ""
-    return (ex["text_fn"](cfg, args["model"], typed) if typed
-            else ex["fn"](cfg, args["model"], int(args["value"])))
+    return (lab.explore_text(cfg, args["model"], typed) if typed
+            else lab.explore(cfg, args["model"], int(args["value"])))
+
+
+def _check(lab, cfg, max_params: int | None) -> dict:
+    from playground.engine import device as devices
+    from playground.engine import summary
+
+    try:
+        pool = devices.pick(getattr(cfg, "device", "auto")).type
+    except ValueError as e:
+        return {"errors": [str(e)], "pool": None, "summary": None}
+    if not hasattr(lab, "blueprint"):
+        return {"errors": [], "pool": pool, "summary": None}
+    errors = summary.check(lab, cfg, device="cuda" if pool == "cuda" else "cpu",
+                           max_params=max_params)
+    return {"errors": errors, "pool": pool, "summary": summary.describe(lab, cfg)}
+
+
+_sessions: OrderedDict = OrderedDict()      # visitor's session -> stepping.Session
+_sessions_lock = threading.Lock()
+
+
+def _steps(lab, cfg, args: dict) -> dict:
+    from playground.engine import stepping
+    from playground.engine.runs import RunStore
+
+    key = str(args.get("session") or "")
+    with _sessions_lock:
+        session = _sessions.get(key)
+    if session is None or session.run_id != args["run_id"] or args.get("reset"):
+        try:
+            session = stepping.resume(lab, cfg, RunStore(args["root"]), args["run_id"])
+        except stepping.CannotStep as e:
+            raise AskError(str(e)) from e
+    with _sessions_lock:
+        _sessions[key] = session
+        _sessions.move_to_end(key)
+        while len(_sessions) > MAX_SESSIONS:
+            _sessions.popitem(last=False)
+    for label in args.get("actions") or ():
+        stepping.act(lab, session, str(label))
+    return {"counts": dict(session.counts), "log": session.log[-6:],
+            "pictures": stepping.show(lab, session)}
+
+
+def _table(lab, args: dict) -> dict:
+    from playground import params
+    from playground.engine.runs import RunStore
+
+    store, ids = RunStore(args["root"]), list(args["ids"])
+    cfg, _ = params.parse(lab.Config, store.config(ids[-1]).get("config", {}))
+    compare = lab.COMPARE(cfg) if callable(lab.COMPARE) else lab.COMPARE
+    if not compare or not compare.get("table"):
+        raise AskError("this comparison has no table of its own")
+    rows, verdict = compare["table"]([(n, store.info(i)) for n, i in zip(args["names"], ids)
+                                      if store.exists(i)])
+    return {"rows": rows, "verdict": verdict}
 
 
 def _onnx(args: dict) -> dict:
@@ -100,7 +176,7 @@ def _classify(lab, cfg, args: dict) -> dict:
             "seen": base64.b64encode(png.getvalue()).decode()}
 
 
-_PLAIN = {"TooMuch": TooMuch, "BadImage": BadImage}     # errors whose message is the page's own
+_PLAIN = {"TooMuch": TooMuch, "BadImage": BadImage, "WorkerGone": WorkerGone}     # errors whose message is the page's own
 
 
 def error_event(e: BaseException) -> dict:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import threading
 import time
 import weakref
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 
 from playground import registry
@@ -25,6 +28,8 @@ from playground.engine.runs import RunStore
 MAX_PLAN = 8            # runs one comparison may make
 FAIR_WINDOW_S = 600     # hosted: how far back a network's started runs count against its turn
 KEEP_DONE = 256         # ended jobs kept in memory (wait(), snapshot()); the store keeps all
+CHECK_TIMEOUT_S = 120   # a run's check waits this long for a worker (a cold one imports torch)
+MAX_REMEMBERED_ASKS = 64
 
 INTERRUPTED = ("The server stopped while this run was training; its metrics so far are kept. "
                "Press Train to start again.")
@@ -90,6 +95,8 @@ class JobManager:
         self.store = store or RunStore()
         self.caps = caps or hosting.caps()
         self._lock = threading.Lock()
+        self._soon: dict[str, Future] = {}          # ask_soon's answers, oldest first
+        self._asker: ThreadPoolExecutor | None = None
         self._queued: deque[Job] = deque()
         self._running: dict[str, Job] = {}
         self._jobs: dict[str, Job] = {}     # the active ones and the last KEEP_DONE ended
@@ -130,15 +137,26 @@ class JobManager:
             raise InvalidConfig([str(e)]) from None
         from playground.params import to_dict
 
+        from playground.engine import asks
+
         values = to_dict(cfg) if cfg is not None else dict(raw or {})
-        cfg, errors = registry.parse_config(lab, values, caps=self.caps)
+        cfg, errors = registry.parse_config(lab, values, budget=False, caps=self.caps)
         if errors:
             raise InvalidConfig(errors)
+        # the model's size and the device are the worker's to judge: this process has no torch
         try:
-            pool = devices.pick(getattr(cfg, "device", "auto")).type
-        except ValueError as e:
-            raise InvalidConfig([str(e)]) from None
-        return lab, cfg, pool
+            found = self.ask("check", self.check_args(lab_name, cfg), timeout=CHECK_TIMEOUT_S)
+        except asks.AskError as e:
+            raise InvalidConfig([f"The settings could not be checked: {e}"]) from None
+        if found["errors"]:
+            raise InvalidConfig(found["errors"])
+        return lab, cfg, found["pool"]
+
+    def check_args(self, lab_name: str, cfg) -> dict:
+        """The "check" ask of a config (engine/asks.py), as a page asks it before Train."""
+        from playground.params import to_dict
+
+        return {"lab": lab_name, "config": to_dict(cfg), "max_params": self.caps.params}
 
     def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None,
                owner: str | None = None, client: str | None = None) -> str:
@@ -492,12 +510,34 @@ class JobManager:
         with self._lock:
             return list(self._running) + [j.run_id for j in self._queued]
 
-    def ask(self, kind: str, args: dict, timeout: float | None = None):
+    def ask(self, kind: str, args: dict, timeout: float | None = None, sticky: str = ""):
         """Model work for a page, computed where the jobs train (engine/asks.py); raises
-        asks.AskError with a message for the page."""
+        asks.AskError with a message for the page. `sticky`: asks with one key go to one
+        worker (a slow-motion session)."""
         from playground.engine import asks
 
-        return self.executor.ask(kind, args, timeout or asks.TIMEOUT_S)
+        return self.executor.ask(kind, args, timeout or asks.TIMEOUT_S, sticky=sticky)
+
+    def ask_soon(self, kind: str, args: dict, wait: float = 0.0) -> Future:
+        """The same ask, answered in the background and remembered: a page that draws before
+        the answer comes (the model's summary while the worker starts) asks again on its next
+        rerun and gets the same future. `wait`: seconds to give it before returning (a warm
+        worker answers a check in milliseconds: the page then draws it at once). A failed ask is
+        forgotten, so the next rerun asks again."""
+        key = json.dumps([kind, args], sort_keys=True, default=str)
+        with self._lock:
+            future = self._soon.get(key)
+            if future is None or (future.done() and future.exception() is not None):
+                if self._asker is None:
+                    self._asker = ThreadPoolExecutor(2, thread_name_prefix="ask")
+                future = self._asker.submit(self.ask, kind, args)
+            self._soon.pop(key, None)
+            self._soon[key] = future
+            while len(self._soon) > MAX_REMEMBERED_ASKS:
+                self._soon.pop(next(iter(self._soon)))
+        if wait:
+            futures_wait([future], timeout=wait)
+        return future
 
     def device_description(self, timeout: float = 30.0) -> str | None:
         """Where runs train, in one line, as the process that trains them sees it (asking the
@@ -525,4 +565,6 @@ class JobManager:
         deadline = time.monotonic() + timeout
         for job in list(self._jobs.values()):
             job.done.wait(max(0.0, deadline - time.monotonic()))
+        if self._asker is not None:
+            self._asker.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown()

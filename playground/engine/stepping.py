@@ -1,15 +1,17 @@
 """Slow motion: a finished or stopped run picked up again, one hand-made step at a time.
 
 A lab that teaches best step by step (the GAN: one D update, one G update; the optimizer race:
-one step of every racer) declares
+one step of every racer) declares in its face
 
     STEPS = {"title": ..., "help": ...,
              "ready": "...",                     # said before the first step
              "optimizers": ("opt_g", "opt_d"),   # State attributes kept with the weights
-             "actions": (("One D step", fn), ...),  # fn(state, data) -> {label: number}
-             "show": fn(state, data) -> artefacts,  # the pictures after each step
+             "actions": ("One D step", ...),     # the buttons
              "from": "end",                      # or "start" (optional, "end" by default)
              "when": fn(cfg) -> bool}            # which configs it teaches (optional)
+
+and in its torch part `STEP_ACTIONS = {"One D step": fn, ...}` (fn(state, data) -> {label:
+number}) and `show_steps(state, data)` -> artefacts, the pictures after each step.
 
 From the end (the GAN), the run's weights and its optimizers' state are loaded into a freshly
 built State, so a step continues the run's own game rather than a restarted one. From the start
@@ -103,10 +105,9 @@ def resume(lab, cfg, store: RunStore, run_id: str) -> Session:
 
 def act(lab, session: Session, label: str) -> dict[str, float]:
     """Take the action called `label`; its numbers are logged and returned."""
-    actions = dict(lab.STEPS["actions"])
-    if label not in actions:
-        raise CannotStep(f"no step called {label!r}: {', '.join(actions)}")
-    out = {k: float(v) for k, v in actions[label](session.state, session.data).items()}
+    if label not in lab.STEPS["actions"]:
+        raise CannotStep(f"no step called {label!r}: {', '.join(lab.STEPS['actions'])}")
+    out = {k: float(v) for k, v in lab.STEP_ACTIONS[label](session.state, session.data).items()}
     session.counts[label] = session.counts.get(label, 0) + 1
     session.log.append({"#": len(session.log) + 1, "step": label, **out})
     return out
@@ -119,6 +120,6 @@ def show(lab, session: Session) -> dict[str, dict]:
 
     if session.pictures is None or session.pictured_at != len(session.log):
         with torch.no_grad():
-            session.pictures = lab.STEPS["show"](session.state, session.data)
+            session.pictures = lab.show_steps(session.state, session.data)
         session.pictured_at = len(session.log)
     return session.pictures

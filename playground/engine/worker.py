@@ -102,7 +102,7 @@ class ThreadExecutor:
     def device_info(self, timeout: float = 0) -> dict | None:
         return None
 
-    def ask(self, kind: str, args: dict, timeout: float = asks.TIMEOUT_S):
+    def ask(self, kind: str, args: dict, timeout: float = asks.TIMEOUT_S, sticky: str = ""):
         try:
             return asks.answer(kind, args)
         except Exception as e:  # noqa: BLE001 - as the worker process reports it
@@ -172,7 +172,7 @@ class Worker:
             self._asks[n] = slot
         if gone or not self.send(op="ask", id=n, kind=kind, args=args, env=_env_for_job()):
             self._asks.pop(n, None)
-            raise asks.AskError("The training process has stopped: try again.")
+            raise asks.WorkerGone("The training process has stopped: try again.")
         if not slot["done"].wait(timeout):
             self._asks.pop(n, None)
             raise asks.AskError(f"The training process did not answer within {timeout:.0f} s.")
@@ -251,6 +251,7 @@ class ProcessExecutor:
         self._lock = threading.Lock()
         self._idle: list[Worker] = []
         self._busy: dict[str, Worker] = {}
+        self._sticky: dict[str, Worker] = {}    # sticky key -> its worker, oldest first
         self._closed = False
         if prewarm:
             self._idle.append(Worker(self))
@@ -301,15 +302,31 @@ class ProcessExecutor:
         workers[0].ready.wait(timeout)
         return workers[0].info or None          # {} until ready; a dead one reports nothing
 
-    def ask(self, kind: str, args: dict, timeout: float = asks.TIMEOUT_S):
+    def ask(self, kind: str, args: dict, timeout: float = asks.TIMEOUT_S, sticky: str = ""):
         """An ask to a warm worker: the idle one, else the one training (the ask runs beside
-        its job), else a new one."""
+        its job), else a new one. Asks with the same `sticky` key go to the same worker while
+        it lives (a slow-motion session is kept in the process that picked it up)."""
+        try:
+            return self._pick(sticky).ask(kind, args, timeout)
+        except asks.WorkerGone:         # it died before it answered (killed while idle): once more
+            return self._pick(sticky).ask(kind, args, timeout)
+
+    def _pick(self, sticky: str) -> Worker:
         with self._lock:
-            workers = [w for w in self._idle + list(self._busy.values()) if w.alive()]
+            workers = [w for w in self._idle + list(self._busy.values())
+                       if w.alive() and not w.gone]
             if not workers:
                 workers = [Worker(self)]
                 self._idle.extend(workers)
-        return workers[0].ask(kind, args, timeout)
+            worker = self._sticky.get(sticky) if sticky else None
+            if worker is None or worker not in workers:
+                worker = workers[0]
+            if sticky:
+                self._sticky.pop(sticky, None)
+                self._sticky[sticky] = worker
+                while len(self._sticky) > 4 * asks.MAX_SESSIONS:
+                    self._sticky.pop(next(iter(self._sticky)))
+        return worker
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -506,11 +523,12 @@ def warm_up() -> dict:
     from playground import registry
     from playground.engine import device as devices
 
-    from playground.labs._shared import OPTIMIZERS, make_optimizer
+    from playground.labs._common import OPTIMIZERS
+    from playground.labs._shared import make_optimizer
 
     devices.configure_torch()
     for name in registry.LABS:
-        registry.get(name)
+        registry.get(name).build            # the face and its torch part
     w = torch.ones(4, 4, requires_grad=True)
     torch.nn.functional.cross_entropy(torch.ones(8, 4) @ w, torch.zeros(8, dtype=torch.long)).backward()
     for name in OPTIMIZERS:         # the first optimizer imports torch._dynamo: ~2 s here

@@ -1,5 +1,5 @@
-"""Pieces every lab shares: activations, optimizers by name, prediction and evaluation of a
-classifier, the digit judge of the generative labs."""
+"""Pieces the labs' torch parts share: activations and optimizers by name, prediction and evaluation
+of a classifier, the digit judge of the generative labs."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
-               "leaky_relu": nn.LeakyReLU, "linear": nn.Identity}
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+from playground.labs._common import ACTIVATION_MODULES
+
+ACTIVATIONS = {name: getattr(nn, module) for name, module in ACTIVATION_MODULES.items()}
 
 
 def make_optimizer(name: str, params, lr: float):
@@ -44,33 +44,6 @@ def evaluate_classifier(model: nn.Module, data, chunk: int = 8192) -> dict[str, 
     acc = (logits.argmax(1) == y).float().mean()
     loss, acc = torch.stack([loss, acc]).tolist()
     return {"val/loss": loss, "val/acc": acc}
-
-
-def text_exportable(cfg) -> str:
-    """A char model's `exportable`: why a run cannot be a standalone script ("" when it can)."""
-    if cfg.task == "chars" and cfg.text_file:
-        return ("this run trained on an uploaded text, which a script cannot carry: download "
-                "its weights or the whole run instead")
-    return ""
-
-
-def text_stubs(cfg) -> dict[str, str]:
-    """A char model's `export_stubs`: a script trains on the built-in text (a run on an uploaded
-    one is not exportable); its build is given the data, never asks for the alphabet."""
-    return {"_own_text": "def _own_text(cfg):\n    return None   # the built-in English text",
-            "_alphabet": "def _alphabet(cfg):\n    raise AssertionError('build passes the data')"}
-
-
-def points_exportable(cfg) -> str:
-    """A generative lab's `exportable`: a run on uploaded points cannot be a standalone script."""
-    return ("this run trained on your uploaded points, which a script cannot carry: download "
-            "its weights or the whole run instead") if cfg.data == "points" else ""
-
-
-def points_stubs(cfg) -> dict[str, str]:
-    """A generative lab's `export_stubs`: a script trains on the built-in data sets only."""
-    return {"_own_points": "def _own_points(cfg):\n    raise SystemExit('this script trains on "
-                           "the built-in data sets only')"}
 
 
 def digit_judge(data, steps: int = 400) -> nn.Module:

@@ -145,7 +145,7 @@ def set_values(lab_name: str, lab, values: dict) -> None:
 
 def load_config(lab_name: str, lab, config: dict) -> None:
     """Put a saved run's settings into the form (the history's "load settings")."""
-    cfg, _ = registry.parse_config(lab, config)
+    cfg, _ = registry.parse_config(lab, config, budget=False)
     if cfg is None:
         return
     _put(lab_name, lab, params.to_dict(cfg))
@@ -275,7 +275,7 @@ def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
     raw, kept = _values(lab_name, lab), _kept(lab_name)
     for spec in shown:                      # what the visitor sees is what they last chose
         kept[spec.name] = raw[spec.name]
-    cfg, errors = registry.parse_config(lab, raw)
+    cfg, errors = registry.parse_config(lab, raw, budget=False)   # the model: page.py asks
     return cfg, errors
 
 

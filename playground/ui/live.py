@@ -362,18 +362,19 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
     return active
 
 
+def plain_rows(runs) -> list[dict]:
+    """A comparison's table where its lab has none: the runs' final metrics."""
+    return [{"run": name, "status": r.status.get("status"),
+             "test accuracy": (r.status.get("final") or {}).get("val/acc"),
+             "parameters": r.status.get("params"), "seconds": r.status.get("seconds")}
+            for name, r in runs]
+
+
 def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
     """The final table of a finished comparison: the lab's own (with its verdict) or a plain
     one from the runs' final metrics."""
     runs = [(name, store.info(i)) for name, i in zip(names, ids) if store.exists(i)]
-    if table is not None:
-        rows, verdict = table(runs)
-    else:
-        rows = [{"run": name, "status": r.status.get("status"),
-                 "test accuracy": (r.status.get("final") or {}).get("val/acc"),
-                 "parameters": r.status.get("params"), "seconds": r.status.get("seconds")}
-                for name, r in runs]
-        verdict = ""
+    rows, verdict = table(runs) if table is not None else (plain_rows(runs), "")
     frame = pd.DataFrame(rows)
     formats = {}
     for c in frame.columns:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-
 import inspect
+import uuid
 
 import pandas as pd
 import streamlit as st
@@ -37,12 +37,37 @@ def _explanation(lab, on_stage: bool = False) -> None:
     st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
 
 
-def _model_summary(lab_name: str, lab, cfg) -> None:
-    if cfg is None or not hasattr(lab, "blueprint"):
-        return
-    from playground.engine.summary import describe, human
+CHECK_WAIT_S = 0.5      # a page waits this long for the worker's check before it draws without
+CHECK_POLL_S = 0.3      # and then looks again this often until the answer is there
 
-    info = describe(lab, cfg)
+
+def _model_check(lab_name: str, cfg, mgr):
+    """The worker's check of the form's settings - the model's size against the caps and the
+    free memory, the device - with the model's summary: {"errors", "summary", ...}, a future
+    while it is computed (a worker still starting), None where the check itself failed (the
+    run's own check at Train says why)."""
+    future = mgr.ask_soon("check", mgr.check_args(lab_name, cfg), wait=CHECK_WAIT_S)
+    if not future.done():
+        return future
+    try:
+        return future.result()
+    except asks.AskError:
+        return None
+
+
+@st.fragment(run_every=CHECK_POLL_S)
+def _checking(future) -> None:
+    if future.done():
+        st.rerun(scope="app")           # Train and the errors above follow the answer
+    st.caption("Checking the model's size and memory...")
+
+
+def _model_summary(checked) -> None:
+    info = (checked or {}).get("summary") if isinstance(checked, dict) else None
+    if not info:
+        return
+    from playground.engine.summary import human
+
     per_token = (f" ({info['flops_per_token']:,} FLOPs per token)"
                  if info.get("flops_per_token") else "")
     if not info["rows"]:                # a race of points on a surface: no layers to list
@@ -142,7 +167,7 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     spec = {s.name: s for s in params.specs(lab.Config)}[ex["field"]]
     st.subheader(ex["title"])
     typed = ""
-    if "text_fn" in ex:                 # typed, e.g. a word: that first, the number below
+    if "text_label" in ex:              # typed, e.g. a word: that first, the number below
         typed = st.text_input(ex["text_label"], key=f"{lab_name}._explore_text.{run_id}",
                               max_chars=100, help=ex.get("text_help")).strip()
     # settings the look may change (a sampling temperature, a sampler), the run's own first;
@@ -151,7 +176,7 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     names = names(cfg) if callable(names) else names
     options = [s for s in params.specs(lab.Config) if s.name in names]
     changed = {}
-    if options and (typed or "text_fn" not in ex):
+    if options and (typed or "text_label" not in ex):
         for col, o in zip(st.columns(len(options)), options):
             key = f"{lab_name}._explore_{o.name}.{run_id}"
             if o.choices:
@@ -217,51 +242,49 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
 
 @st.fragment
 def _stepper(lab_name: str, lab, store, run_id: str) -> None:
-    # a fragment: a click reruns this part only, not the page above it
+    # a fragment: a click reruns this part only, not the page above it. The session lives in
+    # the worker (the model and its optimizers); this page keeps its last answer.
     from playground.engine import stepping
 
     key = f"{lab_name}._steps"
-    session = st.session_state.get(key)
-    actions = [label for label, _ in lab.STEPS["actions"]]
+    last = st.session_state.get(key)
+    actions = list(lab.STEPS["actions"])
     cols = st.columns(len(actions) + 1)
     clicked = [label for col, label in zip(cols, actions)
                if col.button(label, key=f"{key}.{label}", width="stretch")]
     back = "Back to the start" if stepping.from_start(lab) else "Back to the run's end"
     restart = cols[-1].button(back, key=f"{key}.reset", width="stretch",
                               icon=":material/restart_alt:")
-    if session is None or session.run_id != run_id or restart:
+    fresh = last is None or last["run_id"] != run_id or restart
+    if fresh or clicked:
+        token = st.session_state.setdefault("_steps_session", uuid.uuid4().hex)
         cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+        doing = ("Setting the run up at its start..." if stepping.from_start(lab)
+                 else "Picking the run up where it ended...") if fresh else "Stepping..."
         try:
-            with st.spinner("Setting the run up at its start..." if stepping.from_start(lab)
-                            else "Picking the run up where it ended..."), server.turn():
-                session = stepping.resume(lab, cfg, store, run_id)
-        except Exception as e:  # noqa: BLE001 - a missing dataset or upload is a message
-            st.error(f"This run cannot be stepped here: {plain(e, 500)}")
-            return
-        st.session_state[key] = session       # one per visitor: the last run stepped
-    for label in clicked:
-        try:
-            with server.turn():
-                stepping.act(lab, session, label)
-        except server.Busy as e:
-            st.warning(str(e))
-        except Exception as e:  # noqa: BLE001 - a step that fails says so, the page stays
-            st.error(f"{label} failed: {type(e).__name__}: {plain(e, 500)}")
-    taken = ", ".join(f"{n} x {label.lower()}" for label, n in session.counts.items())
+            with st.spinner(doing), server.turn():
+                answer = manager().ask("steps", {
+                    "lab": lab_name, "config": params.to_dict(cfg), "root": str(store.root),
+                    "run_id": run_id, "session": token, "actions": clicked, "reset": fresh},
+                    sticky=token)
+        except (asks.TooMuch, server.Busy) as e:
+            st.warning(plain(e, 500))
+        except asks.AskError as e:  # a missing dataset, an upload gone, a failed step
+            st.error(f"This run cannot be stepped here: {plain(e, 500)}" if fresh
+                     else f"The step failed: {plain(e, 500)}")
+        else:
+            last = st.session_state[key] = {"run_id": run_id, **answer}
+    if last is None or last["run_id"] != run_id:
+        return
+    taken = ", ".join(f"{n} x {label.lower()}" for label, n in last["counts"].items())
     st.caption(f"Steps taken by hand: {taken}." if taken else lab.STEPS.get("ready", ""))
-    if session.log:
-        table = pd.DataFrame(session.log[-6:])
+    if last["log"]:
+        table = pd.DataFrame(last["log"])
         numbers = [c for c in table.columns if c not in ("#", "step")]
         # one action moves one player: the other's columns are blank, not "None"
         table[numbers] = table[numbers].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
         st.dataframe(table, hide_index=True, width="stretch")
-    try:
-        with server.turn():
-            pictures = stepping.show(lab, session)
-    except server.Busy as e:
-        st.warning(str(e))
-        return
-    live.artifact_grid(pictures, prefix=f"steps-{run_id}")
+    live.artifact_grid(last["pictures"], prefix=f"steps-{run_id}")
 
 
 def _history(lab_name: str, lab, store, current: str | None) -> None:
@@ -358,6 +381,21 @@ def _comparison(lab, cfg) -> dict | None:
     return compare
 
 
+def _worker_table(lab_name: str, ids: list[str], names, store):
+    """A finished comparison's own table, made by the training process (the Distillation
+    page's times its networks) and kept: the runs are over, the table does not change."""
+    def table(runs):
+        args = {"lab": lab_name, "root": str(store.root), "ids": list(ids), "names": list(names)}
+        try:
+            with st.spinner("The training process is making the table..."):
+                out = manager().ask_soon("table", args).result(timeout=asks.TIMEOUT_S)
+        except (asks.AskError, TimeoutError) as e:
+            return live.plain_rows(runs), f"(This comparison's own table could not be made: " \
+                                          f"{plain(e, 300)}.)"
+        return out["rows"], out["verdict"]
+    return table
+
+
 def _run_config(lab, store, run_id: str):
     """The settings a stored run trained with, or None."""
     try:
@@ -383,7 +421,7 @@ def _plain_curves(lab, cfg) -> bool:
 def _overview(lab_name: str, lab, cfg) -> None:
     """What the lab shows before anything trains (the distillation page's teacher vs student),
     computed by the training process."""
-    if cfg is None or not hasattr(lab, "overview"):
+    if cfg is None or not registry.has(lab_name, "overview"):
         return
     try:
         with st.spinner("The training process is preparing the overview..."):
@@ -414,6 +452,9 @@ def lab_page(lab_name: str) -> None:
 
     cfg, errors = form.render(lab_name, lab, store,
                               main_fields=stage.fields(lab) if on_stage else ())
+    checked = _model_check(lab_name, cfg, mgr) if cfg is not None else None
+    if isinstance(checked, dict):
+        errors = errors + checked["errors"]
     if mgr.caps.hosted:
         st.sidebar.caption(f"Shared server: {mgr.caps.describe()}. "
                            f"{mgr.caps.describe_retention()}")
@@ -464,6 +505,8 @@ def lab_page(lab_name: str) -> None:
             st.error("\n".join(plain(m, 500) for m in e.messages))
         except SubmitError as e:
             st.error(plain(e, 500))
+    if checked is not None and not isinstance(checked, dict):
+        _checking(checked)
     if compare and c3.button(compare["label"], key=f"{lab_name}._compare", disabled=bool(errors),
                              icon=":material/compare_arrows:",
                              shortcut=stage.key("compare")):
@@ -478,14 +521,16 @@ def lab_page(lab_name: str) -> None:
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
     if not on_stage:
-        _model_summary(lab_name, lab, cfg)
+        _model_summary(checked)
     if not on_stage and not mgr.caps.hosted:
         sweep_ui.panel(lab_name, lab, cfg, mgr)
     _overview(lab_name, lab, cfg)
 
     shown = _comparison(lab, _run_config(lab, store, compared[-1])) if compared else None
     if shown:
-        live.compare_panel(compared, shown["names"], store, table=shown.get("table"),
+        table = _worker_table(lab_name, compared, shown["names"], store) \
+            if shown.get("table") else None
+        live.compare_panel(compared, shown["names"], store, table=table,
                            curves=shown.get("curves"), views=shown.get("views", ()))
     if run_id:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),

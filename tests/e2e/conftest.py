@@ -68,8 +68,8 @@ def _chromium(_playwright):
 def browser(_chromium):
     from playwright.sync_api import expect
 
-    # A fresh server's first page imports torch and the labs: on a cold disk (a new venv, CI) that
-    # takes longer than Playwright's 5 s default for each expectation.
+    # A fresh server's first page waits for its worker, which imports torch and the labs: on a cold
+    # disk (a new venv, CI) that takes longer than Playwright's 5 s default for each expectation.
     expect.set_options(timeout=30_000)
     b = _chromium()
     yield b

@@ -198,7 +198,7 @@ def test_text_a_model_learnt_from_an_upload_cannot_close_its_code_block(monkeypa
     samples are shown in a fence longer than any run of backticks in them."""
     from types import SimpleNamespace
 
-    from playground.labs import rnn
+    from playground.labs.rnn import model as rnn
 
     learnt = "```\n![x](https://evil.example/x.png)\n``````"
     monkeypatch.setattr(rnn, "sample_text", lambda *a, **k: learnt)

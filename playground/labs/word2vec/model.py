@@ -1,31 +1,5 @@
-"""Word2vec. A word is known by the company it keeps: give every word a vector v_w and every word
-a second "context" vector u_w, and train them so that a word predicts its neighbours within a
-window (skip-gram) or its neighbours predict it (CBOW). Negative sampling turns the softmax over
-the whole vocabulary into k + 1 yes/no questions: loss = -log σ(u_c·v_w) - Σ_k log σ(-u_n·v_w),
-with the k noise words n drawn from the unigram distribution raised to 3/4. Directions in the
-learnt space end up meaning something: v(paris) - v(france) + v(japan) lands near v(tokyo)
-(Mikolov, Chen, Corrado & Dean, 2013: Efficient Estimation of Word Representations in Vector
-Space; Mikolov, Sutskever et al., 2013: Distributed Representations of Words and Phrases).
-
-**How a batch is made.** The corpus is one stream of word ids, kept on the device. An example
-is a position in the stream: each step takes a batch of centre positions and every word up to
-`window` positions away in the same sentence, all at once with tensor indexing. As in the
-original code, each centre draws its own reach b in 1..window, so near words are seen more often.
-
-**Subsampling.** Frequent words ("the", "of") say little about their neighbours, so at each
-epoch every occurrence of a word of relative frequency f is kept with probability
-(√(f/t) + 1)·t/f (the released word2vec code; the paper wrote the discard probability as
-1 - √(t/f)). A dropped word is neither a centre nor a neighbour that epoch, and windows close
-over the gap. Drawing it again every epoch, as gensim does, matters: drawn once per run, the
-default reached 78-82% on the analogies instead of 89-95% (seeds 0-2).
-
-**Learning rate.** Plain SGD on the sum of the pairs' losses, as in word2vec: lr is the step each
-pair would take on its own, decayed linearly to lr/10,000 over the run.
-
-**The analogy test.** a : b :: c : ? is answered by the word closest in cosine to
-v(b) - v(a) + v(c), excluding a, b and c (3CosAdd); only questions whose four words are all in
-the vocabulary count.
-"""
+"""Word2Vec's torch part: the word stream, the two tables of vectors, the pairs' losses, the
+scores, and the looks into a finished run (the pictures are in views.py)."""
 from __future__ import annotations
 
 import math
@@ -40,143 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.data import Data, DataUnavailable, uploads
-from playground.data.text import CORPORA, GENSIM_PIN, load_corpus, text_corpus
-from playground.engine.device import DEVICE_CHOICES
-from playground.params import param
+from playground.data import Data, DataUnavailable
+from playground.data.text import GENSIM_PIN
+from playground.labs.word2vec import Config, _load, vocabulary
+from playground.labs.word2vec.views import _map, _neighbours, _offsets, _similarities, _word_ids
 from playground.ui import charts
 
-TITLE, ICON, SECTION = "Word2Vec", "🔤", "Sequences & text"
-TRY_THIS = ("Train the default: in about ten seconds nine analogies in ten come out right "
-            "(husband : wife :: king : queen), and in 'Relations as directions' the capital -> "
-            "country arrows turn parallel. Then set subsample to 0 and negatives to 1: 'the', "
-            "'in' and 'of' fill the windows and the analogies drop to about 20%.")
-
-STAGE = ("subsample", "negatives", "window")
-MAX_SOFTMAX_VOCAB = 2000      # full softmax scores every word for every pair
-MAP_WORDS = 200               # the most frequent words on the map
 NOISE_TABLE = 2 ** 20         # entries of the unigram table the noise words are drawn from
-
-
-@dataclass(frozen=True)
-class Config:
-    corpus: str = param("toy", choices=CORPORA, group="Data",
-                        help="toy: generated sentences about countries, capitals, languages and "
-                             "male/female words, where the analogies are learnable in seconds. "
-                             f"wiki: the Wikipedia sample inside gensim (`pip install "
-                             f"{GENSIM_PIN}`): 500 articles, stemmed, without stop words. upload: "
-                             "a text of your own (below).")
-    text_file: str = param("", upload=("txt",), group="Data", label="Your own text (.txt)",
-                           help="corpus = upload: a UTF-8 text of your own, split into "
-                                "lower-case words and sentences.")
-    corpus_tokens: int = param(60_000, lo=1_000, hi=1_000_000, group="Data",
-                               help="Length of the corpus in words: the first N of wiki (it has "
-                                    "about 330,000), or N generated for toy.")
-    min_count: int = param(5, lo=1, hi=1000, group="Data",
-                           help="Words seen fewer times are dropped from the vocabulary and the "
-                                "stream.")
-    subsample: float = param(1e-3, lo=0.0, hi=1.0, log=True, group="Data",
-                             help="t of the subsampling of frequent words: a word with relative "
-                                  "frequency f is kept with probability (√(f/t) + 1)·t/f. "
-                                  "0 = keep every word.")
-    model: str = param("skipgram", choices=("skipgram", "cbow"), group="Model",
-                       help="skipgram: the centre word predicts each neighbour. cbow: the mean "
-                            "of the neighbours' vectors predicts the centre word.")
-    loss: str = param("negative", choices=("negative", "softmax"), group="Model",
-                      help="negative: k noise words per pair, each a yes/no question. softmax: "
-                           f"a probability over the whole vocabulary (up to {MAX_SOFTMAX_VOCAB:,} "
-                           "words here).")
-    negatives: int = param(5, lo=1, hi=50, group="Model",
-                           when={"loss": ("negative",)},
-                           help="k: noise words per pair, drawn from unigram counts ^ 0.75.")
-    window: int = param(5, lo=1, hi=20, group="Model",
-                        help="Neighbours on each side of the centre word (each centre draws a "
-                             "reach of 1..window).")
-    embedding_dim: int = param(50, lo=2, hi=1000, group="Model", label="Embedding size",
-                               help="Length of every word vector.")
-    lr: float = param(0.025, lo=1e-5, hi=1.0, log=True, group="Training", label="Learning rate",
-                      help="SGD step of each pair (word2vec's alpha), decayed linearly to "
-                           "lr/10,000 by the end of the run.")
-    batch_size: int = param(128, lo=1, hi=16384, group="Training",
-                            help="Positions of the text per step; a word that subsampling drops "
-                                 "this epoch trains nothing, a kept one brings up to 2 x window "
-                                 "pairs. Their updates add up: on a small vocabulary, large "
-                                 "batches need a smaller lr (toy, no subsampling: 256 diverged).")
-    epochs: int = param(10, lo=1, hi=200, group="Training",
-                        help="Passes over the corpus (every centre position once per epoch).")
-    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
-                      help="Same seed: same subsampling, same initial vectors, same batches.")
-    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
-                        help="auto = the GPU when there is one.")
-    word_map: str = param("pca", choices=("pca", "tsne"), group="Show", label="Word map",
-                          help="How the map flattens the vectors to 2-D: PCA (the live map) or "
-                               "t-SNE (scikit-learn; slower, so only when you look at a "
-                               "finished run's words below).")
-    word_rank: int = param(0, lo=0, hi=99_999, group="Show", label="Word to explore",
-                           help="After training, the nearest neighbours of the word with this "
-                                "frequency rank (0 = the most frequent) from the saved vectors.")
-
-
-PRESETS = {
-    "Toy analogies, skip-gram (default)": {},
-    "Toy, CBOW": {"model": "cbow", "lr": 0.05},
-    "Toy, full softmax": {"loss": "softmax"},
-    "Toy, no subsampling, 1 negative": {"subsample": 0.0, "negatives": 1},
-    "Toy, window 1": {"window": 1},
-    "Wikipedia sample (100k words)": {"corpus": "wiki", "corpus_tokens": 100_000,
-                                      "embedding_dim": 100, "epochs": 5},
-    "Wikipedia sample, all of it": {"corpus": "wiki", "corpus_tokens": 400_000,
-                                    "embedding_dim": 100, "epochs": 5, "batch_size": 512},
-}
-
-
-def _load(corpus: str, corpus_tokens: int, text_file: str = ""):
-    """The corpus a run trains on: a built-in one, or the visitor's uploaded text."""
-    if corpus == "upload" and text_file:
-        return _own_corpus(text_file, corpus_tokens)
-    return load_corpus(corpus, corpus_tokens)
-
-
-def _own_corpus(text_file: str, corpus_tokens: int):
-    return text_corpus(uploads.load(text_file), corpus_tokens)
-
-
-def export_stubs(cfg: Config) -> dict[str, str]:
-    """Scripts train on the built-in corpora only (a run on an uploaded text is not exportable)."""
-    return {"_own_corpus": "def _own_corpus(text_file, corpus_tokens):\n    raise SystemExit("
-                           "'this script trains on the built-in corpora only')"}
-
-
-def exportable(cfg: Config) -> str:
-    return ("this run trained on an uploaded text, which a script cannot carry: download its "
-            "weights or the whole run instead") if cfg.corpus == "upload" else ""
-
-
-@lru_cache(maxsize=16)
-def vocabulary(corpus: str, corpus_tokens: int, min_count: int,
-               text_file: str = "") -> tuple[tuple[str, ...], tuple]:
-    """The words seen at least `min_count` times, most frequent first, and their counts."""
-    counts = Counter(w for s in _load(corpus, corpus_tokens, text_file).sentences for w in s)
-    words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
-    return tuple(words), tuple(counts[w] for w in words)
-
-
-def check(cfg: Config) -> list[str]:
-    if cfg.corpus == "upload" and not cfg.text_file:
-        return ["The upload corpus is a text of your own: upload a .txt file first (Data, "
-                "'Your own text'), or pick the toy or wiki corpus."]
-    try:
-        words, _ = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.text_file)
-    except DataUnavailable:
-        return []                    # load_data says what to install, with the toy corpus as fix
-    if len(words) < 10:
-        return [f"Min count {cfg.min_count} keeps only {len(words)} words of the "
-                f"{cfg.corpus_tokens:,}-word {cfg.corpus} corpus: lower it, or use more words."]
-    if cfg.loss == "softmax" and len(words) > MAX_SOFTMAX_VOCAB:
-        return [f"Full softmax scores all {len(words):,} words of this vocabulary for every pair; "
-                f"this page allows it up to {MAX_SOFTMAX_VOCAB:,} words. Use loss = negative "
-                "(negative sampling), raise min count, or use fewer corpus tokens."]
-    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,135 +268,7 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the page shows
-
-def _word_ids(data: Data, words) -> list[int]:
-    index = {w: i for i, w in enumerate(data.classes)}
-    return [index[w] for w in words if w in index]
-
-
-def _pairs(data: Data, section: str, n: int) -> list[tuple[int, int]]:
-    """The first n distinct (a, b) pairs of one kind of analogy question."""
-    questions = data.test[0][:, :2].tolist()
-    pairs = [tuple(q) for q, s in zip(questions, data.extra["sections"]) if s == section]
-    return list(dict.fromkeys(pairs))[:n]
-
-
-def _pca(vectors: torch.Tensor) -> np.ndarray:
-    """(n, D) -> (n, 2) on the two main directions, each signed so that its largest loading is
-    positive (the map does not flip from one refresh to the next)."""
-    x = (vectors - vectors.mean(0)).cpu()
-    _, _, vh = torch.linalg.svd(x, full_matrices=False)
-    axes = vh[:2] * vh[:2].gather(1, vh[:2].abs().argmax(1, keepdim=True)).sign()
-    return (x @ axes.T).numpy().round(4)
-
-
-def _scatter(name: str, xy: np.ndarray, words: list[str], labels: list[str], axis: str = "",
-             **marker) -> dict:
-    return {"type": "scatter", "mode": "markers+text", "name": name, "x": xy[:, 0].tolist(),
-            "y": xy[:, 1].tolist(), "text": labels, "hovertext": words, "hoverinfo": "text",
-            "textposition": "top center", "textfont": {"size": 10}, "marker": marker,
-            "xaxis": "x" + axis, "yaxis": "y" + axis}
-
-
-def _tsne(vectors: torch.Tensor) -> np.ndarray:
-    """(n, D) -> (n, 2) by t-SNE on cosine distances (scikit-learn), seeded: the same run gives
-    the same map."""
-    from sklearn.manifold import TSNE
-
-    x = vectors.float().cpu().numpy()
-    return TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3)), init="pca",
-                metric="cosine", random_state=0).fit_transform(x)
-
-
-def _map(vectors: torch.Tensor, data: Data, extra_word: int | None = None,
-         method: str = "pca") -> dict:
-    """The most frequent words on the two main directions of their vectors (or by t-SNE)."""
-    labelled = set(_word_ids(data, data.extra["probes"])) or set(range(min(15, len(data.classes))))
-    labelled |= {extra_word} if extra_word is not None else set()
-    ids = sorted(set(range(min(MAP_WORDS, len(data.classes)))) | labelled)
-    xy = _tsne(vectors[ids]) if method == "tsne" else _pca(vectors[ids])     # (n, 2)
-    groups = [data.extra["groups"].get(data.classes[i], "other") for i in ids]
-    traces = []
-    for group in sorted(set(groups)):
-        rows = [k for k, g in enumerate(groups) if g == group]
-        words = [data.classes[ids[k]] for k in rows]
-        traces.append(_scatter(group, xy[rows], words,
-                               [w if ids[k] in labelled else "" for k, w in zip(rows, words)],
-                               size=6 if group == "other" else 8,
-                               **({"color": "#bbbbbb"} if group == "other" else {})))
-    fig = {"data": traces, "layout": {
-        "height": 480, "template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-        "xaxis": {"title": {"text": "first principal direction" if method == "pca" else ""},
-                  "zeroline": False},
-        "yaxis": {"title": {"text": "second" if method == "pca" else ""}, "zeroline": False},
-        "legend": {"orientation": "h", "y": -0.15}}}
-    if method == "tsne":
-        return charts.artifact(
-            "Word map (t-SNE of the word vectors)", "plotly", fig,
-            f"The {len(ids)} most frequent words placed so that each one's nearest words stay "
-            "near it; distances between far-apart clusters mean little. Hover for the names.")
-    return charts.artifact(
-        "Word map (PCA of the word vectors)", "plotly", fig,
-        f"The {len(ids)} most frequent words projected on the two directions along which their "
-        "vectors vary most; words used alike end up together. Hover for the others' names.")
-
-
-def _offsets(vectors: torch.Tensor, data: Data, n: int = 8) -> dict | None:
-    """One panel per kind of pair: its words on their own two main directions, an arrow from
-    a to b. Parallel arrows of one length: one vector offset is the relation, which is what
-    the analogy test relies on (untrained vectors give arrows in every direction)."""
-    kinds = [(k, p) for k in data.extra["shown_sections"] if len(p := _pairs(data, k, n)) >= 3]
-    if not kinds:
-        return None
-    traces, arrows, layout = [], [], {}
-    for panel, (kind, pairs) in enumerate(kinds, start=1):
-        axis = "" if panel == 1 else str(panel)
-        ids = [i for pair in pairs for i in pair]
-        xy = _pca(vectors[ids])                                               # (2n, 2)
-        words = [data.classes[i] for i in ids]
-        pair_scatter = _scatter(kind, xy, words, words, axis, size=7)
-        # a above its point, b below: the two words of a pair do not print over each other
-        pair_scatter["textposition"] = ["top center", "bottom center"] * len(pairs)
-        traces.append(pair_scatter)
-        arrows += [{"x": float(xy[k + 1, 0]), "y": float(xy[k + 1, 1]), "ax": float(xy[k, 0]),
-                    "ay": float(xy[k, 1]), "xref": "x" + axis, "yref": "y" + axis,
-                    "axref": "x" + axis, "ayref": "y" + axis, "showarrow": True, "text": "",
-                    "arrowhead": 2, "arrowsize": 1.6, "arrowwidth": 1.3, "standoff": 5,
-                    "arrowcolor": "#666"}
-                   for k in range(0, len(ids), 2)]
-        width = 1 / len(kinds)
-        layout[f"xaxis{axis}"] = {"domain": [(panel - 1) * width + 0.03, panel * width - 0.03],
-                                  "title": {"text": kind.replace("-", " -> ")},
-                                  "showticklabels": False, "zeroline": False}
-        layout[f"yaxis{axis}"] = {"anchor": "x" + axis, "showticklabels": False,
-                                  "zeroline": False}
-    fig = {"data": traces, "layout": {**layout, "height": 380, "template": "plotly_white",
-                                      "annotations": arrows, "showlegend": False,
-                                      "margin": {"l": 10, "r": 10, "t": 10, "b": 40}}}
-    return charts.artifact("Relations as directions", "plotly", fig,
-                           "The words of each kind of pair, projected on their own two main "
-                           "directions, an arrow from a to b: where the arrows run parallel and "
-                           "equally long, b - a + c lands on the answer.")
-
-
-def nearest(vectors: torch.Tensor, ids: list[int], k: int) -> tuple[list, list]:
-    sims = vectors[ids] @ vectors.T                                           # (n, V)
-    sims[torch.arange(len(ids)), ids] = -math.inf
-    top = sims.topk(min(k, vectors.shape[0] - 1), dim=1)
-    return top.indices.tolist(), top.values.tolist()
-
-
-def _neighbours(vectors: torch.Tensor, data: Data, words: list[int], k: int = 6,
-                title: str = "Nearest neighbours") -> dict:
-    idx, sims = nearest(vectors, words, k)
-    rows = ["| word | nearest words (cosine) |", "|---|---|"]
-    for w, near, cos in zip(words, idx, sims):
-        shown = ", ".join(f"{data.classes[j]} ({c:.2f})" for j, c in zip(near, cos))
-        rows.append(f"| **{data.classes[w]}** | {shown} |")
-    return charts.artifact(title, "markdown", "\n".join(rows),
-                           "Words whose vectors point the same way (cosine similarity).")
-
+# What the page shows: the analogies here, the map and the other pictures in views.py
 
 def _analogies(vectors: torch.Tensor, data: Data, per_section: int = 2) -> dict | None:
     questions = data.test[0]
@@ -578,26 +294,6 @@ def _analogies(vectors: torch.Tensor, data: Data, per_section: int = 2) -> dict 
     return charts.artifact("Analogies: b - a + c", "markdown", "\n".join(lines),
                            "The word nearest to v(b) - v(a) + v(c), a, b and c excluded; a "
                            "question counts when its four words are in the vocabulary.")
-
-
-def _similarities(vectors: torch.Tensor, data: Data, chosen: list[int] | None = None) -> dict:
-    ids = chosen or [i for kind in data.extra["shown_sections"] for pair in _pairs(data, kind, 3)
-                     for i in pair]
-    ids = list(dict.fromkeys(ids)) or _word_ids(data, data.extra["probes"]) or list(range(12))
-    ids = [i for i in ids if i < len(data.classes)]
-    sims = (vectors[ids] @ vectors[ids].T).cpu().numpy().round(2)
-    names = [data.classes[i] for i in ids]
-    fig = {"data": [{"type": "heatmap", "z": sims.tolist(), "x": names, "y": names,
-                     "zmin": -1, "zmax": 1, "colorscale": charts.DIVERGING,
-                     "text": sims.tolist(), "texttemplate": "%{text:.2f}",
-                     "hovertemplate": "%{y} / %{x}: %{z:.2f}<extra></extra>"}],
-           "layout": {"height": 460, "template": "plotly_white",
-                      "margin": {"l": 90, "r": 10, "t": 10, "b": 90},
-                      "xaxis": {"type": "category", "automargin": True, "tickangle": -45},
-                      "yaxis": {"type": "category", "autorange": "reversed",
-                                "automargin": True}}}
-    return charts.artifact("Cosine similarity of chosen words", "plotly", fig,
-                           "1: the same direction, 0: unrelated, -1: opposite.")
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
@@ -696,20 +392,7 @@ def explore(cfg: Config, model_path: str, rank: int) -> dict[str, dict]:
     data, _ = _finished(replace(cfg, word_map="pca", word_rank=0), model_path)
     return neighbours(cfg, model_path, data.classes[min(rank, len(data.classes) - 1)])
 
-
-EXPLORE = {"title": "Nearest neighbours of any word", "field": "word_rank", "fn": explore,
-           "help": "A word by its frequency rank (0 = the most frequent): its nearest words "
-                   "from the finished run's vectors (nothing is retrained).",
-           "text_fn": neighbours, "text_label": "Type a word, a - b + c, or words, with commas",
-           "text_help": "A word: its nearest words in the finished run's vectors and where it "
-                        "sits on the map. king - man + woman: the words nearest to that sum. "
-                        "cat, dog, paris: their cosine similarities. Nothing is retrained. Or "
-                        "pick a word by frequency rank below.",
-           "options": ("word_map",)}
-
-# The page charts these test metrics beside the loss, and lists runs by the first.
-CURVES = (("analogy", "Analogy accuracy", False), ("wordsim", "Word similarity (Spearman)", False))
-HEADLINE = ("val/analogy", "analogy acc")
+explore_text = neighbours             # EXPLORE's typed look: a word, a - b + c, or a list
 
 
 # ---------------------------------------------------------------------------------------------

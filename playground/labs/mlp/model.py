@@ -1,9 +1,4 @@
-"""Multilayer perceptron. Each layer computes h = f(W x + b); stacking layers with a non-linear f
-lets the network bend its decision boundary, one fold per neuron. With a linear f (or no hidden
-layer) the whole network is a single linear map and the boundary stays a straight line, however
-deep it is. Training minimises the cross-entropy between softmax(logits) and the labels by
-gradient descent on W and b (Rumelhart, Hinton & Williams, 1986: backpropagation).
-"""
+"""The MLP's torch part: its data as tensors, the network, one step, and the pictures."""
 from __future__ import annotations
 
 import math
@@ -15,78 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import DATASETS_2D, Data, load_images, make_2d
-from playground.engine.device import DEVICE_CHOICES
-from playground.labs._shared import (ACTIVATIONS, OPTIMIZERS, evaluate_classifier,
-                                     make_optimizer, predict)
-from playground.params import param
+from playground.labs._shared import ACTIVATIONS, evaluate_classifier, make_optimizer, predict
+from playground.labs.mlp import Config
 from playground.ui import charts
-
-TITLE, ICON, SECTION = "MLP", "🧠", "Foundations"
-TRY_THIS = ("Spiral with activation = linear: the boundary stays a straight line however many "
-            "layers you add. Switch back to relu and watch it curl around the arms. Then try "
-            "features x1^2 and x2^2 alone on circles with no hidden layer at all.")
-
-STAGE = ("dataset", "features", "hidden_sizes", "activation")
-FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
-IMAGE_SETS = ("digits", "mnist", "fashion_mnist")
-
-
-@dataclass(frozen=True)
-class Config:
-    dataset: str = param("spiral", choices=DATASETS_2D + IMAGE_SETS, group="Data",
-                         help="2-D point sets are generated here; digits is embedded (8x8); "
-                              "MNIST and Fashion-MNIST (28x28) download on first use.")
-    noise: float = param(0.05, lo=0.0, hi=0.5, group="Data",
-                         help="Jitter added to every 2-D point (the plane spans about -1..1).")
-    n_samples: int = param(1000, lo=50, hi=20000, group="Data",
-                           help="How many 2-D points to generate.")
-    train_ratio: float = param(0.5, lo=0.1, hi=0.9, group="Data",
-                               help="Share of the points (or digits) used for training; the rest "
-                                    "is the test set. MNIST keeps its official split.")
-    features: tuple[str, ...] = param(("x1", "x2"), choices=FEATURES, min_len=1, group="Features",
-                                      help="Inputs computed from each 2-D point (sin uses "
-                                           "sin(pi x)). Ignored for images.")
-    hidden_sizes: tuple[int, ...] = param((32, 32), lo=1, hi=100_000, max_len=6, group="Network",
-                                          help="Neurons per hidden layer, e.g. 16,16. Empty = no "
-                                               "hidden layer (a linear classifier).")
-    activation: str = param("relu", choices=tuple(ACTIVATIONS), group="Network",
-                            help="The non-linearity f after every hidden layer.")
-    init: str = param("xavier", choices=("xavier", "he", "normal", "zeros"), group="Network",
-                      help="Initial weights. Zeros makes every neuron of a layer identical.")
-    dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
-                           help="Probability of zeroing each hidden activation while training.")
-    optimizer: str = param("adam", choices=OPTIMIZERS,
-                           group="Training", help="momentum = SGD with momentum 0.9.")
-    lr: float = param(0.01, lo=1e-6, hi=100.0, log=True, group="Training", label="Learning rate",
-                      help="Step size of the optimizer.")
-    regularization: str = param("none", choices=("none", "l1", "l2"), group="Training",
-                                help="Penalty on the weights added to the loss.")
-    reg_rate: float = param(1e-4, lo=0.0, hi=1.0, log=True, group="Training", label="Regularization rate",
-                            help="Weight of the L1/L2 penalty.")
-    batch_size: int = param(32, lo=1, hi=8192, group="Training",
-                            help="Examples per gradient step.")
-    epochs: int = param(100, lo=1, hi=2000, group="Training",
-                        help="Passes over the training set.")
-    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
-                      help="Same seed, same data, same initial weights, same curve.")
-    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
-                        help="auto = the GPU when there is one.")
-
-
-PRESETS = {
-    "Spiral (default)": {},
-    "Linear can't spiral": {"activation": "linear", "hidden_sizes": (16, 16, 16)},
-    "Circles, features only": {"dataset": "circles", "features": ("x1^2", "x2^2"),
-                               "hidden_sizes": (), "epochs": 30, "lr": 0.03},
-    "XOR with one hidden layer": {"dataset": "xor", "hidden_sizes": (4,), "lr": 0.03,
-                                  "epochs": 60},
-    "Tanh, slower to escape": {"activation": "tanh", "hidden_sizes": (16, 16)},
-    "Zero init (symmetry)": {"init": "zeros"},
-    "Digits": {"dataset": "digits", "hidden_sizes": (64,), "activation": "relu", "lr": 0.003,
-               "epochs": 40, "train_ratio": 0.8},
-    "MNIST 784-512-512-10": {"dataset": "mnist", "hidden_sizes": (512, 512), "activation": "relu",
-                             "lr": 0.001, "batch_size": 64, "epochs": 3, "init": "he"},
-}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,172 @@
+"""Recurrent networks. An RNN reads a sequence one step at a time and carries a hidden state:
+h_t = tanh(W x_t + U h_{t-1} + b). Trained by backpropagation through time, the gradient that
+reaches an early step is a product of one Jacobian per later step, so over long gaps it vanishes
+(or explodes): a plain RNN cannot learn what happened 50 steps ago (Bengio, Simard & Frasconi,
+1994). The LSTM (Hochreiter & Schmidhuber, 1997) adds a cell state c_t = f_t * c_{t-1} + i_t * g_t
+that is only scaled by a forget gate, never squashed, so the gradient can flow back unchanged;
+input, forget and output gates decide what to write, keep and show. The GRU (Cho et al., 2014)
+does the same with two gates (reset, update) and no separate cell.
+
+**What the page shows.** The curves, the predictions on fixed test sequences, the hidden state
+over time, the gates of an LSTM or GRU reading one sequence, and the gradient of the loss with
+respect to each input step, |dL/dx_t|: for a plain RNN it is flat near zero at the early steps
+(vanished), for an LSTM or GRU it stays alive there. Gradient clipping caps the norm of the whole
+gradient, the usual cure for the opposite problem (exploding gradients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from playground.engine.device import DEVICE_CHOICES
+from playground.labs import torch_part
+from playground.labs._common import OPTIMIZERS, text_exportable, text_stubs
+from playground.params import param
+
+TITLE, ICON, SECTION = "RNN / LSTM / GRU", "🔁", "Sequences & text"
+TRY_THIS = ("Press 'RNN vs LSTM vs GRU' on the adding problem (length 50): the plain RNN stays "
+            "at the 0.167 of guessing the mean while the LSTM and the GRU fall far below it. Then "
+            "look at |dL/dx_t|: the RNN's gradient at the early steps is a millionth of the "
+            "LSTM's.")
+
+STAGE = ("task", "seq_len", "cell")
+TASKS = ("adding", "copy", "series", "chars")
+CELLS = ("rnn", "lstm", "gru")
+REGRESSION = ("adding", "series")
+MEAN_GUESS_MSE = 1 / 6           # adding: always answering 1.0
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str = param("adding", choices=TASKS, group="Task",
+                      help="adding: sum the two marked numbers of a long sequence. copy: recall "
+                           "the first symbols after a delay. series: forecast the next value of "
+                           "a time series. chars: predict the next character of English text.")
+    seq_len: int = param(50, lo=5, hi=200, group="Task", label="Sequence length",
+                         help="Steps per sequence (adding, series, chars); for copy, the delay "
+                              "between the symbols and their recall.")
+    n_copy: int = param(3, lo=1, hi=20, group="Task", label="Symbols to copy",
+                        when={"task": ("copy",)},
+                        help="copy: how many symbols to remember.")
+    n_symbols: int = param(8, lo=2, hi=64, group="Task", label="Alphabet",
+                           when={"task": ("copy",)},
+                           help="copy: how many different symbols.")
+    series: str = param("sines", choices=("sines", "mackey_glass"), group="Task",
+                        when={"task": ("series",)},
+                        help="series: a noisy sum of three sines, or the chaotic Mackey-Glass "
+                             "delay equation (tau = 17).")
+    noise: float = param(0.05, lo=0.0, hi=1.0, group="Task",
+                         when={"task": ("series",)},
+                         help="series: standard deviation of the noise added to every value.")
+    n_samples: int = param(8000, lo=200, hi=50_000, group="Task", label="Sequences",
+                           help="Sequences generated (80% train, 20% test); chars: the first "
+                                "n x 40 characters of the text.")
+    cell: str = param("lstm", choices=CELLS, group="Network",
+                      help="rnn = tanh RNN (Elman), lstm, gru: torch.nn.RNN/LSTM/GRU.")
+    layers: int = param(1, lo=1, hi=4, group="Network", help="Stacked recurrent layers.")
+    hidden_size: int = param(64, lo=2, hi=1024, group="Network", label="Hidden size",
+                             help="Units of the hidden state.")
+    bidirectional: bool = param(False, group="Network",
+                                when={"task": ("adding", "copy")},
+                                help="Also read the sequence backwards (adding and copy only: "
+                                     "forecasting must not see the future).")
+    dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
+                           help="Between stacked layers (needs 2 or more layers).")
+    embedding: int = param(32, lo=2, hi=512, group="Network",
+                           when={"task": ("copy", "chars")},
+                           help="copy and chars: size of each symbol's learned vector.")
+    clip: bool = param(True, group="Training", label="Gradient clipping",
+                       help="Rescale the gradient when its norm exceeds max norm.")
+    max_norm: float = param(1.0, lo=0.01, hi=100.0, log=True, group="Training",
+                            label="Max norm", when={"clip": (True,)},
+                                              help="The clipping threshold.")
+    optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
+                           help="momentum = SGD with momentum 0.9.")
+    lr: float = param(0.01, lo=1e-6, hi=10.0, log=True, group="Training",
+                      label="Learning rate", help="Step size of the optimizer.")
+    batch_size: int = param(64, lo=1, hi=4096, group="Training", help="Sequences per step.")
+    steps: int = param(800, lo=1, hi=100_000, group="Training",
+                       help="Gradient steps (each draws a batch of sequences).")
+    text_file: str = param("", upload=("txt",), group="Task", label="Your own text (.txt)",
+                           when={"task": ("chars",)},
+                           help="chars: train on a UTF-8 text of your own instead of the "
+                                "built-in English (its alphabet is every character it uses).")
+    temperature: float = param(0.8, lo=0.05, hi=2.0, group="Samples",
+                               when={"task": ("chars",)},
+                               help="chars: sampling temperature of the live text samples "
+                                    "(low = safe and repetitive, high = inventive).")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Same seed, same data, same initial weights, same curve.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Adding problem, length 50 (default)": {},
+    "Adding problem, plain RNN": {"cell": "rnn"},
+    "Adding problem, length 100": {"seq_len": 100, "steps": 2000},
+    "Copy 3 symbols after a delay of 10": {"task": "copy", "seq_len": 10, "steps": 1500},
+    "Forecast sines": {"task": "series", "seq_len": 40, "steps": 600, "lr": 0.003},
+    "Forecast Mackey-Glass (chaos)": {"task": "series", "series": "mackey_glass", "seq_len": 60,
+                                      "noise": 0.0, "steps": 1000, "lr": 0.003},
+    "Characters (English)": {"task": "chars", "seq_len": 64, "hidden_size": 256,
+                             "embedding": 32, "steps": 2000, "lr": 0.003},
+}
+
+
+def check(cfg: Config) -> list[str]:
+    errors = []
+    if cfg.bidirectional and cfg.task in ("series", "chars"):
+        errors.append(f"Bidirectional reads the sequence backwards too, so for {cfg.task} it "
+                      "would see the values it must predict: use it for adding or copy only.")
+    if cfg.dropout > 0 and cfg.layers == 1:
+        errors.append("Dropout acts between stacked recurrent layers: set layers to 2 or more, "
+                      "or dropout to 0.")
+    return errors
+
+
+exportable, export_stubs = text_exportable, text_stubs      # uploads stay out of scripts
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+def _three_cells(cfg: Config, earlier: list[str]) -> Config | None:
+    """RNN, then LSTM, then GRU: the same task, data, seed and everything else."""
+    return replace(cfg, cell=CELLS[len(earlier)]) if len(earlier) < len(CELLS) else None
+
+
+def comparison_table(runs) -> tuple[list[dict], str]:
+    rows, score = [], {}
+    for name, info in runs:
+        final = info.status.get("final") or {}
+        task = info.config.get("task", "adding")
+        key = "val/mse" if task in REGRESSION else "val/acc" if task == "copy" else "val/loss"
+        score[name] = final.get(key)
+        rows.append({"cell": name, "status": info.status.get("status"),
+                     {"val/mse": "test MSE", "val/acc": "test accuracy",
+                      "val/loss": "test loss (nats/char)"}[key]: final.get(key),
+                     "parameters": info.status.get("params"),
+                     "seconds": info.status.get("seconds")})
+    if any(v is None for v in score.values()) or not runs:
+        return rows, "The comparison is incomplete: a run did not finish."
+    task = runs[0][1].config.get("task", "adding")
+    best = (max if task == "copy" else min)(score, key=score.get)
+    text = f"Best here: {best}."
+    if task == "adding":
+        stuck = [n for n, v in score.items() if v > 0.8 * MEAN_GUESS_MSE]
+        learnt = [n for n, v in score.items() if v < 0.3 * MEAN_GUESS_MSE]
+        if stuck:
+            text += (f" {', '.join(stuck)} stayed near {MEAN_GUESS_MSE:.3f}, the error of always "
+                     "answering the mean: it did not find the marked numbers.")
+        if learnt:
+            text += f" {', '.join(learnt)} learnt the task (MSE under {0.3 * MEAN_GUESS_MSE:.3f})."
+    return rows, text
+
+
+COMPARE = {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _three_cells,
+           "table": comparison_table, "views": ("gradient",)}
+
+DEMOS = {"rnn-lstm-gru": {"compare": True, "picture": "gradient",
+                          "title": "RNN vs LSTM vs GRU on the adding problem"}}
+
+__getattr__ = torch_part(__name__)      # build, train_step, ...: model.py, in the worker
