@@ -1,12 +1,12 @@
-"""Model work the Streamlit server does itself, on a visitor's click: Sample again and the other
-looks into a finished run (EXPLORE), slow motion (stepping), try your own image, ONNX export,
-and the distillation page's timing of its two networks before Train.
+"""The hosted caps on model work a page asks for on a visitor's click: Sample again and the
+other looks into a finished run (EXPLORE), slow motion (stepping), try your own image, ONNX
+export, the distillation page's timing of its two networks before Train.
 
-It runs in the one process every visitor shares, outside the job queue and its caps. In hosted
-mode it is bounded here: the model it loads (`server_params`), the sampling steps of a look
-(`server_steps`), the examples a hand-made step draws its batches from (`server_examples`), and
-one such piece of work at a time (`turn`): the next visitor waits a little, then is told to try
-again. Outside hosted mode nothing is capped and nothing waits.
+That work is an ask to the worker process (engine/asks.py), which applies these caps where it
+computes: the model it loads (`server_params`), the sampling steps of a look (`server_steps`),
+the examples a hand-made step draws its batches from (`server_examples`). The server itself
+lets one such ask through at a time (`turn`): the next visitor waits a little, then is told to
+try again. Outside hosted mode nothing is capped and nothing waits.
 """
 from __future__ import annotations
 

@@ -17,8 +17,9 @@ From the end (the GAN), the run's weights and its optimizers' state are loaded i
 built State, so a step continues the run's own game rather than a restarted one. From the start
 (the race, whose lesson is the first steps), the State is built afresh from the run's config -
 same seed, same start - and nothing is loaded. A step is milliseconds to a fraction of a second,
-taken on a click, on the CPU of the process that asks: no job, no worker (hosted, within
-engine/server.py's caps: the model's size, the examples the batches are drawn from).
+taken on a click, in the worker process (a "steps" ask, engine/asks.py, which keeps each
+browser tab's Session), within engine/server.py's caps when hosted: the model's size, the
+examples the batches are drawn from.
 """
 from __future__ import annotations
 
