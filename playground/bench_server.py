@@ -12,6 +12,7 @@ the same steps asked of a warm worker directly: what a click costs the worker, r
 from __future__ import annotations
 
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -137,9 +138,12 @@ def measure(quick: bool = False, progress=print, then=None, chromium=None) -> di
     finally:
         server.stop()
         out["log"] = server.output()
-    if "step_s" in out:
-        progress("case 8: the step's ask alone, through a warm worker...")
-        out["ask_s"] = step_asks(tmp / "home", run_id, QUICK_CLICKS if quick else CLICKS)
+    try:
+        if "step_s" in out:
+            progress("case 8: the step's ask alone, through a warm worker...")
+            out["ask_s"] = step_asks(tmp / "home", run_id, QUICK_CLICKS if quick else CLICKS)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

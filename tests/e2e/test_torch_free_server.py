@@ -43,7 +43,7 @@ def test_a_visitors_journey_never_loads_torch_into_the_server(browser):
     found = bench_server.measure(quick=True, progress=lambda _: None, then=_train_and_explore,
                                  chromium=browser)
     assert found["workers"], "the runs trained in no worker process"
-    assert len(found["step_s"]) == bench_server.QUICK_CLICKS
+    assert len(found["step_s"]) == len(found["ask_s"]) == bench_server.QUICK_CLICKS
     assert found["rss_home"] > 0 and found["rss_pages"] > 0
     assert not found["torch_in_server"], "torch was loaded into the Streamlit server"
     assert "Traceback" not in found["log"]
