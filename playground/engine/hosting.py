@@ -44,6 +44,7 @@ class Caps:
     server_params: int | None = None    # parameters of a model it loads for a look
     server_steps: int | None = None     # sampling steps of one look (Sample again)
     server_examples: int | None = None  # examples a hand-made step draws from
+    server_seconds: int | None = None   # seconds of model work for pages per visitor, 10 minutes
 
     def describe(self) -> str:
         parts = [f"at most {v:,} {k}" for k, v in (
@@ -76,7 +77,7 @@ HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, env_steps=100_000, p
                        submissions_per_minute=6, address_submissions_per_minute=24,
                        queued_per_address=5, uploads_per_visitor=10, uploads_mb=100,
                        server_params=2_000_000, server_steps=1000,
-                       server_examples=1024)
+                       server_examples=1024, server_seconds=120)
 
 VISITOR_KEY = re.compile(r"^[0-9a-f]{32}$")
 

@@ -96,6 +96,7 @@ class JobManager:
         self.caps = caps or hosting.caps()
         self._lock = threading.Lock()
         self._soon: dict[str, Future] = {}          # ask_soon's answers, oldest first
+        self._asked: dict[str, list] = {}           # hosted: visitor -> [(start, seconds)]
         self._asker: ThreadPoolExecutor | None = None
         self._queued: deque[Job] = deque()
         self._running: dict[str, Job] = {}
@@ -510,13 +511,36 @@ class JobManager:
         with self._lock:
             return list(self._running) + [j.run_id for j in self._queued]
 
-    def ask(self, kind: str, args: dict, timeout: float | None = None, sticky: str = ""):
+    def ask(self, kind: str, args: dict, timeout: float | None = None, sticky: str = "",
+            owner: str | None = None):
         """Model work for a page, computed where the jobs train (engine/asks.py); raises
         asks.AskError with a message for the page. `sticky`: asks with one key go to one
-        worker (a slow-motion session)."""
+        worker (a slow-motion session). `owner`: the visitor asking; hosted, their asks' time
+        counts against their share (`server_seconds` per FAIR_WINDOW_S), as runs count against
+        their turn: the worker that answers also trains everyone's runs."""
         from playground.engine import asks
 
-        return self.executor.ask(kind, args, timeout or asks.TIMEOUT_S, sticky=sticky)
+        cap = self.caps.server_seconds if owner else None
+        if cap:
+            now = time.monotonic()
+            with self._lock:
+                spent = [(t, d) for t, d in self._asked.get(owner, []) if t > now - FAIR_WINDOW_S]
+                self._asked[owner] = spent
+            used = sum(d for _, d in spent)
+            if used >= cap:
+                wait = max(1, int(spent[0][0] + FAIR_WINDOW_S - now))
+                raise asks.TooMuch(
+                    f"Your looks, steps and exports have used {used:.0f} s of this shared "
+                    f"server's model work in the last {FAIR_WINDOW_S // 60} minutes (at most "
+                    f"{cap} s): try again in {wait} s. Training runs are not affected.")
+        start = time.monotonic()
+        try:
+            return self.executor.ask(kind, args, timeout or asks.TIMEOUT_S, sticky=sticky)
+        finally:
+            if cap:
+                with self._lock:
+                    self._asked.setdefault(owner, []).append(
+                        (start, time.monotonic() - start))
 
     def ask_soon(self, kind: str, args: dict, wait: float = 0.0) -> Future:
         """The same ask, answered in the background and remembered: a page that draws before

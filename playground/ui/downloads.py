@@ -80,10 +80,11 @@ def _weights(store, run_id: str) -> bytes:
 def _onnx(store, run_id: str) -> bytes:
     # made by the training process; hosted: one export (or look) at a time, and drawing the
     # buttons waits only a little for it
-    from playground.ui.state import manager
+    from playground.ui.state import manager, session_id
 
     with server.turn(wait=5):
-        out = manager().ask("onnx", {"root": str(store.root), "run_id": run_id})
+        out = manager().ask("onnx", {"root": str(store.root), "run_id": run_id},
+                            owner=session_id())
     if "why" in out:
         raise export.NotExportable(out["why"])
     return base64.b64decode(out["onnx"])

@@ -134,7 +134,7 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
         inference.check_upload(file.name, file.size, bytes(file.getbuffer()[:16]))
         # read and computed by the training process; the bytes go there and nowhere else
         with server.turn(), st.spinner("The training process is reading your image..."):
-            out = manager().ask("classify", {
+            out = manager().ask("classify", owner=session_id(), args={
                 "lab": lab_name, "config": store.config(run_id)["config"], "model": str(path),
                 "image": base64.b64encode(file.getvalue()).decode(), "invert": bool(invert)})
     except (inference.BadImage, asks.BadImage, asks.TooMuch, server.Busy) as e:
@@ -203,7 +203,7 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     # time on a shared server
     try:
         with server.turn(), st.spinner("The training process is looking..."):
-            items = manager().ask("explore", {
+            items = manager().ask("explore", owner=session_id(), args={
                 "lab": lab_name, "config": params.to_dict(cfg), "model": str(path),
                 "value": int(value), "typed": typed})
     except (asks.TooMuch, server.Busy) as e:
@@ -263,7 +263,7 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
                  else "Picking the run up where it ended...") if fresh else "Stepping..."
         try:
             with st.spinner(doing), server.turn():
-                answer = manager().ask("steps", {
+                answer = manager().ask("steps", owner=session_id(), args={
                     "lab": lab_name, "config": params.to_dict(cfg), "root": str(store.root),
                     "run_id": run_id, "session": token, "actions": clicked, "reset": fresh},
                     sticky=token)

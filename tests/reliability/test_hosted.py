@@ -155,3 +155,31 @@ def test_a_three_way_comparison_fits_one_visitors_queue(hosted, store):
     ids = (ids if isinstance(ids, str) else ids[0]).split(",")
     assert len(ids) == 3 and len(store.list()) == 3
     assert poll_until(at, lambda a: all(store.status(i)["status"] == "completed" for i in ids))
+
+
+def test_a_visitors_asks_count_against_their_share_of_the_server(tmp_path):
+    """Hosted, the model work a visitor's pages ask for (looks, steps, exports) is counted: past
+    `server_seconds` in ten minutes their next ask is refused with the wait, while another
+    visitor, and the check before Train (no owner), still get answers."""
+    from playground.engine import asks
+    from playground.engine.hosting import Caps
+    from playground.engine.jobs import JobManager
+    from playground.engine.runs import RunStore
+
+    class Slow:
+        """Answers every ask after 0.6 s of work, as a worker sampling would."""
+        def ask(self, kind, args, timeout, sticky=""):
+            time.sleep(0.6)
+            return {"kind": kind}
+
+        def shutdown(self, timeout=0):
+            pass
+
+    mgr = JobManager(RunStore(tmp_path / "runs"), caps=Caps(hosted=True, server_seconds=1),
+                     executor=Slow())
+    assert mgr.ask("explore", {}, owner="a") == {"kind": "explore"}
+    assert mgr.ask("steps", {}, owner="a") == {"kind": "steps"}      # 0.6 s used of 1
+    with pytest.raises(asks.TooMuch, match=r"used 1 s .*\(at most 1 s\): try again in \d+ s"):
+        mgr.ask("explore", {}, owner="a")
+    assert mgr.ask("explore", {}, owner="b") == {"kind": "explore"}
+    assert mgr.ask("check", {}) == {"kind": "check"}
