@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from playground.data.base import DataUnavailable
+from playground.data.images import data_dir
 
 SOURCES = ("all", "imdb", "amazon", "yelp")
 FILES = {"imdb": "imdb_labelled.txt", "amazon": "amazon_cells_labelled.txt",
@@ -33,8 +34,6 @@ WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def sentiment_dir() -> Path:
-    from playground.data.images import data_dir
-
     return data_dir() / "sentiment"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from playground.data.sentiment import SOURCES
 from playground.engine.device import DEVICE_CHOICES
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS, text_exportable, text_stubs
@@ -29,8 +30,9 @@ TRY_THIS = ("Press 'RNN vs LSTM vs GRU' on the adding problem (length 50): the p
             "LSTM's.")
 
 STAGE = ("task", "seq_len", "cell")
-TASKS = ("adding", "copy", "series", "chars")
+TASKS = ("adding", "copy", "series", "chars", "sentiment")
 CELLS = ("rnn", "lstm", "gru")
+ORDER_BLIND = "bag"              # sentiment's baseline: the mean of the word vectors, no order
 REGRESSION = ("adding", "series")
 MEAN_GUESS_MSE = 1 / 6           # adding: always answering 1.0
 
@@ -40,10 +42,21 @@ class Config:
     task: str = param("adding", choices=TASKS, group="Task",
                       help="adding: sum the two marked numbers of a long sequence. copy: recall "
                            "the first symbols after a delay. series: forecast the next value of "
-                           "a time series. chars: predict the next character of English text.")
+                           "a time series. chars: predict the next character of English text. "
+                           "sentiment: read a real review sentence, say whether it is positive.")
     seq_len: int = param(50, lo=5, hi=200, group="Task", label="Sequence length",
                          help="Steps per sequence (adding, series, chars); for copy, the delay "
-                              "between the symbols and their recall.")
+                              "between the symbols and their recall; for sentiment, the words "
+                              "read of each sentence (longer ones are cut).")
+    source: str = param("all", choices=SOURCES, group="Task", label="Reviews from",
+                        when={"task": ("sentiment",)},
+                        help="sentiment: Kotzias et al.'s labelled sentences (KDD 2015, CC BY "
+                             "4.0), 1,000 each from IMDB (films), Amazon (phones), Yelp "
+                             "(restaurants), half positive; downloaded from UCI on first use.")
+    vocab_size: int = param(3000, lo=10, hi=50_000, group="Task", label="Vocabulary",
+                            when={"task": ("sentiment",)},
+                            help="sentiment: the most frequent training words kept; the rest "
+                                 "are one 'unknown' word.")
     n_copy: int = param(3, lo=1, hi=20, group="Task", label="Symbols to copy",
                         when={"task": ("copy",)},
                         help="copy: how many symbols to remember.")
@@ -58,22 +71,25 @@ class Config:
                          when={"task": ("series",)},
                          help="series: standard deviation of the noise added to every value.")
     n_samples: int = param(8000, lo=200, hi=50_000, group="Task", label="Sequences",
+                           when={"task": ("adding", "copy", "series", "chars")},
                            help="Sequences generated (80% train, 20% test); chars: the first "
                                 "n x 40 characters of the text.")
-    cell: str = param("lstm", choices=CELLS, group="Network",
-                      help="rnn = tanh RNN (Elman), lstm, gru: torch.nn.RNN/LSTM/GRU.")
+    cell: str = param("lstm", choices=CELLS + (ORDER_BLIND,), group="Network",
+                      help="rnn = tanh RNN (Elman), lstm, gru: torch.nn.RNN/LSTM/GRU. bag "
+                           "(sentiment): the mean of the word vectors, order ignored.")
     layers: int = param(1, lo=1, hi=4, group="Network", help="Stacked recurrent layers.")
     hidden_size: int = param(64, lo=2, hi=1024, group="Network", label="Hidden size",
                              help="Units of the hidden state.")
     bidirectional: bool = param(False, group="Network",
-                                when={"task": ("adding", "copy")},
-                                help="Also read the sequence backwards (adding and copy only: "
-                                     "forecasting must not see the future).")
+                                when={"task": ("adding", "copy", "sentiment")},
+                                help="Also read the sequence backwards (adding, copy and "
+                                     "sentiment: forecasting must not see the future).")
     dropout: float = param(0.0, lo=0.0, hi=0.9, group="Network",
                            help="Between stacked layers (needs 2 or more layers).")
     embedding: int = param(32, lo=2, hi=512, group="Network",
-                           when={"task": ("copy", "chars")},
-                           help="copy and chars: size of each symbol's learned vector.")
+                           when={"task": ("copy", "chars", "sentiment")},
+                           help="copy, chars and sentiment: size of each symbol's (word's) "
+                                "learned vector.")
     clip: bool = param(True, group="Training", label="Gradient clipping",
                        help="Rescale the gradient when its norm exceeds max norm.")
     max_norm: float = param(1.0, lo=0.01, hi=100.0, log=True, group="Training",
@@ -110,6 +126,8 @@ PRESETS = {
                                       "noise": 0.0, "steps": 1000, "lr": 0.003},
     "Characters (English)": {"task": "chars", "seq_len": 64, "hidden_size": 256,
                              "embedding": 32, "steps": 2000, "lr": 0.003},
+    "Sentiment of review sentences (LSTM)": {"task": "sentiment", "seq_len": 40,
+                                             "embedding": 64, "steps": 600, "lr": 0.003},
 }
 
 
@@ -118,6 +136,9 @@ def check(cfg: Config) -> list[str]:
     if cfg.bidirectional and cfg.task in ("series", "chars"):
         errors.append(f"Bidirectional reads the sequence backwards too, so for {cfg.task} it "
                       "would see the values it must predict: use it for adding or copy only.")
+    if cfg.cell == ORDER_BLIND and cfg.task != "sentiment":
+        errors.append("bag (the mean of the word vectors) reads sentences: use it with the "
+                      "sentiment task, or pick rnn, lstm or gru.")
     if cfg.dropout > 0 and cfg.layers == 1:
         errors.append("Dropout acts between stacked recurrent layers: set layers to 2 or more, "
                       "or dropout to 0.")
@@ -140,7 +161,8 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     for name, info in runs:
         final = info.status.get("final") or {}
         task = info.config.get("task", "adding")
-        key = "val/mse" if task in REGRESSION else "val/acc" if task == "copy" else "val/loss"
+        key = ("val/mse" if task in REGRESSION else "val/acc" if task in ("copy", "sentiment")
+               else "val/loss")
         score[name] = final.get(key)
         rows.append({"cell": name, "status": info.status.get("status"),
                      {"val/mse": "test MSE", "val/acc": "test accuracy",
@@ -150,7 +172,7 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     if any(v is None for v in score.values()) or not runs:
         return rows, "The comparison is incomplete: a run did not finish."
     task = runs[0][1].config.get("task", "adding")
-    best = (max if task == "copy" else min)(score, key=score.get)
+    best = (max if task in ("copy", "sentiment") else min)(score, key=score.get)
     text = f"Best here: {best}."
     if task == "adding":
         stuck = [n for n, v in score.items() if v > 0.8 * MEAN_GUESS_MSE]

@@ -15,6 +15,8 @@ from playground.data.sequences import (make_adding, make_copy, make_series, make
 from playground.engine.device import full_precision
 from playground.labs._shared import make_optimizer
 from playground.labs.rnn import MEAN_GUESS_MSE, Config
+from playground.labs.rnn.sentiment import (SentimentNet, load_sentiment, loss_and_accuracy,
+                                           sentiment_views)
 from playground.ui import charts
 
 
@@ -28,6 +30,8 @@ def load_data(cfg: Config) -> Data:
         return make_copy(cfg.n_samples, cfg.seq_len, cfg.n_copy, cfg.n_symbols, cfg.seed)
     if cfg.task == "series":
         return make_series(cfg.n_samples, cfg.seq_len, cfg.series, cfg.noise, cfg.seed)
+    if cfg.task == "sentiment":
+        return load_sentiment(cfg)
     text = _own_text(cfg)
     return make_text(cfg.seq_len, max_chars=cfg.n_samples * 40, text=text,
                      name=f"upload:{cfg.text_file}" if text else "")
@@ -93,6 +97,8 @@ def _shape(cfg: Config, data: Data | None = None) -> tuple[int, int, int]:
 
 
 def blueprint(cfg: Config):
+    if cfg.task == "sentiment":
+        return SentimentNet(cfg, cfg.vocab_size), torch.ones((2, cfg.seq_len), dtype=torch.long)
     n_in, n_out, vocab = _shape(cfg)
     length = cfg.n_copy * 2 + cfg.seq_len + 1 if cfg.task == "copy" else cfg.seq_len
     example = (torch.zeros((2, length), dtype=torch.long) if vocab
@@ -103,15 +109,18 @@ def blueprint(cfg: Config):
 @dataclass
 class State:
     cfg: Config
-    model: SeqModel
+    model: SeqModel | SentimentNet
     opt: torch.optim.Optimizer
     task: str
 
 
 def build(cfg: Config, data: Data) -> State:
     device = data.test[0].device
-    n_in, n_out, vocab = _shape(cfg, data)
-    model = SeqModel(cfg, n_in, n_out, vocab).to(device)
+    if cfg.task == "sentiment":
+        model = SentimentNet(cfg, len(data.extra["vocab"])).to(device)
+    else:
+        n_in, n_out, vocab = _shape(cfg, data)
+        model = SeqModel(cfg, n_in, n_out, vocab).to(device)
     return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), cfg.task)
 
 
@@ -124,6 +133,8 @@ def _loss(s: State, out: torch.Tensor, y: torch.Tensor):
         return F.mse_loss(_last(s, out), y), None
     if s.task == "series":
         return F.mse_loss(out[..., 0], y), None
+    if s.task == "sentiment":
+        return loss_and_accuracy(out, y)
     logits = out.reshape(-1, out.shape[-1])
     target = y.reshape(-1)
     loss = F.cross_entropy(logits, target, ignore_index=-100)
@@ -364,6 +375,8 @@ def _chars_view(s: State, data: Data) -> dict:
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
+    if s.task == "sentiment":
+        return sentiment_views(s.model, data)
     view = {"adding": _adding_view, "copy": _copy_view, "series": _series_view,
             "chars": _chars_view}[s.task]
     out = {"predictions": view(s, data), "gradient": _input_gradient(s, data),
