@@ -49,6 +49,13 @@ def _train_button(page):
     return page.get_by_role("button", name="Train", exact=True)
 
 
+def wait_train_enabled(page) -> None:
+    """Until the page's Train button is on screen and enabled (its settings checked)."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim()"
+        ".endsWith('Train') && !b.disabled)")
+
+
 def change(page, lab: str) -> float:
     """Sidebar link -> the lab's title and an enabled Train button on screen, in seconds."""
     t0 = time.perf_counter()
@@ -58,9 +65,7 @@ def change(page, lab: str) -> float:
         page.locator("[data-testid='stSidebarNavViewButton']").click()
     link.click()
     page.locator("h1").filter(has_text=registry.meta(lab).TITLE).first.wait_for(state="visible")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim()"
-        ".endsWith('Train') && !b.disabled)")
+    wait_train_enabled(page)
     return time.perf_counter() - t0
 
 
@@ -120,9 +125,7 @@ def measure(quick: bool = False, progress=print, then=None, chromium=None) -> di
         progress("case 8: a race, stepped by hand...")
         page.goto(f"{server.url}/{RACE}")
         page.wait_for_selector(browser.CONNECTED)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim()"
-            ".endsWith('Train') && !b.disabled)")
+        wait_train_enabled(page)
         _train_button(page).click()
         page.wait_for_url(re.compile(r"[?&]run="))
         page.get_by_text("Step through it by hand").wait_for(state="visible", timeout=300_000)

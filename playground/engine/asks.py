@@ -99,9 +99,10 @@ def _check(lab, cfg, max_params: int | None) -> dict:
         return {"errors": [str(e)], "pool": None, "summary": None}
     if not hasattr(lab, "blueprint"):
         return {"errors": [], "pool": pool, "summary": None}
+    info = summary.describe(lab, cfg)           # the model built once, on the meta device
     errors = summary.check(lab, cfg, device="cuda" if pool == "cuda" else "cpu",
-                           max_params=max_params)
-    return {"errors": errors, "pool": pool, "summary": summary.describe(lab, cfg)}
+                           max_params=max_params, info=info)
+    return {"errors": errors, "pool": pool, "summary": info}
 
 
 _sessions: OrderedDict = OrderedDict()      # visitor's session -> stepping.Session

@@ -174,11 +174,13 @@ def human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def check(lab, cfg, device: str = "cpu", max_params: int | None = None) -> list[str]:
-    """Refuse, before training, what cannot fit: messages with the estimate, or []."""
+def check(lab, cfg, device: str = "cpu", max_params: int | None = None,
+          info: dict | None = None) -> list[str]:
+    """Refuse, before training, what cannot fit: messages with the estimate, or []. `info`: the
+    model's describe(), when the caller has it already."""
     if not hasattr(lab, "blueprint"):
         return []
-    info = describe(lab, cfg)
+    info = info or describe(lab, cfg)
     errors = []
     if max_params is not None and info["params"] > max_params:
         errors.append(f"This model has {info['params']:,} parameters; this server allows at most "

@@ -26,9 +26,7 @@ def _train_and_explore(page, server) -> None:
         .wait_for(state="visible")
     page.goto(f"{server.url}/{WORD2VEC}")
     page.wait_for_selector(CONNECTED)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim()"
-        ".endsWith('Train') && !b.disabled)")
+    bench_server.wait_train_enabled(page)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Nearest neighbours of any word").wait_for(state="visible",
                                                                 timeout=240_000)
