@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 from playground import params
+from playground.labs import parse, torch_names
 
 LABS = ("mlp", "fundamentals", "cnn", "resnet", "distill", "rnn", "word2vec", "transformer", "gan", "vae",
         "diffusion", "gnn", "dqn")
@@ -27,8 +28,6 @@ def get(name: str) -> ModuleType:
 def has(name: str, attr: str) -> bool:
     """Does the lab define `attr`, in its face or its torch part? Answered without importing the
     torch part (a plain hasattr on a torch name would import it)."""
-    from playground.labs import torch_names
-
     lab = get(name)
     return attr in vars(lab) or attr in torch_names(lab.__name__)
 
@@ -47,7 +46,7 @@ def meta(name: str) -> SimpleNamespace:
     if name not in LABS:
         raise UnknownLab(f"unknown lab {str(name)[:40]!r}; labs: {', '.join(LABS)}")
     source = Path(__file__).parent / "labs" / name / "__init__.py"
-    tree = ast.parse(source.read_text(encoding="utf-8"))
+    tree = parse(source)
     found = {"__doc__": ast.get_docstring(tree, clean=False) or ""}
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:

@@ -117,6 +117,36 @@ def test_navigation_metadata_read_from_the_source_matches_the_module(name):
         assert getattr(meta, key) == getattr(lab, key), key
 
 
+def test_sessions_reading_the_labs_sources_at_once_all_get_answers():
+    """Streamlit runs each visitor's page in a thread of its own, and the first visits read the
+    labs' sources at the same time (CPython 3.11's AST builder is not thread-safe)."""
+    import threading
+
+    from playground.labs import torch_names
+
+    failures, answers = [], []
+    for _ in range(5):
+        torch_names.cache_clear()
+        registry.meta.cache_clear()
+        start = threading.Barrier(8)
+
+        def visit():
+            start.wait()
+            try:
+                answers.append(sum(len(torch_names(f"playground.labs.{n}"))
+                                   + len(registry.meta(n).TITLE) for n in registry.LABS))
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                failures.append(repr(e))
+
+        threads = [threading.Thread(target=visit) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not failures, failures[:3]
+    assert len(answers) == 40 and len(set(answers)) == 1
+
+
 def test_the_server_side_imports_no_torch():
     """Navigation, Home, every lab's face with what a page reads of it (its settings, presets,
     checks, comparisons, the words of EXPLORE and STEPS, which hooks its torch part has) and

@@ -15,10 +15,25 @@ from __future__ import annotations
 
 import ast
 import importlib
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 TORCH_PART = "model"
+# CPython 3.11's AST builder keeps its recursion count in state shared by all threads: two
+# Streamlit sessions parsing at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905). Ours parse one at a time, and once more if Streamlit's own
+# parse of a page script ran beside it.
+_PARSING = threading.Lock()
+
+
+def parse(path: Path) -> ast.Module:
+    text = path.read_text(encoding="utf-8")
+    with _PARSING:
+        try:
+            return ast.parse(text, filename=str(path))
+        except SystemError:
+            return ast.parse(text, filename=str(path))
 
 
 @lru_cache(maxsize=None)
@@ -30,7 +45,7 @@ def torch_names(face: str) -> frozenset[str]:
     if not source.exists():
         return frozenset()
     names = set()
-    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+    for node in parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
