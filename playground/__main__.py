@@ -50,12 +50,37 @@ def _parse_sets(pairs: list[str]) -> tuple[dict, list[str]]:
     return raw, errors
 
 
+def _read_files(lab, raw: dict) -> list[str]:
+    """On the command line a file field (`--set text_file=notes.txt`) names a path: the file is
+    checked and stored as the page stores an upload, and the field holds its id."""
+    from pathlib import Path
+
+    from playground import params
+    from playground.data import uploads
+
+    errors = []
+    for spec in params.specs(lab.Config):
+        value = str(raw.get(spec.name, "")).strip()
+        if not spec.upload or not value or params.UPLOAD_ID.fullmatch(value):
+            continue
+        path = Path(value).expanduser()
+        try:
+            raw[spec.name] = uploads.save(path.read_bytes(), uploads.MAX_BYTES,
+                                          spec.holds or spec.upload[0])[0]
+        except OSError as e:
+            errors.append(f"{spec.name}: {value!r} cannot be read ({e.strerror or e}).")
+        except uploads.BadUpload as e:
+            errors.append(f"{spec.name}: {e}")
+    return errors
+
+
 def _train(args) -> int:
     from playground import registry
 
     raw, errors = _parse_sets(args.set or [])
     try:
         lab = registry.get(args.lab)
+        errors += _read_files(lab, raw)
         errors += registry.parse_config(lab, raw)[1]
     except registry.UnknownLab as e:
         errors.append(str(e))

@@ -30,6 +30,7 @@ class Spec:
     max_len: int = 64
     runs_of: tuple | None = None   # a str field naming a finished run of these labs
     upload: tuple | None = None    # a str field holding the id of an uploaded file of these types
+    holds: str = ""                # what that file must hold (data/uploads.decode's kind)
     when: tuple | None = None      # ((field, (values...)), ...): shown only where every one holds
 
     def applies(self, values: dict) -> bool:
@@ -42,16 +43,17 @@ class Spec:
 
 
 def param(default, *, lo=None, hi=None, choices=None, help="", log=False, group="Training",
-          label="", min_len=0, max_len=64, runs_of=None, upload=None, when=None):
+          label="", min_len=0, max_len=64, runs_of=None, upload=None, holds="", when=None):
     """Declare a Config field. `lo`/`hi` bound numbers (and each item of a tuple of numbers);
     `runs_of` marks a str field that names a finished run of those labs (the form lists them);
     `upload` (file types, e.g. ("txt",)) a str field that holds the id of an uploaded file (the
-    form shows an uploader; "" = none); `when` ({field: allowed values}) the settings under which
+    form shows an uploader; "" = none) and `holds` what it must hold ("labelled": text,label
+    rows; by default its type's: txt prose, csv points); `when` ({field: allowed values}) the settings under which
     the field matters (the form shows it only then; it keeps its value meanwhile)."""
     meta = dict(lo=lo, hi=hi, choices=tuple(choices) if choices else None, help=help, log=log,
                 group=group, label=label, min_len=min_len, max_len=max_len,
                 runs_of=tuple(runs_of) if runs_of else None,
-                upload=tuple(upload) if upload else None,
+                upload=tuple(upload) if upload else None, holds=holds,
                 when=tuple((k, tuple(v)) for k, v in when.items()) if when else None)
     return field(default=default, metadata={"param": meta})
 

@@ -98,9 +98,9 @@ def test_every_comparison_ends_with_a_table_and_a_verdict(lab):
     """A comparison's runs are judged in a sentence: with no run finished it says so."""
     compare = getattr(lab, "COMPARE", None)
     cfgs = [lab.Config()]
-    if callable(compare):                    # one comparison per experiment (fundamentals)
-        field = next(s for s in params.specs(lab.Config) if s.name == "experiment")
-        cfgs = [dataclasses.replace(lab.Config(), experiment=e) for e in field.choices]
+    if callable(compare):          # one comparison per experiment (fundamentals) or task (rnn)
+        field = next(s for s in params.specs(lab.Config) if s.name in ("experiment", "task"))
+        cfgs = [dataclasses.replace(lab.Config(), **{field.name: e}) for e in field.choices]
     for cfg in cfgs:
         spec = compare(cfg) if callable(compare) else compare
         if not spec:
@@ -187,8 +187,10 @@ def test_a_labs_looks_and_steps_are_in_its_torch_part(lab):
     ex = getattr(lab, "EXPLORE", None)
     if ex is not None:
         assert not any(callable(v) for k, v in ex.items() if k != "options"), ex
-        assert "explore" in torch_part
+        assert ("explore" in torch_part) == ("field" in ex)
         assert ("explore_text" in torch_part) == ("text_label" in ex)
+        assert {"field", "text_label"} & set(ex), ex
+        assert all(f in {s.name for s in params.specs(lab.Config)} for f in ex.get("when", {}))
     steps = getattr(lab, "STEPS", None)
     if steps is not None:
         assert all(isinstance(a, str) for a in steps["actions"])

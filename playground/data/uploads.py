@@ -65,13 +65,16 @@ def path(text_id: str) -> Path:
 
 def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
     """The text of an upload, or BadUpload with a message a visitor can act on. kind "csv":
-    points x,y (checked as such), "txt": prose for a model to learn from."""
+    points x,y (checked as such), "labelled": text,label rows, "txt": prose for a model to learn
+    from."""
     if len(raw) > max_bytes:
         raise BadUpload(f"The file is {len(raw) / 2**20:.1f} MB; at most "
                         f"{max_bytes / 2**20:.0f} MB are accepted.")
     if not raw.strip():
         raise BadUpload("The file is empty: upload a .csv file of x,y points, one per line."
                         if kind == "csv" else
+                        "The file is empty: upload a .csv file of text,label rows."
+                        if kind == "labelled" else
                         "The file is empty: upload a .txt file with some text in it.")
     if b"\x00" in raw[:65536]:
         raise BadUpload("This is not a text file (it holds binary data): upload plain text "
@@ -84,6 +87,9 @@ def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if kind == "csv":
         points(text)
+        return text
+    if kind == "labelled":
+        labelled(text)
         return text
     if len(text) < MIN_CHARS:
         raise BadUpload(f"The text has {len(text):,} characters; a model needs at least "
@@ -132,6 +138,9 @@ def save(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt",
                         "or train on the built-in data.") from None
     if kind == "csv":
         return text_id, {"points": len(points(text))}
+    if kind == "labelled":
+        texts, labels = labelled(text)
+        return text_id, {"rows": len(texts), "labels": len(set(labels))}
     return text_id, {"chars": len(text), "distinct": len(set(text))}
 
 
@@ -320,6 +329,17 @@ def points(text: str):
     pts -= pts.mean(0)
     scale = np.abs(pts).max()
     return (pts / (scale if scale > 0 else 1.0)).astype(np.float32)
+
+
+def labelled(text: str):
+    """(texts, labels) of a CSV of text,label rows (data.sentiment.labelled); BadUpload says
+    which row is wrong."""
+    from playground.data.sentiment import labelled as rows
+
+    try:
+        return rows(text)
+    except ValueError as e:
+        raise BadUpload(str(e)) from None
 
 
 def stored_points(points_id: str, fix: dict):

@@ -72,7 +72,7 @@ class Caps:
 HOSTED_DEFAULTS = Caps(hosted=True, epochs=200, steps=5000, env_steps=100_000, params=2_000_000,
                        samples=10_000,
                        tokens=200_000,
-                       running=1, running_per_session=1, queued=8, queued_per_session=3,
+                       running=1, running_per_session=1, queued=8, queued_per_session=4,
                        stored=200, stored_per_visitor=20, seconds=300, updates=50_000,
                        submissions_per_minute=6, address_submissions_per_minute=24,
                        queued_per_address=5, uploads_per_visitor=10, uploads_mb=100,

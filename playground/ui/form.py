@@ -189,12 +189,14 @@ def _upload(key: str, spec: params.Spec, container) -> None:
         seen = (file.file_id, file.size)
         if st.session_state.get(mine, (None,))[0] != seen:
             try:
-                text_id, info = uploads.save(bytes(file.getbuffer()), limit, spec.upload[0],
+                text_id, info = uploads.save(bytes(file.getbuffer()), limit,
+                                             spec.holds or spec.upload[0],
                                              owner=session_id())
             except uploads.BadUpload as e:
                 st.session_state[mine] = (seen, "", str(e))
             else:
                 note = (f"{info['points']:,} points" if "points" in info else
+                        f"{info['rows']:,} texts, {info['labels']} labels" if "rows" in info else
                         f"{info['chars']:,} characters, {info['distinct']} different")
                 st.session_state[mine] = (seen, text_id, note)
             st.session_state[key] = st.session_state[mine][1]

@@ -155,21 +155,25 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
 
 
 def _explore(lab_name: str, lab, store, run_id: str) -> None:
-    """A lab's look into a finished run that needs no retraining (EXPLORE): one setting, read
-    from a widget, and the artefacts the lab makes for it from the saved weights."""
+    """A lab's look into a finished run that needs no retraining (EXPLORE): one setting (`field`)
+    read from a widget, or a typed text (`text_label`, with `probes` that one click types), and
+    the artefacts the lab makes for it from the saved weights; `when`: the runs it applies to."""
     ex = lab.EXPLORE
     path = store.model_path(run_id)
     if path is None or store.status(run_id).get("status") != "completed":
         return
     cfg, errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
-    if cfg is None:
+    if cfg is None or not all(getattr(cfg, k) in v for k, v in ex.get("when", {}).items()):
         return
-    spec = {s.name: s for s in params.specs(lab.Config)}[ex["field"]]
+    spec = {s.name: s for s in params.specs(lab.Config)}.get(ex.get("field"))
     st.subheader(ex["title"])
-    typed = ""
+    typed, text_key = "", f"{lab_name}._explore_text.{run_id}"
+    if ex.get("probes"):
+        st.pills("Try one", ex["probes"], key=f"{text_key}.probe", on_change=_probe,
+                 args=(text_key,))
     if "text_label" in ex:              # typed, e.g. a word: that first, the number below
-        typed = st.text_input(ex["text_label"], key=f"{lab_name}._explore_text.{run_id}",
-                              max_chars=100, help=ex.get("text_help")).strip()
+        typed = st.text_input(ex["text_label"], key=text_key, max_chars=ex.get("max_chars", 100),
+                              help=ex.get("text_help")).strip()
     # settings the look may change (a sampling temperature, a sampler), the run's own first;
     # beside a typed look, only once something is typed
     names = ex.get("options", ())
@@ -189,15 +193,10 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
                 value=getattr(cfg, o.name), help=o.help, key=key)
     own = all(changed[k] == getattr(cfg, k) for k in changed)
     cfg = dataclasses.replace(cfg, **changed)
-    hi, cap = int(spec.hi), getattr(hosting.caps(), ex.get("cap", ""), None)
-    if cap and cap < hi:
-        hi = cap
-        st.caption(f"This shared server takes at most {cap:,} {spec.title.lower()} at a look.")
-    value = st.number_input(spec.title, min_value=int(spec.lo), max_value=hi,
-                            value=min(hi, int(getattr(cfg, spec.name))), step=1,
-                            help=ex.get("help"), key=f"{lab_name}._explore.{run_id}")
-    if not typed and own and int(value) == getattr(cfg, spec.name):
-        st.caption("The run's own choice is shown above: pick another to look again.")
+    value = _explore_value(lab_name, ex, spec, cfg, run_id) if spec is not None else 0
+    if not typed and (spec is None or (own and value == getattr(cfg, spec.name))):
+        if spec is not None:
+            st.caption("The run's own choice is shown above: pick another to look again.")
         return
     # computed by the training process (the server draws, the worker computes), one look at a
     # time on a shared server
@@ -213,6 +212,23 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
         st.caption(f"This run cannot be explored here ({plain(e, 500)}).")
         return
     live.artifact_grid(items, prefix=f"explore-{run_id}")
+
+
+def _probe(text_key: str) -> None:
+    """A probe clicked: it becomes the typed text, and the pills are ready for another."""
+    st.session_state[text_key] = st.session_state.get(f"{text_key}.probe") or ""
+    st.session_state[f"{text_key}.probe"] = None
+
+
+def _explore_value(lab_name: str, ex: dict, spec, cfg, run_id: str) -> int:
+    """EXPLORE's number (an example, a step count), held to the hosted cap."""
+    hi, cap = int(spec.hi), getattr(hosting.caps(), ex.get("cap", ""), None)
+    if cap and cap < hi:
+        hi = cap
+        st.caption(f"This shared server takes at most {cap:,} {spec.title.lower()} at a look.")
+    return int(st.number_input(spec.title, min_value=int(spec.lo), max_value=hi,
+                               value=min(hi, int(getattr(cfg, spec.name))), step=1,
+                               help=ex.get("help"), key=f"{lab_name}._explore.{run_id}"))
 
 
 def _steps(lab_name: str, lab, store, run_id: str) -> None:

@@ -40,17 +40,18 @@ def test_size_caps_refuse_with_a_message(hosted, store, query, message):
     assert store.list() == []
 
 
-def test_one_visitor_trains_one_run_at_a_time_with_two_waiting(hosted, store):
-    """Three per visitor: a three-way comparison (teacher, two students) fits, a fourth does not."""
+def test_one_visitor_trains_one_run_at_a_time_with_three_waiting(hosted, store):
+    """Four per visitor: a four-way comparison (RNN, LSTM, GRU and the bag of words on
+    sentiment) fits, a fifth run does not."""
     at = open_page(query={"epochs": "200"})
     ids = []
-    for _ in range(3):
+    for _ in range(4):
         at.button(key="mlp._train").click().run()
         ids.append(run_id_of(at))
-    assert [store.status(i)["status"] for i in ids[1:]] == ["queued", "queued"]
+    assert [store.status(i)["status"] for i in ids[1:]] == ["queued"] * 3
     at.button(key="mlp._train").click().run()
     assert "most this server allows per visitor" in texts(at, "error")
-    assert run_id_of(at) == ids[-1] and len(store.list()) == 3
+    assert run_id_of(at) == ids[-1] and len(store.list()) == 4
     for run_id in ids:
         at.query_params["run"] = run_id
         at.run()

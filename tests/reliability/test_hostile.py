@@ -3,8 +3,6 @@ or the CLI would take and asserts the refusal, the cap or the clean-up (issue: e
 shared host's CPU, memory and disk is capped). Uploads: test_hostile_uploads.py; the pages'
 own work, Markdown from links, tracebacks, sweeps: test_hostile_pages.py."""
 import errno
-import os
-import time
 import tracemalloc
 
 import pytest
@@ -71,8 +69,8 @@ def test_rnn_vs_lstm_vs_gru_is_checked_whole(hosted, store):
     mgr = _manager(store)
     try:
         with pytest.raises(InvalidConfig) as e:
-            mgr.submit_plan("rnn", lab.COMPARE["plan"], cfg, owner=A,
-                            names=lab.COMPARE["names"])
+            spec = lab.COMPARE(cfg)
+            mgr.submit_plan("rnn", spec["plan"], cfg, owner=A, names=spec["names"])
         assert any(m.startswith("LSTM: This model has") for m in e.value.messages)
         assert store.list() == []
         assert mgr.active() == []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from playground.data.sentiment import SOURCES
+from playground.data.sentiment import CORPORA, SOURCES
 from playground.engine.device import DEVICE_CHOICES
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS, text_exportable, text_stubs
@@ -48,15 +48,36 @@ class Config:
                          help="Steps per sequence (adding, series, chars); for copy, the delay "
                               "between the symbols and their recall; for sentiment, the words "
                               "read of each sentence (longer ones are cut).")
-    source: str = param("all", choices=SOURCES, group="Task", label="Reviews from",
+    corpus: str = param("sentences", choices=CORPORA, group="Task", label="Texts",
                         when={"task": ("sentiment",)},
+                        help="sentiment: sentences = 3,000 short labelled reviews (Kotzias et "
+                             "al., 2015). imdb = Maas et al.'s 50,000 IMDB film reviews (2011; an "
+                             "84 MB download on first use). file = your CSV of text,label rows.")
+    source: str = param("all", choices=SOURCES, group="Task", label="Reviews from",
+                        when={"task": ("sentiment",), "corpus": ("sentences",)},
                         help="sentiment: Kotzias et al.'s labelled sentences (KDD 2015, CC BY "
                              "4.0), 1,000 each from IMDB (films), Amazon (phones), Yelp "
                              "(restaurants), half positive; downloaded from UCI on first use.")
+    max_reviews: int = param(10_000, lo=100, hi=25_000, group="Task", label="Reviews",
+                             when={"task": ("sentiment",), "corpus": ("imdb",)},
+                             help="imdb: reviews read from each of the training and the test "
+                                  "half (25,000 each), half of them positive.")
+    reviews_file: str = param("", upload=("csv",), holds="labelled", group="Task",
+                              label="Your texts (.csv)",
+                              when={"task": ("sentiment",), "corpus": ("file",)},
+                              help="file: a UTF-8 CSV with one text and its label per row "
+                                   "(text,label; a header allowed; quote texts that hold "
+                                   "commas). Two or more labels, a few dozen rows at least; 20% "
+                                   "are held out to test.")
     vocab_size: int = param(3000, lo=10, hi=50_000, group="Task", label="Vocabulary",
                             when={"task": ("sentiment",)},
                             help="sentiment: the most frequent training words kept; the rest "
                                  "are one 'unknown' word.")
+    min_count: int = param(1, lo=1, hi=100, group="Task", label="Min count",
+                           when={"task": ("sentiment",)},
+                           help="sentiment: a word enters the vocabulary only when the "
+                                "training texts use it this many times (rarer ones are "
+                                "'unknown').")
     n_copy: int = param(3, lo=1, hi=20, group="Task", label="Symbols to copy",
                         when={"task": ("copy",)},
                         help="copy: how many symbols to remember.")
@@ -90,6 +111,15 @@ class Config:
                            when={"task": ("copy", "chars", "sentiment")},
                            help="copy, chars and sentiment: size of each symbol's (word's) "
                                 "learned vector.")
+    embedding_run: str = param("", group="Network", label="Word vectors from",
+                               runs_of=("word2vec",), when={"task": ("sentiment",)},
+                               help="sentiment: start the word vectors from a finished Word2Vec "
+                                    "run (the words both vocabularies share; the rest start "
+                                    "random). Its embedding size is used.")
+    freeze_embedding: bool = param(False, group="Network", label="Freeze the word vectors",
+                                   when={"task": ("sentiment",)},
+                                   help="sentiment: keep the word vectors as they start (from "
+                                        "Word2Vec, or random) and train only the rest.")
     clip: bool = param(True, group="Training", label="Gradient clipping",
                        help="Rescale the gradient when its norm exceeds max norm.")
     max_norm: float = param(1.0, lo=0.01, hi=100.0, log=True, group="Training",
@@ -139,21 +169,40 @@ def check(cfg: Config) -> list[str]:
     if cfg.cell == ORDER_BLIND and cfg.task != "sentiment":
         errors.append("bag (the mean of the word vectors) reads sentences: use it with the "
                       "sentiment task, or pick rnn, lstm or gru.")
+    if cfg.task == "sentiment" and cfg.corpus == "file" and not cfg.reviews_file:
+        errors.append("The file corpus is a CSV of your own: upload one (Task, 'Your texts'), "
+                      "or pick the sentences corpus.")
     if cfg.dropout > 0 and cfg.layers == 1:
         errors.append("Dropout acts between stacked recurrent layers: set layers to 2 or more, "
                       "or dropout to 0.")
     return errors
 
 
-exportable, export_stubs = text_exportable, text_stubs      # uploads stay out of scripts
+def export_stubs(cfg: Config) -> dict[str, str]:
+    """Scripts train on the built-in text and corpora; uploads and other runs stay out."""
+    return text_stubs(cfg) | {
+        "word_vectors": "def word_vectors(cfg, vocab):\n    raise SystemExit('this script "
+                        "starts its word vectors at random')"}
+
+
+def exportable(cfg: Config) -> str:
+    if cfg.task == "sentiment" and cfg.corpus == "file":
+        return ("this run trained on your uploaded texts, which a script cannot carry: download "
+                "its weights or the whole run instead")
+    if cfg.task == "sentiment" and cfg.embedding_run:
+        return (f"this run started from Word2Vec run {cfg.embedding_run}'s vectors, which a "
+                "script cannot carry: download its weights or the whole run instead")
+    return text_exportable(cfg)
 
 
 # ---------------------------------------------------------------------------------------------
 # The comparison
 
-def _three_cells(cfg: Config, earlier: list[str]) -> Config | None:
-    """RNN, then LSTM, then GRU: the same task, data, seed and everything else."""
-    return replace(cfg, cell=CELLS[len(earlier)]) if len(earlier) < len(CELLS) else None
+def _cells(cfg: Config, earlier: list[str]) -> Config | None:
+    """RNN, then LSTM, then GRU (and on sentiment the bag of words): the same task, data, seed
+    and everything else."""
+    cells = CELLS + ((ORDER_BLIND,) if cfg.task == "sentiment" else ())
+    return replace(cfg, cell=cells[len(earlier)]) if len(earlier) < len(cells) else None
 
 
 def comparison_table(runs) -> tuple[list[dict], str]:
@@ -182,11 +231,50 @@ def comparison_table(runs) -> tuple[list[dict], str]:
                      "answering the mean: it did not find the marked numbers.")
         if learnt:
             text += f" {', '.join(learnt)} learnt the task (MSE under {0.3 * MEAN_GUESS_MSE:.3f})."
+    if task == "sentiment" and BAG in score:
+        text += _order_verdict(score, {n: info.status.get("seconds") for n, info in runs})
     return rows, text
 
 
-COMPARE = {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _three_cells,
-           "table": comparison_table, "views": ("gradient",)}
+def _order_verdict(score: dict, seconds: dict) -> str:
+    """Did reading the words in order beat the bag of words, and by how much, on this run."""
+    bag = score.pop(BAG)
+    best = max(score, key=score.get)
+    gap = score[best] - bag
+    fast = ""
+    if seconds.get(BAG) and seconds.get(best):
+        fast = (f", in {seconds[best] / max(seconds[BAG], 1e-3):.0f} times the bag's "
+                "training time")
+    if gap >= 0.02:
+        return (f" Word order paid here: {best} beats the bag of words by "
+                f"{gap:.1%} ({score[best]:.1%} vs {bag:.1%}){fast}.")
+    if gap > -0.02:
+        return (f" Word order did not pay here: the bag of words ({bag:.1%}) is as good as the "
+                f"best reader, {best} ({score[best]:.1%}){fast}. Short reviews are mostly told "
+                "by their words ('great', 'waste'); on longer texts, where 'not' and 'but' "
+                "change what follows, order matters more.")
+    return (f" The bag of words won: {bag:.1%} against {best}'s {score[best]:.1%}{fast}. On a "
+            "few thousand short reviews the readers overfit (watch their test loss climb) "
+            "while averaging the word vectors cannot memorise word order.")
+
+
+BAG = "bag of words"
+
+
+def COMPARE(cfg: Config) -> dict:        # noqa: N802 - the contract's name; one per task
+    if cfg.task == "sentiment":
+        return {"label": "RNN vs LSTM vs GRU vs bag of words",
+                "names": ("RNN", "LSTM", "GRU", BAG), "plan": _cells,
+                "table": comparison_table, "views": ("confusion",)}
+    return {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _cells,
+            "table": comparison_table, "views": ("gradient",)}
+
+PROBES = ("not good", "not bad at all", "good", "the food was good but the service was terrible",
+          "I would not recommend it", "an absolute waste of time", "I loved every minute")
+EXPLORE = {"title": "Ask the finished model", "when": {"task": ("sentiment",)},
+           "text_label": "Type a sentence", "max_chars": 300, "probes": PROBES,
+           "text_help": "Its answer, and each word's push: how much the answer changes when the "
+                        "word alone is left out. Nothing is retrained."}
 
 DEMOS = {"rnn-lstm-gru": {"compare": True, "picture": "gradient",
                           "title": "RNN vs LSTM vs GRU on the adding problem"}}

@@ -15,8 +15,8 @@ from playground.data.sequences import (make_adding, make_copy, make_series, make
 from playground.engine.device import full_precision
 from playground.labs._shared import make_optimizer
 from playground.labs.rnn import MEAN_GUESS_MSE, Config
-from playground.labs.rnn.sentiment import (SentimentNet, load_sentiment, loss_and_accuracy,
-                                           sentiment_views)
+from playground.labs.rnn.sentiment import (SentimentNet, ask, load_sentiment,
+                                           loss_and_accuracy, sentiment_views, word_vectors)
 from playground.ui import charts
 
 
@@ -112,16 +112,24 @@ class State:
     model: SeqModel | SentimentNet
     opt: torch.optim.Optimizer
     task: str
+    covered: tuple[int, int] | None = None      # sentiment: (words from Word2Vec, vocabulary)
 
 
 def build(cfg: Config, data: Data) -> State:
     device = data.test[0].device
+    covered = None
     if cfg.task == "sentiment":
-        model = SentimentNet(cfg, len(data.extra["vocab"])).to(device)
+        vocab = data.extra["vocab"]
+        model = SentimentNet(cfg, len(vocab), data.num_classes).to(device)
+        if cfg.embedding_run:
+            vectors, known = word_vectors(cfg, vocab)
+            model.start_from(vectors, known)
+            covered = (int(known.sum()), len(vocab) - 2)
     else:
         n_in, n_out, vocab = _shape(cfg, data)
         model = SeqModel(cfg, n_in, n_out, vocab).to(device)
-    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), cfg.task)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    return State(cfg, model, make_optimizer(cfg.optimizer, trained, cfg.lr), cfg.task, covered)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,7 +384,7 @@ def _chars_view(s: State, data: Data) -> dict:
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
     if s.task == "sentiment":
-        return sentiment_views(s.model, data)
+        return sentiment_views(s.model, data, s.covered)
     view = {"adding": _adding_view, "copy": _copy_view, "series": _series_view,
             "chars": _chars_view}[s.task]
     out = {"predictions": view(s, data), "gradient": _input_gradient(s, data),
@@ -385,3 +393,6 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
     if gates:
         out["gates"] = gates
     return out
+
+
+explore_text = ask          # EXPLORE (sentiment): a typed sentence to the finished model
