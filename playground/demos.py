@@ -215,6 +215,7 @@ def draw_thumbnails(demos_: list[tuple[str, str]], root: Path = ROOT, log=print)
     why = browser.missing()
     if why:
         raise DemoError(f"the gallery thumbnails need a browser: {why}")
+    import plotly.graph_objects as go
     import plotly.offline
     from PIL import Image, PngImagePlugin
     from playwright.sync_api import sync_playwright
@@ -240,8 +241,11 @@ def draw_thumbnails(demos_: list[tuple[str, str]], root: Path = ROOT, log=print)
                 f"<div id='p' style='width:{width}px;height:{height}px'></div>"
                 f"<script>{plotly.offline.get_plotlyjs()}</script></body></html>")
             for lab, name, item in todo:
+                # through plotly's Python side, as the page's charts go: it resolves a named
+                # colour scale ("Blues") to its colours, which plotly.js alone runs the other way
+                figure = json.loads(go.Figure(thumbnail_figure(item)).to_json())
                 page.evaluate("f => Plotly.newPlot('p', f.data, f.layout, {staticPlot: true})",
-                              thumbnail_figure(item))
+                              figure)
                 png = page.locator("#p").screenshot()
                 info = PngImagePlugin.PngInfo()
                 info.add_text(THUMB_KEY, _digest(lab, name, root))

@@ -277,6 +277,9 @@ EXPLORE = {"title": "Ask the finished model", "when": {"task": ("sentiment",)},
                         "word alone is left out. Nothing is retrained."}
 
 DEMOS = {"rnn-lstm-gru": {"compare": True, "picture": "gradient",
-                          "title": "RNN vs LSTM vs GRU on the adding problem"}}
+                          "title": "RNN vs LSTM vs GRU on the adding problem"},
+         "sentiment": {"settings": PRESETS["Sentiment of review sentences (LSTM)"],
+                       "compare": True, "picture": "confusion",
+                       "title": "RNN vs LSTM vs GRU vs bag of words on 3,000 review sentences"}}
 
 __getattr__ = torch_part(__name__)      # build, train_step, ...: model.py, in the worker
