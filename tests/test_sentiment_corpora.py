@@ -251,3 +251,16 @@ def test_the_page_asks_the_finished_model_a_probe_and_a_typed_sentence(home, sto
     said = " ".join(m.value for m in at.markdown)
     assert "the model reads it as **positive**" in said, said
     assert f"explore-{run_id}-push" in {c.key for c in at.get("plotly_chart")}
+
+
+def test_a_hosted_server_reads_at_most_its_training_examples_of_imdb():
+    from playground import registry
+    from playground.engine import hosting
+
+    lab = registry.get("rnn")
+    preset = lab.PRESETS["IMDB reviews, first 200 words (LSTM; 84 MB download)"]
+    assert registry.parse_config(lab, preset, caps=hosting.HOSTED_DEFAULTS)[1] == []
+    more = {**preset, "max_reviews": 20_000}
+    cfg, errors = registry.parse_config(lab, more, budget=False, caps=hosting.HOSTED_DEFAULTS)
+    assert cfg is None and errors == ["Reviews must be at most 10000, got 20000"]
+    assert registry.parse_config(lab, more, budget=False, caps=hosting.Caps())[1] == []

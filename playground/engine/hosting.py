@@ -125,7 +125,8 @@ def limits(config_cls, c: Caps | None = None) -> dict:
     out = {}
     # the most specific first: env_steps has its own cap, not the "_steps" of teacher-like fields
     for field_name, cap in (("env_steps", c.env_steps), ("epochs", c.epochs), ("steps", c.steps),
-                            ("n_samples", c.samples), ("tokens", c.tokens)):
+                            ("n_samples", c.samples), ("reviews", c.samples),
+                            ("tokens", c.tokens)):
         for name in names - set(out):
             if cap and (name == field_name or name.endswith("_" + field_name)):
                 out[name] = (None, cap)        # teacher_epochs too
