@@ -149,6 +149,10 @@ def test_a_csv_of_three_labels_trains_and_answers(store):
     import torch
 
     torch.save(state.model.state_dict(), path)
+    from playground.engine import inference
+
+    again = inference.load_model(lab, cfg, path)        # its shape from the settings alone
+    assert torch.equal(again(data.test[0][:5]), state.model.eval()(data.test[0][:5]))
     said = torch_part.ask(cfg, str(path), "the plot was superb and I love it")
     assert "**pos**" in said["answer"]["data"]
     push = dict(zip(said["push"]["data"]["data"][0]["x"], said["push"]["data"]["data"][0]["y"]))
@@ -169,10 +173,15 @@ def test_the_command_line_reads_a_csv_from_its_path(store, tmp_path, capsys):
     assert summary["metrics"]["val/acc"] > 0.5
     assert store.config(summary["run_id"])["config"]["reviews_file"] == \
         uploads.save(good.read_bytes(), kind="labelled")[0]
-    bad = tmp_path / "bad.csv"
-    bad.write_text("text,label\nfine,1\n")
     from playground.__main__ import main
 
+    onnx_file = tmp_path / "sentiment.onnx"
+    assert main(["export", summary["run_id"], "--as", "onnx", "-o", str(onnx_file)]) == 0
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(onnx_file)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nfine,1\n")
     for path, said in ((bad, "1 labelled rows"), (tmp_path / "nowhere.csv", "cannot be read")):
         assert main(["train", "rnn", "--set", "task=sentiment", "--set", "corpus=file",
                      "--set", f"reviews_file={path}"]) == 2
@@ -264,3 +273,43 @@ def test_a_hosted_server_reads_at_most_its_training_examples_of_imdb():
     cfg, errors = registry.parse_config(lab, more, budget=False, caps=hosting.HOSTED_DEFAULTS)
     assert cfg is None and errors == ["Reviews must be at most 10000, got 20000"]
     assert registry.parse_config(lab, more, budget=False, caps=hosting.Caps())[1] == []
+
+
+def test_the_comparison_adds_the_bag_of_words_and_says_whether_order_paid(home, store):
+    from playground import registry
+    from tests.helpers import compare_on_page, open_page
+
+    text_id, _ = uploads.save(_csv(200, labels=(("1", GOOD), ("0", BAD))).encode(),
+                              kind="labelled")
+    at = open_page("app_pages/50_rnn.py", {
+        "task": "sentiment", "corpus": "file", "reviews_file": text_id, "seq_len": "12",
+        "steps": "60", "embedding": "8", "hidden_size": "8", "lr": "0.01"})
+    assert at.button(key="rnn._compare").label == "RNN vs LSTM vs GRU vs bag of words"
+    ids = compare_on_page(at, store, "rnn")
+    assert [store.config(i)["config"]["cell"] for i in ids] == ["rnn", "lstm", "gru", "bag"]
+    table = next(d.value for d in at.dataframe if "test accuracy" in d.value.columns)
+    assert list(table["cell"]) == ["RNN", "LSTM", "GRU", "bag of words"]
+    assert (table["parameters"] > 0).all() and (table["seconds"] > 0).all()
+    said = " ".join(m.value for m in at.info)
+    assert "Word order" in said or "The bag of words won" in said, said
+
+    rnn = registry.get("rnn")
+
+    class Run:
+        def __init__(self, cell, acc, seconds):
+            self.config = {"task": "sentiment", "cell": cell}
+            self.status = {"status": "completed", "final": {"val/acc": acc}, "params": 10,
+                           "seconds": seconds}
+
+    def verdict(accs):
+        runs = [(n, Run(c, a, s)) for n, c, a, s in zip(
+            ("RNN", "LSTM", "GRU", "bag of words"), ("rnn", "lstm", "gru", "bag"), accs,
+            (3.0, 6.0, 7.0, 1.0))]
+        return rnn.comparison_table(runs)[1]
+
+    assert "Word order paid here: LSTM beats the bag of words by 5.0%" in verdict(
+        (0.7, 0.85, 0.8, 0.8))
+    assert "Word order did not pay here: the bag of words (80.0%) is as good as the best " \
+           "reader, LSTM (81.0%), in 6 times the bag's training time" in verdict(
+               (0.7, 0.81, 0.8, 0.8))
+    assert "The bag of words won: 80.0% against GRU's 75.0%" in verdict((0.7, 0.7, 0.75, 0.8))

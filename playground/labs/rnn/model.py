@@ -16,7 +16,8 @@ from playground.engine.device import full_precision
 from playground.labs._shared import make_optimizer
 from playground.labs.rnn import MEAN_GUESS_MSE, Config
 from playground.labs.rnn.sentiment import (SentimentNet, ask, load_sentiment,
-                                           loss_and_accuracy, sentiment_views, word_vectors)
+                                           loss_and_accuracy, network, sentiment_views,
+                                           word_vectors)
 from playground.ui import charts
 
 
@@ -98,7 +99,7 @@ def _shape(cfg: Config, data: Data | None = None) -> tuple[int, int, int]:
 
 def blueprint(cfg: Config):
     if cfg.task == "sentiment":
-        return SentimentNet(cfg, cfg.vocab_size), torch.ones((2, cfg.seq_len), dtype=torch.long)
+        return network(cfg), torch.ones((2, cfg.seq_len), dtype=torch.long)
     n_in, n_out, vocab = _shape(cfg)
     length = cfg.n_copy * 2 + cfg.seq_len + 1 if cfg.task == "copy" else cfg.seq_len
     example = (torch.zeros((2, length), dtype=torch.long) if vocab
@@ -120,7 +121,7 @@ def build(cfg: Config, data: Data) -> State:
     covered = None
     if cfg.task == "sentiment":
         vocab = data.extra["vocab"]
-        model = SentimentNet(cfg, len(vocab), data.num_classes).to(device)
+        model = SentimentNet(cfg, cfg.vocab_size, data.num_classes).to(device)
         if cfg.embedding_run:
             vectors, known = word_vectors(cfg, vocab)
             model.start_from(vectors, known)

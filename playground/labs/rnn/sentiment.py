@@ -70,6 +70,25 @@ def load_sentiment(cfg: Config) -> Data:
                 extra={"vocab": vocab, "test_texts": test})
 
 
+@lru_cache(maxsize=8)
+def n_classes(cfg: Config) -> int:
+    """The classes a run's network answers, known before its data is loaded: two, or as many as
+    the labels of an uploaded file (one that cannot be read fails later, at loading, with its
+    message)."""
+    if cfg.corpus != "file":
+        return 2
+    try:
+        return len(classes_of(uploads.labelled(uploads.load(cfg.reviews_file))[1]))
+    except (uploads.BadUpload, DataUnavailable):
+        return 2
+
+
+def network(cfg: Config) -> "SentimentNet":
+    """The run's network, its shape from the settings alone (a row for each of `vocab_size`
+    words, though the texts may use fewer): the saved weights load into it anywhere."""
+    return SentimentNet(cfg, cfg.vocab_size, n_classes(cfg))
+
+
 def word_vectors(cfg: Config, vocab: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """A finished Word2Vec run's vectors for the words of `vocab` it knows: (vectors (V, D),
     known (V,) bool). DataUnavailable when the run cannot be used here."""
@@ -157,8 +176,8 @@ class SentimentNet(nn.Module):
     def start_from(self, vectors: torch.Tensor, known: torch.Tensor) -> None:
         """Word2Vec's vectors for the words it knows; the others keep their random start."""
         with torch.no_grad():
-            w = self.embed.weight
-            w[known.to(w.device)] = vectors.to(w)[known.to(w.device)]
+            rows = self.embed.weight[:len(known)]
+            rows[known.to(rows.device)] = vectors.to(rows)[known.to(rows.device)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.head(self.features(x))                   # (B, 1) or (B, classes) logits
@@ -241,9 +260,8 @@ def _finished(cfg: Config, model_path: str, stamp: float) -> tuple[Data, Sentime
     from playground.engine import inference
 
     data = load_sentiment(cfg)
-    model = SentimentNet(replace(cfg, freeze_embedding=False), len(data.extra["vocab"]),
-                         data.num_classes)
-    return data, inference.load_weights(model, model_path)
+    return data, inference.load_weights(network(replace(cfg, freeze_embedding=False)),
+                                        model_path)
 
 
 def ask(cfg: Config, model_path: str, text: str) -> dict[str, dict]:
