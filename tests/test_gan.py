@@ -67,15 +67,26 @@ def test_default_covers_the_ring_and_the_collapse_preset_does_not(seed, n_thread
 
 @pytest.mark.parametrize("loss", gan.LOSSES)
 def test_every_loss_moves_the_generator_towards_the_data(loss):
-    cfg = _cfg(loss=loss, steps=400,
-               **({"d_steps": 2, "beta1": 0.0, "beta2": 0.9} if loss == "wgan-gp" else {}))
-    loop.seed_everything(cfg.seed)
-    data = gan.load_data(cfg)
-    state = gan.build(cfg, data)
-    with torch.no_grad():
-        before = gan.evaluate(state, data)
-    state, data, after = _train(cfg)
-    assert after["val/coverage"] > before["val/coverage"] + 0.15, (before, after)
+    """G's samples end nearer the real points than they started, on two seeds. Measured as the
+    mean distance from a sample to its nearest real point: which modes 400 steps cover is
+    chaotic (hinge covered 40% of the ring on seed 0, 0.2% on seed 2), the approach is not
+    (the distance fell 15-63% with hinge, 63-94% with the others, seeds 0-3)."""
+    from playground.labs.gan import model as torch_part
+
+    def distance(state, data) -> float:
+        with torch.no_grad():
+            fake = torch_part._samples(state, 1000)
+            return torch.cdist(fake, data.train[0][:2000].float()).min(1).values.mean().item()
+
+    for seed in (0, 2):
+        cfg = _cfg(loss=loss, steps=400, seed=seed,
+                   **({"d_steps": 2, "beta1": 0.0, "beta2": 0.9} if loss == "wgan-gp" else {}))
+        loop.seed_everything(cfg.seed)
+        data = gan.load_data(cfg)
+        before = distance(gan.build(cfg, data), data)
+        state, data, _ = _train(cfg)
+        after = distance(state, data)
+        assert after < 0.9 * before, (seed, before, after)
 
 
 def test_the_pictures_show_d_the_points_the_push_and_the_paths():

@@ -158,12 +158,12 @@ def test_another_visitor_watches_read_only_and_the_owner_keeps_control(hosted, s
 
 def test_the_per_visitor_queue_cap_survives_a_refresh(hosted, store):
     at = open_page(query={"epochs": "2000"})
-    for _ in range(3):
+    for _ in range(4):
         at.button(key="mlp._train").click().run()
     again = open_page(query={"epochs": "2000"}, visitor_key=at.session_state["_visitor_key"])
     again.button(key="mlp._train").click().run()
     assert "most this server allows per visitor" in texts(again, "error")
-    assert len(store.list()) == 3
+    assert len(store.list()) == 4
     for r in store.list():
         again.query_params["run"] = r.run_id
         again.run()
