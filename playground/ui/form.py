@@ -176,15 +176,20 @@ def _run_choices(spec: params.Spec, store, current: str) -> dict[str, str]:
 
 def _upload(key: str, spec: params.Spec, container) -> None:
     """A file uploader whose file is checked, stored under its fingerprint, and whose id becomes
-    the field's value. An id that came from a link stays until a file replaces it."""
+    the field's value. An id that came from a link, or from a file uploaded before the visitor
+    left the page (the uploader comes back empty), stays until a file replaces it or the visitor
+    removes theirs."""
     from playground.data import uploads
     from playground.ui.state import session_id
 
     limit = uploads.limit_bytes(hosting.caps().hosted)
+    touched = f"{key}.touched"                # the uploader changed: a file came, or was removed
     # Streamlit says the limit under the widget ("Limit 1MB per file"): said once, and right
     file = container.file_uploader(spec.title, type=list(spec.upload), key=f"{key}.file",
-                                   help=spec.help or None, max_upload_size=limit // 2**20)
-    mine = f"{key}.uploaded"                  # (file identity, id) of the last stored upload
+                                   help=spec.help or None, max_upload_size=limit // 2**20,
+                                   on_change=st.session_state.__setitem__, args=(touched, True))
+    mine = f"{key}.uploaded"                  # (file identity, id, note, name) of the last upload
+    removed = st.session_state.pop(touched, False) and file is None
     if file is not None:
         seen = (file.file_id, file.size)
         if st.session_state.get(mine, (None,))[0] != seen:
@@ -193,27 +198,37 @@ def _upload(key: str, spec: params.Spec, container) -> None:
                                              spec.holds or spec.upload[0],
                                              owner=session_id())
             except uploads.BadUpload as e:
-                st.session_state[mine] = (seen, "", str(e))
+                st.session_state[mine] = (seen, "", str(e), file.name)
             else:
                 note = (f"{info['points']:,} points" if "points" in info else
                         f"{info['rows']:,} texts, {info['labels']} labels" if "rows" in info else
                         f"{info['chars']:,} characters, {info['distinct']} different")
-                st.session_state[mine] = (seen, text_id, note)
+                st.session_state[mine] = (seen, text_id, note, file.name)
             st.session_state[key] = st.session_state[mine][1]
-        _, _, note = st.session_state[mine]
+        _, _, note, _ = st.session_state[mine]
         if st.session_state[mine][1]:
             container.caption(f"Using {plain(file.name, 60)}: {note}.")
         else:
             container.error(plain(note, 500))           # may quote the file
-    elif st.session_state.get(mine):           # the visitor removed their file
+    elif removed and st.session_state.get(mine):        # the visitor removed their file
         if st.session_state.get(key) == st.session_state[mine][1]:
             st.session_state[key] = ""
         del st.session_state[mine]
     elif st.session_state.get(key):
-        container.caption(f"Using the uploaded file {st.session_state[key]} named in the link.")
+        _, held, note, name = st.session_state.get(mine) or (None, "", "", "")
+        container.caption(f"Using {plain(name, 60)}, uploaded before: {note}."
+                          if held and held == st.session_state[key] else
+                          f"Using the uploaded file {st.session_state[key]} named in the link.")
+        container.button("Use no file", key=f"{key}.forget", on_click=_forget,
+                         args=(key, mine), icon=":material/close:")
     container.caption("An uploaded file is kept on this server under its fingerprint, so that "
                       "the training process can read it; anyone with a link to a run trained on "
                       "it can train on it too. Upload nothing private.")
+
+
+def _forget(key: str, mine: str) -> None:
+    st.session_state[key] = ""
+    st.session_state.pop(mine, None)
 
 
 def _widget(lab_name: str, spec: params.Spec, container, store=None) -> None:
