@@ -10,8 +10,8 @@ from types import ModuleType, SimpleNamespace
 from playground import params
 from playground.labs import parse, torch_names
 
-LABS = ("mlp", "fundamentals", "cnn", "resnet", "distill", "rnn", "word2vec", "transformer", "gan", "vae",
-        "diffusion", "gnn", "dqn")
+LABS = ("mlp", "fundamentals", "cnn", "resnet", "distill", "transfer", "rnn", "word2vec",
+        "transformer", "gan", "vae", "diffusion", "gnn", "dqn")
 SECTIONS = ("Foundations", "Vision", "Sequences & text", "Generative", "Graphs & RL", "Tools")
 
 

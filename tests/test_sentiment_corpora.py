@@ -241,7 +241,9 @@ def test_word_vectors_start_from_a_finished_word2vec_run(store):
     assert not torch.equal(trained.model.embed.weight[row].detach(), table[words.index(shared[0])])
     for change, said in (({"embedding": 32}, "have 16 numbers; the embedding here has 32"),
                          ({"embedding_run": _finished(store, "mlp", {"epochs": 1})},
-                          "not a finished Word2Vec run")):
+                          "not a finished Word2Vec run"),
+                         ({"embedding_run": "20260101-000000-word2vec-abcdef"},
+                          "not on this server")):
         with pytest.raises(DataUnavailable, match=said) as e:
             lab.build(params.parse(lab.Config, {**settings, **change})[0], data)
         assert e.value.fix in ({"embedding": 16}, {"embedding_run": ""})

@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # noise steps (DDPM's all T among them: 1,000 by default)
 SETTINGS = {"mlp": [("Epochs", 5)], "fundamentals": [("Steps", 800)], "cnn": [("Epochs", 1)],
             "resnet": [("Epochs", 1), ("Depth", 6)], "distill": [("Epochs", 2)],
+            "transfer": [("Steps", 100)],
             "rnn": [("Steps", 60)], "word2vec": [("Epochs", 1)],
             "transformer": [("Steps", 60), ("Examples", 2000)], "gan": [("Steps", 100)],
             "vae": [("Epochs", 3)],

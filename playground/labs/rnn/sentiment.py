@@ -99,7 +99,7 @@ def word_vectors(cfg: Config, vocab: tuple[str, ...]) -> tuple[torch.Tensor, tor
     fix = {"embedding_run": ""}
     try:
         info = store.info(run)
-    except (FileNotFoundError, KeyError, ValueError):
+    except (OSError, LookupError, ValueError):     # NoSuchRun is a LookupError
         raise DataUnavailable(f"Word2Vec run {run} is not on this server.", fix=fix) from None
     path = store.model_path(run)
     if info.lab != "word2vec" or info.status.get("status") != "completed" or path is None:

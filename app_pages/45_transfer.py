@@ -1,0 +1,3 @@
+from playground.ui.page import lab_page
+
+lab_page("transfer")

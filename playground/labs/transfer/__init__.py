@@ -1,0 +1,142 @@
+"""Transfer learning: reuse what a network learnt on one task for another with few labels. A
+network trained on a source task has learnt features in its early layers (strokes, edges,
+parts); on a target task it can start from them instead of from random weights. A **probe**
+(linear probing) freezes that backbone and trains only a new last layer; **fine-tuning** trains
+everything from the pretrained start; **discriminative** fine-tuning trains the backbone at a
+smaller learning rate than the new head (Howard & Ruder, 2018); **scratch** is the same network
+from random weights, the baseline (Yosinski et al., 2014: how transferable are features?).
+
+**What the page shows.** The test accuracy as it trains, the backbone's features of the target's
+test images in 2-D (PCA) before and after training, coloured by class, how far each layer's
+weights moved from where they started, and the test predictions with the mistakes in red. The
+source here is the CNN page's network trained on the digits 0-4 (trained once and kept), or
+the weights of a finished CNN run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from playground.engine.device import DEVICE_CHOICES
+from playground.labs import torch_part
+from playground.labs._common import OPTIMIZERS
+from playground.params import param
+
+TITLE, ICON, SECTION = "Transfer learning", "🧳", "Vision"
+TRY_THIS = ("Press 'Scratch vs probe vs fine-tune' with 1 label per class, then with 10: see "
+            "how few images each mode needs, and how far the backbone's layers move when "
+            "everything trains.")
+
+STAGE = ("mode", "labels_per_class", "target")
+SOURCES = ("digits0-4", "run")
+TARGETS = ("digits5-9", "mnist", "fashion_mnist", "cifar10")
+MODES = ("scratch", "probe", "finetune", "discriminative")
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str = param("digits0-4", choices=SOURCES, group="Source",
+                        help="digits0-4: the CNN page's network trained on the embedded digits "
+                             "0-4 (trained on first use, then kept and reused). run: the weights "
+                             "of a finished CNN run of this playground, its architecture read "
+                             "from its settings.")
+    backbone_run: str = param("", runs_of=("cnn",), group="Source", label="Source run",
+                              when={"source": ("run",)},
+                              help="run: the finished CNN run whose layers are reused (all "
+                                   "but its last).")
+    pretrain_steps: int = param(600, lo=50, hi=5000, group="Source",
+                                when={"source": ("digits0-4",)},
+                                help="digits0-4: the source network's training steps (a batch "
+                                     "of 64 each); each value is trained once and kept.")
+    target: str = param("digits5-9", choices=TARGETS, group="Target",
+                        help="The task to learn with few labels: the embedded digits 5-9 (never "
+                             "seen by the digits0-4 source), or MNIST, Fashion-MNIST, CIFAR-10 "
+                             "(downloaded as on the CNN page), resized and turned grey or "
+                             "colour to fit the source network's input.")
+    labels_per_class: int = param(10, lo=1, hi=1000, group="Target",
+                                  label="Labels per class",
+                                  help="Labelled training images of each class (picked by the "
+                                       "seed); the rest of the training split is unused.")
+    mode: str = param("finetune", choices=MODES, group="Training",
+                      help="scratch: the same network from random weights. probe: the source's "
+                           "layers frozen, a new last layer trained. finetune: everything "
+                           "trains from the source's weights. discriminative: the same, the "
+                           "source's layers at a smaller learning rate.")
+    lr_factor: float = param(0.1, lo=0.001, hi=1.0, log=True, group="Training",
+                             label="Backbone lr factor", when={"mode": ("discriminative",)},
+                             help="discriminative: the source's layers train at lr x this.")
+    optimizer: str = param("adam", choices=OPTIMIZERS, group="Training",
+                           help="momentum = SGD with momentum 0.9.")
+    lr: float = param(0.003, lo=1e-6, hi=10.0, log=True, group="Training",
+                      label="Learning rate", help="Step size of the optimizer.")
+    batch_size: int = param(64, lo=1, hi=4096, group="Training",
+                            help="Images per step (at most the labelled images).")
+    steps: int = param(300, lo=1, hi=20_000, group="Training", help="Gradient steps.")
+    seed: int = param(0, lo=0, hi=2**31 - 1, group="Training",
+                      help="Picks the labelled images and the new layers' start.")
+    device: str = param("auto", choices=DEVICE_CHOICES, group="Training",
+                        help="auto = the GPU when there is one.")
+
+
+PRESETS = {
+    "Fine-tune, 10 labels per class (default)": {},
+    "Probe, 10 labels per class": {"mode": "probe", "lr": 0.01},
+    "Scratch, 10 labels per class": {"mode": "scratch"},
+    "Fine-tune, 1 label per class": {"labels_per_class": 1},
+    "Discriminative fine-tuning": {"mode": "discriminative"},
+}
+
+
+def check(cfg: Config) -> list[str]:
+    if cfg.source == "run" and not cfg.backbone_run:
+        return ["The run source reuses a finished CNN run: pick one under 'Source run' (train "
+                "one on the CNN page first), or use the digits0-4 source."]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+COMPARED = ("scratch", "probe", "finetune")
+
+
+def _three_modes(cfg: Config, earlier: list[str]) -> Config | None:
+    """Scratch, probe, fine-tune: the same source, labels, seed and steps."""
+    return replace(cfg, mode=COMPARED[len(earlier)]) if len(earlier) < len(COMPARED) else None
+
+
+def comparison_table(runs) -> tuple[list[dict], str]:
+    rows, acc = [], {}
+    for name, info in runs:
+        final = info.status.get("final") or {}
+        acc[name] = final.get("val/acc")
+        rows.append({"mode": name, "status": info.status.get("status"),
+                     "test accuracy": acc[name], "parameters": info.status.get("params"),
+                     "seconds": info.status.get("seconds")})
+    if len(acc) < len(COMPARED) or any(v is None for v in acc.values()):
+        return rows, "The comparison is incomplete: a run did not finish."
+    labels = runs[0][1].config.get("labels_per_class", 10)
+    gap = acc["finetune"] - acc["scratch"]
+    text = (f"With {labels} labelled image{'s' if labels != 1 else ''} per class: fine-tune "
+            f"{acc['finetune']:.1%}, scratch {acc['scratch']:.1%}, probe {acc['probe']:.1%}. ")
+    if gap >= 0.02:
+        text += f"Starting from the source's weights paid {gap:.1%}."
+    elif gap > -0.02:
+        text += ("Starting from the source's weights did not pay here: this network learns "
+                 "these images from the labels alone about as well. The source's features "
+                 "help where the labels are fewer, or the source richer than the target.")
+    else:
+        text += (f"Scratch won by {-gap:.1%}: the source's features fit this target worse than "
+                 "a fresh start (negative transfer).")
+    if acc["probe"] < min(acc["finetune"], acc["scratch"]) - 0.02:
+        text += (" The probe trails both: the frozen features were made for the source's "
+                 "classes and a single new layer cannot reshape them.")
+    return rows, text
+
+
+COMPARE = {"label": "Scratch vs probe vs fine-tune", "names": COMPARED, "plan": _three_modes,
+           "table": comparison_table, "views": ("features",)}
+
+DEMOS = {"modes": {"compare": True, "picture": "features",
+                   "title": "Scratch vs probe vs fine-tune, 10 labels per class of digits 5-9"}}
+
+__getattr__ = torch_part(__name__)      # build, train_step, ...: model.py, in the worker

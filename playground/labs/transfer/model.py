@@ -1,0 +1,313 @@
+"""Transfer learning's torch part: the source network (trained once on the digits 0-4 and kept,
+or a finished CNN run's), the target's few labelled images, the modes, the pictures."""
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from playground.data import Data, load_images
+from playground.data.base import DataUnavailable
+from playground.labs._shared import evaluate_classifier, make_optimizer, predict
+from playground.labs.cnn import Config as CnnConfig
+from playground.labs.cnn import input_shape as cnn_input_shape
+from playground.labs.cnn.model import CNN
+from playground.labs.transfer import Config
+from playground.ui import charts
+
+SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
+DIGITS_SIDE = 16                    # the CNN page's default image size for the 8x8 digits
+PRETRAIN_LR, PRETRAIN_BATCH, PRETRAIN_SEED = 0.003, 64, 0
+SHOWN = 600                         # test images in the features' picture
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")                     # plotly's own, one per class
+
+
+# ---------------------------------------------------------------------------------------------
+# The source
+
+def source_config(cfg: Config) -> CnnConfig:
+    """The source network's architecture: the CNN page's defaults, or the named run's."""
+    if cfg.source == "digits0-4":
+        return CnnConfig(image_size=DIGITS_SIDE)
+    from playground import registry
+
+    info = _source_run(cfg)
+    cnn, errors = registry.parse_config(registry.get("cnn"), info.config, budget=False)
+    if errors:
+        raise DataUnavailable(f"Run {cfg.backbone_run}'s settings are no longer valid: "
+                              + "; ".join(errors), fix={"source": "digits0-4"})
+    return cnn
+
+
+def _source_run(cfg: Config):
+    from playground.engine.runs import RunStore
+
+    fix = {"source": "digits0-4"}
+    store = RunStore()
+    try:
+        info = store.info(cfg.backbone_run)
+    except (OSError, LookupError, ValueError):     # NoSuchRun is a LookupError
+        raise DataUnavailable(f"Run {cfg.backbone_run} is not on this server.", fix=fix) from None
+    if info.lab != "cnn" or info.status.get("status") != "completed" \
+            or store.model_path(cfg.backbone_run) is None:
+        raise DataUnavailable(f"Run {cfg.backbone_run} is not a finished CNN run: there are no "
+                              "weights to start from.", fix=fix)
+    return info
+
+
+def _digits(classes: tuple[int, ...]):
+    """The embedded digits of these classes, relabelled 0..k-1, on the split the CNN page uses
+    with seed 0 (the source and every target run share it: the digits 5-9 of the test half are
+    never seen by anyone's training)."""
+    d = load_images("digits", seed=0, size=DIGITS_SIDE)
+    out = []
+    for x, y in (d.train, d.test):
+        keep = (y[:, None] == torch.tensor(classes)).any(1)
+        out.append((x[keep], y[keep] - classes[0]))
+    return out, d.extra
+
+
+def source_weights(cfg: Config, device: torch.device) -> dict[str, torch.Tensor]:
+    """The source network's weights: a finished run's, or the digits-0-4 network, trained on
+    first use and kept under $PLAYGROUND_HOME/cache (one file per number of steps)."""
+    from playground.engine.runs import RunStore, atomic_write, home
+
+    if cfg.source == "run":
+        _source_run(cfg)
+        path = RunStore().model_path(cfg.backbone_run)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    cached = home() / "cache" / "transfer" / f"digits0-4-{cfg.pretrain_steps}.pt"
+    try:
+        return torch.load(cached, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        pass                                         # absent or damaged: train it again
+    weights = pretrain(cfg.pretrain_steps, device)
+    buf = io.BytesIO()
+    torch.save(weights, buf)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(cached, buf.getvalue())
+    return weights
+
+
+def pretrain(steps: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """The CNN page's network trained on the digits 0-4, the same way for every run."""
+    (train, _), _ = _digits(SOURCE_CLASSES)
+    x, y = (t.to(device) for t in train)
+    gen = torch.Generator(device=device).manual_seed(PRETRAIN_SEED)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(PRETRAIN_SEED)
+        model = CNN(CnnConfig(image_size=DIGITS_SIDE), tuple(x.shape[1:]),
+                    len(SOURCE_CLASSES)).to(device)
+    opt = make_optimizer("adam", model.parameters(), PRETRAIN_LR)
+    for _ in range(steps):
+        idx = torch.randint(len(x), (PRETRAIN_BATCH,), device=device, generator=gen)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The target
+
+def _fit(x01: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Images in [0, 1] made the source's input: its channels (grey <-> colour), its side."""
+    c, side = shape[0], shape[1]
+    if x01.shape[1] != c:
+        x01 = x01.mean(1, keepdim=True) if c == 1 else x01.expand(-1, c, -1, -1)
+    if x01.shape[-1] != side:
+        x01 = F.interpolate(x01, size=(side, side), mode="bilinear", align_corners=False)
+    return x01.contiguous()
+
+
+def load_data(cfg: Config) -> Data:
+    """`labels_per_class` labelled training images of each class (picked by the seed) and the
+    target's test half (the digits 5-9: every one not labelled), in the source network's input
+    shape."""
+    shape = cnn_input_shape(source_config(cfg))
+    if cfg.target == "digits5-9":
+        (train, test), stats = _digits(TARGET_CLASSES)
+        classes = tuple(str(c) for c in TARGET_CLASSES)
+    else:
+        d = load_images(cfg.target)
+        train, test, stats, classes = d.train, d.test, d.extra, d.classes
+    unit = lambda x: (x * stats["std"] + stats["mean"]).clamp(0, 1)  # noqa: E731
+    xtr, xte = _fit(unit(train[0]), shape), _fit(unit(test[0]), shape)
+    ytr, yte = train[1], test[1]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    picked = []
+    for c in range(len(classes)):
+        mine = torch.nonzero(ytr == c)[:, 0]
+        picked.append(mine[torch.randperm(len(mine), generator=gen)[:cfg.labels_per_class]])
+    picked = torch.cat(picked)
+    if cfg.target == "digits5-9":
+        # a few hundred test digits measure 1% steps: every 5-9 digit not labelled is tested
+        # (the source never saw one; the labelled ones are left out)
+        unused = torch.ones(len(xtr), dtype=torch.bool)
+        unused[picked] = False
+        xte, yte = torch.cat([xtr[unused], xte]), torch.cat([ytr[unused], yte])
+    xtr, ytr = xtr[picked], ytr[picked]
+    mean = xtr.mean(dim=(0, 2, 3), keepdim=True)
+    std = xtr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3) if len(xtr) > 1 \
+        else torch.ones_like(mean)
+    norm = lambda t: (t - mean) / std  # noqa: E731
+    return Data(train=(norm(xtr), ytr), test=(norm(xte), yte), num_classes=len(classes),
+                input_shape=shape, classes=classes, kind="image", name=cfg.target,
+                extra={"mean": mean, "std": std})
+
+
+# ---------------------------------------------------------------------------------------------
+# The network and the modes
+
+def blueprint(cfg: Config):
+    cnn = source_config(cfg)
+    shape = cnn_input_shape(cnn)
+    return CNN(cnn, shape, len(TARGET_CLASSES) if cfg.target == "digits5-9" else 10), shape
+
+
+def features(model: CNN, x: torch.Tensor) -> torch.Tensor:
+    """What the new last layer reads: the output of every layer before it."""
+    for block in model.blocks:
+        x = block(x)
+    return model.head[:-1](x)
+
+
+@dataclass
+class State:
+    cfg: Config
+    model: CNN
+    opt: torch.optim.Optimizer
+    start: dict[str, torch.Tensor]                  # each weight as training began
+    before: np.ndarray                              # (n, 2) test features in 2-D, before
+    trained: int = 0                                # parameters the optimizer changes
+    extra: dict = field(default_factory=dict)
+
+
+def build(cfg: Config, data: Data) -> State:
+    device = data.train[0].device
+    model = CNN(source_config(cfg), data.input_shape, data.num_classes).to(device)
+    last = model.head[-1]
+    if cfg.mode != "scratch":
+        source = source_weights(cfg, device)
+        mine = model.state_dict()
+        reused = {k: v for k, v in source.items()
+                  if k in mine and mine[k].shape == v.shape and not k.startswith(
+                      f"head.{len(model.head) - 1}.")}
+        model.load_state_dict(reused, strict=False)
+    head = list(last.parameters())
+    backbone = [p for p in model.parameters() if all(p is not h for h in head)]
+    if cfg.mode == "probe":
+        for p in backbone:
+            p.requires_grad_(False)
+        groups = head
+    elif cfg.mode == "discriminative":
+        groups = [{"params": backbone, "lr": cfg.lr * cfg.lr_factor}, {"params": head}]
+    else:
+        groups = list(model.parameters())
+    opt = make_optimizer(cfg.optimizer, groups, cfg.lr)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return State(cfg, model, opt, start, _features_2d(model, data)[0], trained)
+
+
+def train_step(s: State, batch) -> dict[str, torch.Tensor]:
+    x, y = batch
+    logits = s.model(x)
+    loss = F.cross_entropy(logits, y)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    s.opt.step()
+    return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean()}
+
+
+def evaluate(s: State, data: Data) -> dict[str, float]:
+    return evaluate_classifier(s.model, data, chunk=1024)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows
+
+def _features_2d(model: CNN, data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """The first SHOWN test images' features projected on their own two principal axes."""
+    x, y = data.test[0][:SHOWN], data.test[1][:SHOWN]
+    model.eval()
+    try:
+        with torch.no_grad():
+            f = features(model, x).float()
+    finally:
+        model.train()
+    f = f - f.mean(0)
+    _, _, v = torch.linalg.svd(f, full_matrices=False)
+    return (f @ v[:2].T).cpu().numpy(), y.cpu().numpy()
+
+
+def _features_view(s: State, data: Data) -> dict:
+    after, y = _features_2d(s.model, data)
+    traces = []
+    for col, (name, pts) in enumerate((("before", s.before), ("after", after)), start=1):
+        for c, label in enumerate(data.classes):
+            m = y == c
+            traces.append({"type": "scattergl", "mode": "markers", "name": str(label),
+                           "legendgroup": str(label), "showlegend": col == 1,
+                           "x": np.round(pts[m, 0], 3).tolist(),
+                           "y": np.round(pts[m, 1], 3).tolist(),
+                           "xaxis": f"x{col if col > 1 else ''}",
+                           "yaxis": f"y{col if col > 1 else ''}",
+                           "marker": {"size": 5, "color": COLOURS[c % len(COLOURS)]}})
+    layout = {"template": "plotly_white", "height": 340,
+              "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+              "xaxis": {"domain": [0, 0.48], "showticklabels": False},
+              "xaxis2": {"domain": [0.52, 1], "showticklabels": False},
+              "yaxis": {"showticklabels": False},
+              "yaxis2": {"anchor": "x2", "showticklabels": False},
+              "annotations": [{"text": t, "x": x, "y": 1.06, "xref": "paper", "yref": "paper",
+                               "showarrow": False} for t, x in
+                              (("before training", 0.24), ("after", 0.76))]}
+    return charts.artifact("The features of the test images (PCA)", "plotly",
+                           {"data": traces, "layout": layout},
+                           "What the last layer reads, for each test image, on its two main axes. "
+                           "Before: the source's features (scratch: random ones). Classes that "
+                           "already sit apart need only a new last layer.")
+
+
+def _movement_view(s: State) -> dict:
+    names, moved = [], []
+    for k, w0 in s.start.items():
+        if not k.endswith("weight"):
+            continue
+        w = s.model.state_dict()[k]
+        moved.append(float((w - w0).norm() / w0.norm().clamp_min(1e-12)))
+        names.append(_layer_name(s.model, k))
+    fig = {"data": [{"type": "bar", "x": names, "y": np.round(moved, 4).tolist(),
+                     "marker": {"color": charts.BLUE},
+                     "hovertemplate": "%{x}: moved %{y:.1%} of its size<extra></extra>"}],
+           "layout": {"template": "plotly_white", "height": 300,
+                      "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+                      "xaxis": {"type": "category"},
+                      "yaxis": {"title": {"text": "|W - W start| / |W start|"},
+                                "tickformat": ".0%"}}}
+    return charts.artifact("How far each layer moved", "plotly", fig,
+                           "The change of each layer's weights since training began, relative to "
+                           "their size: a probe moves only the new layer; fine-tuning moves the "
+                           "first conv layer least (its strokes and edges serve any digit) and "
+                           "the later ones more; discriminative fine-tuning, the source's layers "
+                           "less.")
+
+
+def _layer_name(model: CNN, key: str) -> str:
+    part, index = key.split(".")[:2]
+    if part == "blocks":
+        return f"conv {int(index) + 1}"
+    return "new last layer" if int(index) == len(model.head) - 1 else "dense"
+
+
+def artifacts(s: State, data: Data) -> dict[str, dict]:
+    pred = predict(s.model, data.test[0], chunk=1024).argmax(1)
+    return {"features": _features_view(s, data), "movement": _movement_view(s),
+            **charts.classification_views(pred, data)}

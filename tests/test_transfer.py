@@ -1,0 +1,152 @@
+"""Transfer learning: the digits-0-4 source trained once and kept, a finished CNN run as the
+source, the target's few labelled images, what each mode trains and how far each layer moves,
+and the comparison's verdict."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground import params, registry
+from playground.data.base import DataUnavailable
+from tests.helpers import torch_threads, train_in_memory
+
+lab = registry.get("transfer")
+MNIST10K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist10k"
+
+
+def _cfg(**values):
+    cfg, errors = params.parse(lab.Config, values, check=lab.check)
+    assert not errors, errors
+    return cfg
+
+
+def test_the_source_is_trained_once_and_kept(home, monkeypatch):
+    from playground.labs.transfer import model
+
+    first = model.source_weights(_cfg(pretrain_steps=60), torch.device("cpu"))
+    kept = home / "cache" / "transfer" / "digits0-4-60.pt"
+    assert kept.is_file()
+
+    def again(*a):
+        raise AssertionError("trained a second time")
+
+    trains = model.pretrain
+    monkeypatch.setattr(model, "pretrain", again)
+    second = model.source_weights(_cfg(pretrain_steps=60), torch.device("cpu"))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    kept.write_bytes(b"damaged")                          # a damaged file is trained again
+    monkeypatch.setattr(model, "pretrain", trains)
+    third = model.source_weights(_cfg(pretrain_steps=60), torch.device("cpu"))
+    assert all(torch.equal(first[k], third[k]) for k in first)     # the same, every time
+
+
+def test_the_target_is_the_digits_5_to_9_with_labels_per_class_picked_by_the_seed(home):
+    data = lab.load_data(_cfg(labels_per_class=3))
+    assert data.classes == ("5", "6", "7", "8", "9") and data.input_shape == (1, 16, 16)
+    assert torch.bincount(data.train[1]).tolist() == [3] * 5
+    assert len(data.test[0]) + len(data.train[0]) == 896           # every 5-9 digit, once
+    assert set(data.test[1].tolist()) == set(range(5))
+    other = lab.load_data(_cfg(labels_per_class=3, seed=1))
+    assert not torch.equal(data.train[0], other.train[0])
+    assert len(data.test[0]) == len(other.test[0])
+
+
+@pytest.mark.skipif(not (MNIST10K / "MNIST" / "raw").is_dir(),
+                    reason="../shared/data/mnist10k is not present")
+def test_mnist_is_made_the_sources_input(home, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(MNIST10K))
+    data = lab.load_data(_cfg(target="mnist", labels_per_class=2))
+    assert data.input_shape == (1, 16, 16) and data.train[0].shape == (20, 1, 16, 16)
+    assert data.test[0].shape == (2000, 1, 16, 16)
+
+
+def test_each_mode_trains_what_it_says_and_the_layers_move_accordingly(home):
+    """Over seeds 0-2 at 1 and 2 threads (0-4 measured): a probe moves only its new layer;
+    fine-tuning moves the first conv layer least; discriminative fine-tuning moves the source's
+    layers less than fine-tuning does; the frozen probe trails fine-tuning at 10 labels per
+    class."""
+    from playground.labs.transfer import model
+
+    for threads in (1, 2):
+        with torch_threads(threads):
+            for seed in (0, 1, 2):
+                moved, acc = {}, {}
+                for mode in ("probe", "finetune", "discriminative"):
+                    state, data, final = train_in_memory(lab, _cfg(mode=mode, seed=seed))
+                    bars = model._movement_view(state)["data"]["data"][0]
+                    moved[mode], acc[mode] = dict(zip(bars["x"], bars["y"])), final["val/acc"]
+                probe, tune, slow = moved["probe"], moved["finetune"], moved["discriminative"]
+                assert probe["conv 1"] == probe["conv 2"] == probe["dense"] == 0.0
+                assert probe["new last layer"] > 0.1
+                assert tune["conv 1"] < tune["conv 2"] < tune["dense"], (seed, tune)
+                for layer in ("conv 1", "conv 2", "dense"):
+                    assert slow[layer] < 0.6 * tune[layer], (seed, layer, slow, tune)
+                assert acc["probe"] < acc["finetune"] - 0.05, (seed, threads, acc)
+    views = lab.artifacts(state, data)
+    assert {"features", "movement", "predictions", "confusion"} <= set(views)
+    before, after = (t for t in views["features"]["data"]["data"][::5][:2])
+    assert before["x"] != after["x"]                       # the features changed in training
+
+
+def _cnn_run(store) -> str:
+    cnn = registry.get("cnn")
+    cfg = params.parse(cnn.Config, {"image_size": 12, "channels": "8", "fc_size": 16,
+                                    "epochs": 2})[0]
+    state, _, final = train_in_memory(cnn, cfg)
+    run_id = store.create("cnn", params.to_dict(cfg))
+    store.save_model(run_id, state.model.state_dict())
+    store.set_status(run_id, status="completed", final=final)
+    return run_id
+
+
+def test_a_finished_cnn_run_is_a_source_with_its_own_architecture(store):
+    run_id = _cnn_run(store)
+    cfg = _cfg(source="run", backbone_run=run_id, steps=5)
+    data = lab.load_data(cfg)
+    assert data.input_shape == (1, 12, 12)
+    state = lab.build(cfg, data)
+    source = torch.load(store.model_path(run_id), weights_only=True)
+    mine = state.model.state_dict()
+    assert torch.equal(mine["blocks.0.0.weight"], source["blocks.0.0.weight"])
+    assert mine["head.3.weight"].shape == (5, 16)              # a new last layer, 5 classes
+    assert params.parse(lab.Config, {"source": "run"}, check=lab.check)[1] == [
+        "The run source reuses a finished CNN run: pick one under 'Source run' (train one on "
+        "the CNN page first), or use the digits0-4 source."]
+    gone = _cfg(source="run", backbone_run="20260101-000000-cnn-abcdef")
+    with pytest.raises(DataUnavailable, match="not on this server") as e:
+        lab.load_data(gone)
+    assert e.value.fix == {"source": "digits0-4"}
+
+
+def test_the_comparison_says_what_the_runs_show():
+    class Run:
+        def __init__(self, mode, acc):
+            self.config = {"mode": mode, "labels_per_class": 10}
+            self.status = {"status": "completed", "final": {"val/acc": acc}, "params": 9,
+                           "seconds": 1.0}
+
+    def verdict(scratch, probe, tune):
+        return lab.comparison_table([("scratch", Run("scratch", scratch)),
+                                     ("probe", Run("probe", probe)),
+                                     ("finetune", Run("finetune", tune))])[1]
+
+    assert "Starting from the source's weights paid 10.0%" in verdict(0.8, 0.85, 0.9)
+    said = verdict(0.94, 0.72, 0.946)
+    assert "did not pay here" in said and "The probe trails both" in said
+    assert "Scratch won by 10.0%" in verdict(0.9, 0.85, 0.8)
+    assert "incomplete" in lab.comparison_table([])[1]
+
+
+def test_the_page_compares_the_three_modes(home, store):
+    from tests.helpers import compare_on_page, open_page
+
+    at = open_page("app_pages/45_transfer.py", {"steps": "60", "pretrain_steps": "100"})
+    assert not at.exception
+    ids = compare_on_page(at, store, "transfer")
+    assert [store.config(i)["config"]["mode"] for i in ids] == ["scratch", "probe", "finetune"]
+    table = next(d.value for d in at.dataframe if "test accuracy" in d.value.columns)
+    assert list(table["mode"]) == ["scratch", "probe", "finetune"]
+    assert "With 10 labelled images per class: fine-tune" in " ".join(m.value for m in at.info)
+    assert (home / "cache" / "transfer" / "digits0-4-100.pt").is_file()
