@@ -150,3 +150,41 @@ def test_the_page_compares_the_three_modes(home, store):
     assert list(table["mode"]) == ["scratch", "probe", "finetune"]
     assert "With 10 labelled images per class: fine-tune" in " ".join(m.value for m in at.info)
     assert (home / "cache" / "transfer" / "digits0-4-100.pt").is_file()
+
+
+def test_the_cli_trains_a_transfer_run_and_exports_it(home, store, tmp_path, capsys):
+    """ONNX of the run's network; a script that trains its own source first and then the run,
+    alone (nothing of the playground imported); a run source has no script."""
+    import onnx
+
+    from playground.__main__ import main
+    from tests.helpers import train_cli
+
+    code, out = train_cli(capsys, "transfer", "steps=20", "pretrain_steps=50",
+                          "labels_per_class=2")
+    assert code == 0 and out["status"] == "completed" and "val/acc" in out["metrics"]
+    path = tmp_path / "transfer.onnx"
+    assert main(["export", out["run_id"], "--as", "onnx", "-o", str(path)]) == 0
+    onnx.checker.check_model(onnx.load(str(path)))
+    script = tmp_path / "train_transfer.py"
+    assert main(["export", out["run_id"], "--as", "script", "-o", str(script)]) == 0
+    assert "import playground" not in script.read_text()
+    import json
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, str(script), "--device", "cpu", "--json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "training the source, digits0-4-50 steps..." in ran.stderr
+    assert json.loads(ran.stdout.strip().splitlines()[-1])["val/acc"] > 0.5
+    run_id = _cnn_run(store)
+    assert lab.exportable(_cfg(source="run", backbone_run=run_id)).startswith(
+        f"this run starts from run {run_id}'s weights")
+
+
+def test_the_digits_source_is_the_cnn_pages_network_at_its_defaults():
+    from dataclasses import asdict
+
+    cnn = asdict(registry.get("cnn").Config(image_size=16))
+    assert {k: cnn[k] for k in lab.DIGITS_NET} == lab.DIGITS_NET

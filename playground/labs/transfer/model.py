@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -13,13 +14,13 @@ import torch.nn.functional as F
 from playground.data import Data, load_images
 from playground.data.base import DataUnavailable
 from playground.labs._shared import evaluate_classifier, make_optimizer, predict
-from playground.labs.cnn import Config as CnnConfig
 from playground.labs.cnn import input_shape as cnn_input_shape
 from playground.labs.cnn.model import CNN
-from playground.labs.transfer import Config
+from playground.labs.transfer import DIGITS_NET, Config
 from playground.ui import charts
 
 SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
+
 DIGITS_SIDE = 16                    # the CNN page's default image size for the 8x8 digits
 PRETRAIN_LR, PRETRAIN_BATCH, PRETRAIN_SEED = 0.003, 64, 0
 SHOWN = 600                         # test images in the features' picture
@@ -30,10 +31,15 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # ---------------------------------------------------------------------------------------------
 # The source
 
-def source_config(cfg: Config) -> CnnConfig:
-    """The source network's architecture: the CNN page's defaults, or the named run's."""
+def source_config(cfg: Config):
+    """The source network's architecture (a CNN page's settings): the page's defaults, or the
+    named run's."""
     if cfg.source == "digits0-4":
-        return CnnConfig(image_size=DIGITS_SIDE)
+        return SimpleNamespace(**DIGITS_NET)
+    return _run_config(cfg)
+
+
+def _run_config(cfg: Config):
     from playground import registry
 
     info = _source_run(cfg)
@@ -60,7 +66,7 @@ def _source_run(cfg: Config):
     return info
 
 
-def _digits(classes: tuple[int, ...]):
+def _digit_classes(classes: tuple[int, ...]):
     """The embedded digits of these classes, relabelled 0..k-1, on the split the CNN page uses
     with seed 0 (the source and every target run share it: the digits 5-9 of the test half are
     never seen by anyone's training)."""
@@ -74,19 +80,31 @@ def _digits(classes: tuple[int, ...]):
 
 def source_weights(cfg: Config, device: torch.device) -> dict[str, torch.Tensor]:
     """The source network's weights: a finished run's, or the digits-0-4 network, trained on
-    first use and kept under $PLAYGROUND_HOME/cache (one file per number of steps)."""
-    from playground.engine.runs import RunStore, atomic_write, home
-
+    first use and kept (one per number of steps)."""
     if cfg.source == "run":
-        _source_run(cfg)
-        path = RunStore().model_path(cfg.backbone_run)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    cached = home() / "cache" / "transfer" / f"digits0-4-{cfg.pretrain_steps}.pt"
+        return _run_weights(cfg)
+    return _kept(f"digits0-4-{cfg.pretrain_steps}", lambda: pretrain(cfg.pretrain_steps, device))
+
+
+def _run_weights(cfg: Config) -> dict[str, torch.Tensor]:
+    from playground.engine.runs import RunStore
+
+    _source_run(cfg)
+    return torch.load(RunStore().model_path(cfg.backbone_run), map_location="cpu",
+                      weights_only=True)
+
+
+def _kept(name: str, make) -> dict[str, torch.Tensor]:
+    """Weights under $PLAYGROUND_HOME/cache/transfer/<name>.pt, made by `make` when absent or
+    damaged."""
+    from playground.engine.runs import atomic_write, home
+
+    cached = home() / "cache" / "transfer" / f"{name}.pt"
     try:
         return torch.load(cached, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
-        pass                                         # absent or damaged: train it again
-    weights = pretrain(cfg.pretrain_steps, device)
+        pass                                         # absent or damaged: make it again
+    weights = make()
     buf = io.BytesIO()
     torch.save(weights, buf)
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -96,12 +114,12 @@ def source_weights(cfg: Config, device: torch.device) -> dict[str, torch.Tensor]
 
 def pretrain(steps: int, device: torch.device) -> dict[str, torch.Tensor]:
     """The CNN page's network trained on the digits 0-4, the same way for every run."""
-    (train, _), _ = _digits(SOURCE_CLASSES)
+    (train, _), _ = _digit_classes(SOURCE_CLASSES)
     x, y = (t.to(device) for t in train)
     gen = torch.Generator(device=device).manual_seed(PRETRAIN_SEED)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(PRETRAIN_SEED)
-        model = CNN(CnnConfig(image_size=DIGITS_SIDE), tuple(x.shape[1:]),
+        model = CNN(SimpleNamespace(**DIGITS_NET), tuple(x.shape[1:]),
                     len(SOURCE_CLASSES)).to(device)
     opt = make_optimizer("adam", model.parameters(), PRETRAIN_LR)
     for _ in range(steps):
@@ -132,7 +150,7 @@ def load_data(cfg: Config) -> Data:
     shape."""
     shape = cnn_input_shape(source_config(cfg))
     if cfg.target == "digits5-9":
-        (train, test), stats = _digits(TARGET_CLASSES)
+        (train, test), stats = _digit_classes(TARGET_CLASSES)
         classes = tuple(str(c) for c in TARGET_CLASSES)
     else:
         d = load_images(cfg.target)
