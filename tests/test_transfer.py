@@ -188,3 +188,43 @@ def test_the_digits_source_is_the_cnn_pages_network_at_its_defaults():
 
     cnn = asdict(registry.get("cnn").Config(image_size=16))
     assert {k: cnn[k] for k in lab.DIGITS_NET} == lab.DIGITS_NET
+
+
+def test_the_labels_curve_runs_from_the_page_and_the_runs_page_draws_it(home, store):
+    """One click starts scratch, probe and fine-tune at 1-100 labels per class (the form's other
+    settings kept); the Runs page draws accuracy against labels, a line per mode, and says
+    what it shows."""
+    from playground import sweeps
+    from tests.helpers import open_page, wait_for
+
+    at = open_page("app_pages/45_transfer.py", {"steps": "15", "pretrain_steps": "60"})
+    at.button(key="transfer._sweep.preset.Labels curve").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    sweep_id = at.session_state["transfer._sweep.id"]
+    assert wait_for(lambda: sweeps.load(sweep_id)["status"] == "completed", timeout=300)
+    record = sweeps.load(sweep_id)
+    assert sorted((r["settings"]["mode"], int(r["settings"]["labels_per_class"]))
+                  for r in record["runs"]) == sorted((m, n) for m in lab.COMPARED
+                                                     for n in lab.LABELS)
+    assert {store.config(r["run_id"])["config"]["steps"] for r in record["runs"]} == {15}
+    runs = open_page("app_pages/90_runs.py", {"sweep": sweep_id})
+    assert not runs.exception
+    effect = next(c for c in runs.get("plotly_chart")
+                  if '"labels_per_class"' in c.proto.spec and '"log"' in c.proto.spec)
+    assert '"finetune"' in effect.proto.spec and '"scratch"' in effect.proto.spec
+    assert "Fine-tune minus scratch, by labels per class - 1:" in " ".join(
+        i.value for i in runs.info)
+
+
+def test_the_labels_curves_verdict_says_where_the_source_paid():
+    def record(gaps):
+        runs = [{"settings": {"mode": m, "labels_per_class": str(n)},
+                 "objective": 0.7 + (gaps[i] if m == "finetune" else 0.0)}
+                for i, n in enumerate(lab.LABELS) for m in lab.COMPARED]
+        return {"runs": runs, "objective": {"metric": "val/acc"}}
+
+    assert "never led by 2 points" in lab.sweep_verdict(record([0.0, 0.01, 0, -0.01, 0]))
+    assert "pays most with few labels (1 per class)" in lab.sweep_verdict(
+        record([0.15, 0.1, 0.05, 0.0, 0.0]))
+    assert "leads from 5 labels per class on" in lab.sweep_verdict(
+        record([0.0, 0.05, 0.06, 0.05, 0.05]))

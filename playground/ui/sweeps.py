@@ -64,6 +64,15 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
     by_name = {s.name: s for s in specs}
     st.caption("Every other setting stays as in the form. Each run is an ordinary run: the "
                "Runs page lists them and shows the sweep as a whole.")
+    for name, preset in getattr(lab, "SWEEPS", {}).items():
+        grid = {k: sweeps.split_values(by_name[k], v) for k, v in preset["grid"].items()}
+        n = math.prod(len(v) for v in grid.values())
+        if st.button(f"{name} ({n} runs)", key=f"{key}.preset.{name}", help=preset.get("help"),
+                     icon=":material/stacked_line_chart:"):
+            fixed = {s.name: params.to_text(s, getattr(cfg, s.name))
+                     for s in params.specs(lab.Config) if s.name not in grid}
+            _start(key, sweeps.Plan(lab_name, grid=grid, fixed=fixed, budget=n,
+                                    parallel=max(1, mgr.caps.running)), mgr)
     how = st.radio("Search", ["grid", "random"], horizontal=True, key=f"{key}.how",
                    format_func={"grid": "Grid: every combination",
                                 "random": "Random: N draws"}.get)
@@ -124,14 +133,10 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
         st.caption(f"{sweeps.size(plan)} runs.")
     if st.button("Start sweep", key=f"{key}.start", icon=":material/tune:",
                  disabled=not varied):
-        from playground.ui.state import session_id
-
-        try:
-            if errors:
-                raise sweeps.SweepError(errors)
-            st.session_state[f"{key}.id"] = sweeps.start(plan, mgr, owner=session_id())
-        except sweeps.SweepError as e:
-            st.error("This sweep cannot start:\n\n" + "\n".join(f"- {m}" for m in e.messages))
+        if errors:
+            st.error("This sweep cannot start:\n\n" + "\n".join(f"- {m}" for m in errors))
+        else:
+            _start(key, plan, mgr)
     started = st.session_state.get(f"{key}.id")
     if started:
         from playground.ui.app import RUNS_PAGE
@@ -141,6 +146,15 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
                    "trains several at once).", icon=":material/tune:")
         st.page_link(str(RUNS_PAGE), label="Follow it on the Runs page",
                      icon=":material/monitoring:", query_params={"sweep": started})
+
+
+def _start(key: str, plan: sweeps.Plan, mgr) -> None:
+    from playground.ui.state import session_id
+
+    try:
+        st.session_state[f"{key}.id"] = sweeps.start(plan, mgr, owner=session_id())
+    except sweeps.SweepError as e:
+        st.error("This sweep cannot start:\n\n" + "\n".join(f"- {m}" for m in e.messages))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +199,39 @@ def parallel_coordinates(record: dict) -> dict | None:
                        "margin": {"l": 70, "r": 40, "t": 50, "b": 30}}}
 
 
+def effect_chart(record: dict) -> dict | None:
+    """The objective against the one numeric setting a grid varies (three values or more), a
+    line for each value of the one other setting it varies, means over seeds: e.g. accuracy
+    against labels per class, one line per mode (log x where the values span 20x or more)."""
+    swept = [n for n in record["swept"] if n != "seed"]
+    runs = [r for r in record["runs"] if r["objective"] is not None
+            and math.isfinite(r["objective"])]
+    numeric = [n for n in swept if (v := _numeric([r["settings"].get(n) for r in runs]))
+               and len(set(v)) >= 3]
+    if len(numeric) != 1 or len(swept) > 2 or not runs:
+        return None
+    x_name = numeric[0]
+    by = next((n for n in swept if n != x_name), None)
+    lines: dict[str, dict[float, list[float]]] = {}
+    for r in runs:
+        group = str(r["settings"].get(by)) if by else record["objective"]["metric"]
+        x = float(r["settings"][x_name])
+        lines.setdefault(group, {}).setdefault(x, []).append(r["objective"])
+    xs = sorted({x for pts in lines.values() for x in pts})
+    log = min(xs) > 0 and max(xs) / min(xs) >= 20
+    traces = [{"type": "scatter", "mode": "lines+markers", "name": group,
+               "x": sorted(pts), "y": [sum(pts[x]) / len(pts[x]) for x in sorted(pts)]}
+              for group, pts in lines.items()]
+    metric = record["objective"]["metric"]
+    return {"data": traces,
+            "layout": {"template": "plotly_white", "height": 360,
+                       "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+                       "xaxis": {"title": {"text": x_name}, "type": "log" if log else "linear",
+                                 "tickvals": xs, "ticktext": [f"{x:g}" for x in xs]},
+                       "yaxis": {"title": {"text": metric}},
+                       "legend": {"title": {"text": by or ""}}}}
+
+
 def _table(record: dict) -> pd.DataFrame:
     rows = []
     for r in sweeps.ranked(record):
@@ -220,6 +267,17 @@ def _sensitivity_chart(record: dict) -> dict | None:
                        "yaxis": {"autorange": "reversed"},
                        "xaxis": {"title": {"text": f"spread of the mean "
                                                    f"{record['objective']['metric']}"}}}}
+
+
+def _verdict(record: dict) -> str:
+    """The lab's sentence on a finished sweep (its `sweep_verdict`), or none."""
+    from playground import registry
+
+    try:
+        say = getattr(registry.get(record["lab"]), "sweep_verdict", None)
+    except registry.UnknownLab:
+        return ""
+    return say(record) if say is not None and record["status"] != "running" else ""
 
 
 def _yours(record: dict) -> bool:
@@ -292,6 +350,12 @@ def _view(record: dict, store) -> None:
             st.page_link(str(page), label=f"Open the best run on the {record['lab']} page "
                          f"({swept})", icon=":material/trophy:",
                          query_params={**best["settings"], "run": best["run_id"]})
+    effect = effect_chart(record)
+    if effect:
+        st.plotly_chart(effect, key="sweep.effect", width="stretch")
+        verdict = _verdict(record)
+        if verdict:
+            st.info(verdict, icon="⚖️")
     fig = parallel_coordinates(record)
     if fig:
         st.plotly_chart(fig, key="sweep.parcoords", width="stretch")

@@ -163,6 +163,40 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 COMPARE = {"label": "Scratch vs probe vs fine-tune", "names": COMPARED, "plan": _three_modes,
            "table": comparison_table, "views": ("features",)}
 
+LABELS = (1, 5, 10, 50, 100)
+SWEEPS = {"Labels curve": {
+    "grid": {"labels_per_class": ",".join(map(str, LABELS)), "mode": ",".join(COMPARED)},
+    "help": "Scratch, probe and fine-tune at 1, 5, 10, 50 and 100 labels per class, every other "
+            "setting as in the form: the Runs page draws accuracy against labels."}}
+
+
+def sweep_verdict(record: dict) -> str:
+    """What a labels curve shows: where fine-tuning leads scratch, and by how much."""
+    acc: dict[tuple[str, int], list[float]] = {}
+    for r in record["runs"]:
+        mode, n = r["settings"].get("mode"), r["settings"].get("labels_per_class")
+        if r["objective"] is not None and mode in COMPARED and n is not None:
+            acc.setdefault((mode, int(n)), []).append(r["objective"])
+    mean = {k: sum(v) / len(v) for k, v in acc.items()}
+    counts = sorted({n for _, n in mean})
+    both = [n for n in counts if ("finetune", n) in mean and ("scratch", n) in mean]
+    if not both or record.get("objective", {}).get("metric") != "val/acc":
+        return ""
+    gaps = {n: mean[("finetune", n)] - mean[("scratch", n)] for n in both}
+    lead = [n for n in both if gaps[n] >= 0.02]
+    parts = ", ".join(f"{n}: {gaps[n]:+.1%}" for n in both)
+    text = f"Fine-tune minus scratch, by labels per class - {parts}. "
+    if not lead:
+        text += ("Fine-tuning never led by 2 points: on this target the source's features are "
+                 "worth no more than the labels themselves.")
+    elif gaps[both[-1]] < gaps[lead[0]] - 0.02:
+        text += (f"The source pays most with few labels ({lead[0]} per class) and less as "
+                 "labels grow: with enough of them a network learns its own features.")
+    else:
+        text += f"Fine-tuning leads from {lead[0]} labels per class on."
+    return text
+
+
 DEMOS = {"modes": {"compare": True, "picture": "features",
                    "title": "Scratch vs probe vs fine-tune, 10 labels per class of digits 5-9"}}
 
