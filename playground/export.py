@@ -105,6 +105,9 @@ class _Extractor:
         self.imports: dict[str, str] = {}          # local name -> import line
         self._seen: set[tuple[str, str]] = set()
         self._owner: dict[str, str] = {}           # name -> the module it was taken from
+        # (module, module that must come first): a module-level value computed from another
+        # module's value (ACTIVATIONS from ACTIVATION_MODULES) runs where it is written
+        self.before: set[tuple[str, str]] = set()
 
     def need(self, module: str, name: str) -> None:
         if (module, name) in self._seen or name in self.provided:
@@ -121,6 +124,10 @@ class _Extractor:
             for used in _names_used(node):
                 if used != name:
                     self.need(module, used)
+                    owner = self._owner.get(used)
+                    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                            and owner not in (None, module):
+                        self.before.add((module, owner))
             src = _source(text, node)
             if all(src != b[2] for b in self.blocks):
                 self.blocks.append((module, name, src))
@@ -270,7 +277,7 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
         ex.blocks.append((model, "steps_of",
                           "def steps_of(cfg: Config) -> int:\n    return cfg.steps"))
     body = [f"# {'-' * 93}\n# {_file_of(mod)}\n\n" + "\n\n\n".join(srcs)
-            for mod, srcs in _by_module(ex.blocks, last=model)]
+            for mod, srcs in _by_module(ex.blocks, last=model, before=ex.before)]
     imports = _merge_imports({"import argparse", "import json", "import math", "import sys",
                               "import time", "from dataclasses import dataclass",
                               *ex.imports.values()})
@@ -297,14 +304,26 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
             + "\n\n\n".join(sections) + "\n")
 
 
-def _by_module(blocks, last: str) -> list[tuple[str, list[str]]]:
+def _by_module(blocks, last: str, before: set = frozenset()) -> list[tuple[str, list[str]]]:
     """Blocks grouped by the module they came from, each in its file's order (which is a valid
-    definition order); modules ordered by when they were first needed, the lab's own last."""
-    order: list[str] = []
+    definition order); modules ordered by when they were first needed, the lab's own last, but
+    a module whose values are computed from another's after that one (`before`)."""
+    first: list[str] = []
     for mod, _name, _src in blocks:
-        if mod not in order:
-            order.append(mod)
-    order.sort(key=lambda m: m == last)
+        if mod not in first:
+            first.append(mod)
+    first.sort(key=lambda m: m == last)
+    order: list[str] = []
+
+    def place(mod: str, path: tuple = ()) -> None:
+        if mod in order or mod in path:
+            return
+        for m, dep in sorted(before):
+            if m == mod and dep in first:
+                place(dep, path + (mod,))
+        order.append(mod)
+    for mod in first:
+        place(mod)
     out = []
     for mod in order:
         text, _tree = _module(mod)

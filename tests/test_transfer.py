@@ -112,12 +112,40 @@ def test_a_finished_cnn_run_is_a_source_with_its_own_architecture(store):
     assert torch.equal(mine["blocks.0.0.weight"], source["blocks.0.0.weight"])
     assert mine["head.3.weight"].shape == (5, 16)              # a new last layer, 5 classes
     assert params.parse(lab.Config, {"source": "run"}, check=lab.check)[1] == [
-        "The run source reuses a finished CNN run: pick one under 'Source run' (train one on "
-        "the CNN page first), or use the digits0-4 source."]
+        "The run source reuses a finished CNN or ResNet run: pick one under 'Source run' "
+        "(train one on the CNN or ResNet page first), or use the digits0-4 source."]
     gone = _cfg(source="run", backbone_run="20260101-000000-cnn-abcdef")
     with pytest.raises(DataUnavailable, match="not on this server") as e:
         lab.load_data(gone)
     assert e.value.fix == {"source": "digits0-4"}
+
+
+def test_a_finished_resnet_run_is_a_source_too(store):
+    """Its stem and blocks reused, a new head; the features are its pooled last block; every
+    mode trains and the pictures name its layers."""
+    from playground.labs.transfer import model
+
+    resnet = registry.get("resnet")
+    rcfg = params.parse(resnet.Config, {"depth": 3, "width": 8, "image_size": 12,
+                                        "epochs": 2})[0]
+    state, _, final = train_in_memory(resnet, rcfg)
+    run_id = store.create("resnet", params.to_dict(rcfg))
+    store.save_model(run_id, state.model.state_dict())
+    store.set_status(run_id, status="completed", final=final)
+    for mode in ("probe", "finetune"):
+        cfg = _cfg(source="run", backbone_run=run_id, steps=30, mode=mode)
+        tstate, data, metrics = train_in_memory(lab, cfg)
+        assert data.input_shape == (1, 12, 12)
+        assert metrics["val/acc"] > (0.5 if mode == "finetune" else 0.2), (mode, metrics)
+        assert model.features(tstate.model, data.test[0][:4]).shape == (4, 8)
+        bars = model._movement_view(tstate)["data"]["data"][0]
+        assert bars["x"][:3] == ["stem", "block 1a", "block 1b"]
+        assert bars["x"][-1] == "new last layer"
+        if mode == "probe":
+            assert all(y == 0 for y in bars["y"][:-1]) and bars["y"][-1] > 0
+    fresh = lab.build(_cfg(source="run", backbone_run=run_id), data)
+    assert torch.equal(fresh.model.state_dict()["stem.weight"],
+                       state.model.state_dict()["stem.weight"].to(torch.float32))
 
 
 def test_the_comparison_says_what_the_runs_show():

@@ -43,12 +43,12 @@ class Config:
     source: str = param("digits0-4", choices=SOURCES, group="Source",
                         help="digits0-4: the CNN page's network trained on the embedded digits "
                              "0-4 (trained on first use, then kept and reused). run: the weights "
-                             "of a finished CNN run of this playground, its architecture read "
-                             "from its settings.")
-    backbone_run: str = param("", runs_of=("cnn",), group="Source", label="Source run",
-                              when={"source": ("run",)},
-                              help="run: the finished CNN run whose layers are reused (all "
-                                   "but its last).")
+                             "of a finished CNN or ResNet run of this playground, its "
+                             "architecture read from its settings.")
+    backbone_run: str = param("", runs_of=("cnn", "resnet"), group="Source",
+                              label="Source run", when={"source": ("run",)},
+                              help="run: the finished CNN or ResNet run whose layers are "
+                                   "reused (all but its last).")
     pretrain_steps: int = param(600, lo=50, hi=5000, group="Source",
                                 when={"source": ("digits0-4",)},
                                 help="digits0-4: the source network's training steps (a batch "
@@ -94,8 +94,8 @@ PRESETS = {
 
 def check(cfg: Config) -> list[str]:
     if cfg.source == "run" and not cfg.backbone_run:
-        return ["The run source reuses a finished CNN run: pick one under 'Source run' (train "
-                "one on the CNN page first), or use the digits0-4 source."]
+        return ["The run source reuses a finished CNN or ResNet run: pick one under 'Source "
+                "run' (train one on the CNN or ResNet page first), or use the digits0-4 source."]
     return []
 
 
@@ -116,6 +116,8 @@ def export_stubs(cfg: Config) -> dict[str, str]:
                      "    return make()",
             "_run_config": "def _run_config(cfg):\n    raise SystemExit('a run source is "
                            "not in a script')",
+            "network": "def network(arch, shape, classes):\n"
+                       "    return CNN(arch, shape, classes)",
             "_run_weights": "def _run_weights(cfg):\n    raise SystemExit('a run source is "
                             "not in a script')"}
 

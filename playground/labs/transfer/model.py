@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from playground.data import Data, load_images
 from playground.data.base import DataUnavailable
 from playground.labs._shared import evaluate_classifier, make_optimizer, predict
-from playground.labs.cnn import input_shape as cnn_input_shape
+from playground.data.images import image_shape
 from playground.labs.cnn.model import CNN
 from playground.labs.transfer import DIGITS_NET, Config
 from playground.ui import charts
@@ -32,22 +33,47 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # The source
 
 def source_config(cfg: Config):
-    """The source network's architecture (a CNN page's settings): the page's defaults, or the
-    named run's."""
+    """The source network's architecture (a CNN or ResNet page's settings, its `lab` beside
+    them): the CNN page's defaults, or the named run's."""
     if cfg.source == "digits0-4":
-        return SimpleNamespace(**DIGITS_NET)
+        return SimpleNamespace(lab="cnn", **DIGITS_NET)
     return _run_config(cfg)
 
 
 def _run_config(cfg: Config):
+    from dataclasses import asdict
+
     from playground import registry
 
     info = _source_run(cfg)
-    cnn, errors = registry.parse_config(registry.get("cnn"), info.config, budget=False)
+    arch, errors = registry.parse_config(registry.get(info.lab), info.config, budget=False)
     if errors:
         raise DataUnavailable(f"Run {cfg.backbone_run}'s settings are no longer valid: "
                               + "; ".join(errors), fix={"source": "digits0-4"})
-    return cnn
+    return SimpleNamespace(lab=info.lab, **asdict(arch))
+
+
+def source_shape(arch) -> tuple[int, int, int]:
+    return image_shape(arch.dataset, arch.image_size)
+
+
+def network(arch, shape: tuple[int, int, int], classes: int) -> nn.Module:
+    if arch.lab == "resnet":
+        from playground.labs.resnet.model import ResNet
+
+        return ResNet(arch, shape, classes)
+    return CNN(arch, shape, classes)
+
+
+def _resnet(model: nn.Module) -> bool:
+    return hasattr(model, "stem")             # the ResNet page's network; else the CNN page's
+
+
+def last_layer(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The layer a new task replaces: (its name in the state dict, the layer)."""
+    if _resnet(model):
+        return "head", model.head
+    return f"head.{len(model.head) - 1}", model.head[-1]
 
 
 def _source_run(cfg: Config):
@@ -59,10 +85,10 @@ def _source_run(cfg: Config):
         info = store.info(cfg.backbone_run)
     except (OSError, LookupError, ValueError):     # NoSuchRun is a LookupError
         raise DataUnavailable(f"Run {cfg.backbone_run} is not on this server.", fix=fix) from None
-    if info.lab != "cnn" or info.status.get("status") != "completed" \
+    if info.lab not in ("cnn", "resnet") or info.status.get("status") != "completed" \
             or store.model_path(cfg.backbone_run) is None:
-        raise DataUnavailable(f"Run {cfg.backbone_run} is not a finished CNN run: there are no "
-                              "weights to start from.", fix=fix)
+        raise DataUnavailable(f"Run {cfg.backbone_run} is not a finished CNN or ResNet run: "
+                              "there are no weights to start from.", fix=fix)
     return info
 
 
@@ -148,7 +174,7 @@ def load_data(cfg: Config) -> Data:
     """`labels_per_class` labelled training images of each class (picked by the seed) and the
     target's test half (the digits 5-9: every one not labelled), in the source network's input
     shape."""
-    shape = cnn_input_shape(source_config(cfg))
+    shape = source_shape(source_config(cfg))
     if cfg.target == "digits5-9":
         (train, test), stats = _digit_classes(TARGET_CLASSES)
         classes = tuple(str(c) for c in TARGET_CLASSES)
@@ -184,13 +210,15 @@ def load_data(cfg: Config) -> Data:
 # The network and the modes
 
 def blueprint(cfg: Config):
-    cnn = source_config(cfg)
-    shape = cnn_input_shape(cnn)
-    return CNN(cnn, shape, len(TARGET_CLASSES) if cfg.target == "digits5-9" else 10), shape
+    arch = source_config(cfg)
+    shape = source_shape(arch)
+    return network(arch, shape, len(TARGET_CLASSES) if cfg.target == "digits5-9" else 10), shape
 
 
-def features(model: CNN, x: torch.Tensor) -> torch.Tensor:
+def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """What the new last layer reads: the output of every layer before it."""
+    if _resnet(model):
+        return model.blocks(F.relu(model.stem(x))).mean(dim=(2, 3))
     for block in model.blocks:
         x = block(x)
     return model.head[:-1](x)
@@ -199,7 +227,7 @@ def features(model: CNN, x: torch.Tensor) -> torch.Tensor:
 @dataclass
 class State:
     cfg: Config
-    model: CNN
+    model: nn.Module
     opt: torch.optim.Optimizer
     start: dict[str, torch.Tensor]                  # each weight as training began
     before: np.ndarray                              # (n, 2) test features in 2-D, before
@@ -209,14 +237,13 @@ class State:
 
 def build(cfg: Config, data: Data) -> State:
     device = data.train[0].device
-    model = CNN(source_config(cfg), data.input_shape, data.num_classes).to(device)
-    last = model.head[-1]
+    model = network(source_config(cfg), data.input_shape, data.num_classes).to(device)
+    name, last = last_layer(model)
     if cfg.mode != "scratch":
         source = source_weights(cfg, device)
         mine = model.state_dict()
         reused = {k: v for k, v in source.items()
-                  if k in mine and mine[k].shape == v.shape and not k.startswith(
-                      f"head.{len(model.head) - 1}.")}
+                  if k in mine and mine[k].shape == v.shape and not k.startswith(f"{name}.")}
         model.load_state_dict(reused, strict=False)
     head = list(last.parameters())
     backbone = [p for p in model.parameters() if all(p is not h for h in head)]
@@ -251,7 +278,7 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # What the page shows
 
-def _features_2d(model: CNN, data: Data) -> tuple[np.ndarray, np.ndarray]:
+def _features_2d(model: nn.Module, data: Data) -> tuple[np.ndarray, np.ndarray]:
     """The first SHOWN test images' features projected on their own two principal axes."""
     x, y = data.test[0][:SHOWN], data.test[1][:SHOWN]
     model.eval()
@@ -318,11 +345,14 @@ def _movement_view(s: State) -> dict:
                            "less.")
 
 
-def _layer_name(model: CNN, key: str) -> str:
-    part, index = key.split(".")[:2]
-    if part == "blocks":
-        return f"conv {int(index) + 1}"
-    return "new last layer" if int(index) == len(model.head) - 1 else "dense"
+def _layer_name(model: nn.Module, key: str) -> str:
+    if key.startswith(last_layer(model)[0] + "."):
+        return "new last layer"
+    parts = key.split(".")
+    if _resnet(model):
+        return "stem" if parts[0] == "stem" else \
+            f"block {int(parts[1]) + 1}{'ab'[parts[2] == 'conv2']}"
+    return f"conv {int(parts[1]) + 1}" if parts[0] == "blocks" else "dense"
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
