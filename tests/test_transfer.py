@@ -256,3 +256,37 @@ def test_the_labels_curves_verdict_says_where_the_source_paid():
         record([0.15, 0.1, 0.05, 0.0, 0.0]))
     assert "leads from 5 labels per class on" in lab.sweep_verdict(
         record([0.0, 0.05, 0.06, 0.05, 0.05]))
+
+
+def test_the_imagenet_source_loads_torchvisions_resnet18_weights_from_torchs_folder(
+        home, tmp_path, monkeypatch):
+    """Offline, the loader reads a state dict of ResNet-18's shape where torch keeps downloads
+    ($TORCH_HOME/hub/checkpoints), and without one says where to put it."""
+    from torchvision.models import resnet18
+
+    from playground.labs.transfer import model
+
+    def offline(*a, **k):
+        raise OSError("no network")
+
+    monkeypatch.setattr("torch.hub.download_url_to_file", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(DataUnavailable, match="resnet18-f37072fd.pth") as e:
+        model.imagenet_weights()
+    assert e.value.fix == {"source": "digits0-4"}
+    torch.manual_seed(3)
+    saved = resnet18().state_dict()
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(saved, folder / "resnet18-f37072fd.pth")
+    cfg = _cfg(source="imagenet", labels_per_class=2, steps=3, mode="probe")
+    state, data, final = train_in_memory(lab, cfg)
+    assert data.input_shape == (3, 32, 32) and data.train[0].shape == (10, 3, 32, 32)
+    mine = state.model.state_dict()
+    assert torch.equal(mine["layer1.0.conv1.weight"], saved["layer1.0.conv1.weight"])
+    assert torch.equal(mine["bn1.running_mean"], saved["bn1.running_mean"])   # frozen, BN too
+    assert mine["fc.weight"].shape == (5, 512)
+    assert model.features(state.model, data.test[0][:3]).shape == (3, 512)
+    bars = model._movement_view(state)["data"]["data"][0]
+    assert bars["x"][0] == "conv1" and bars["x"][-1] == "new last layer"
+    assert lab.exportable(cfg).startswith("a script of an ImageNet-source run")

@@ -28,7 +28,7 @@ TRY_THIS = ("Press 'Scratch vs probe vs fine-tune' and read the verdict: these c
             "fine-tuning barely touches the first conv layer.")
 
 STAGE = ("mode", "labels_per_class", "target")
-SOURCES = ("digits0-4", "run")
+SOURCES = ("digits0-4", "run", "imagenet")
 TARGETS = ("digits5-9", "mnist", "fashion_mnist", "cifar10")
 MODES = ("scratch", "probe", "finetune", "discriminative")
 # the digits source: the CNN page's network at its defaults (a test holds them equal) for the
@@ -44,7 +44,9 @@ class Config:
                         help="digits0-4: the CNN page's network trained on the embedded digits "
                              "0-4 (trained on first use, then kept and reused). run: the weights "
                              "of a finished CNN or ResNet run of this playground, its "
-                             "architecture read from its settings.")
+                             "architecture read from its settings. imagenet: torchvision's "
+                             "ResNet-18 trained on ImageNet (a 45 MB download on first use; "
+                             "11.7M parameters, images at 32x32 in colour).")
     backbone_run: str = param("", runs_of=("cnn", "resnet"), group="Source",
                               label="Source run", when={"source": ("run",)},
                               help="run: the finished CNN or ResNet run whose layers are "
@@ -105,6 +107,9 @@ def exportable(cfg: Config) -> str:
     if cfg.source == "run":
         return (f"this run starts from run {cfg.backbone_run}'s weights, which a script cannot "
                 "carry: download its weights, its ONNX file or the whole run instead")
+    if cfg.source == "imagenet":
+        return ("a script of an ImageNet-source run is not written yet: download its weights, "
+                "its ONNX file or the whole run instead")
     return ""
 
 

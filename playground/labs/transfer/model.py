@@ -23,6 +23,8 @@ from playground.ui import charts
 SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 
 DIGITS_SIDE = 16                    # the CNN page's default image size for the 8x8 digits
+IMAGENET_SIDE = 32                  # ResNet-18 reads any size; 32 px keeps it CPU-sized
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PRETRAIN_LR, PRETRAIN_BATCH, PRETRAIN_SEED = 0.003, 64, 0
 SHOWN = 600                         # test images in the features' picture
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -34,9 +36,11 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def source_config(cfg: Config):
     """The source network's architecture (a CNN or ResNet page's settings, its `lab` beside
-    them): the CNN page's defaults, or the named run's."""
+    them): the CNN page's defaults, the named run's, or torchvision's ResNet-18."""
     if cfg.source == "digits0-4":
         return SimpleNamespace(lab="cnn", **DIGITS_NET)
+    if cfg.source == "imagenet":
+        return SimpleNamespace(lab="imagenet", dataset="cifar10", image_size=IMAGENET_SIDE)
     return _run_config(cfg)
 
 
@@ -54,10 +58,16 @@ def _run_config(cfg: Config):
 
 
 def source_shape(arch) -> tuple[int, int, int]:
+    if arch.lab == "imagenet":
+        return (3, IMAGENET_SIDE, IMAGENET_SIDE)
     return image_shape(arch.dataset, arch.image_size)
 
 
 def network(arch, shape: tuple[int, int, int], classes: int) -> nn.Module:
+    if arch.lab == "imagenet":
+        from torchvision.models import resnet18
+
+        return resnet18(num_classes=classes)
     if arch.lab == "resnet":
         from playground.labs.resnet.model import ResNet
 
@@ -69,8 +79,14 @@ def _resnet(model: nn.Module) -> bool:
     return hasattr(model, "stem")             # the ResNet page's network; else the CNN page's
 
 
+def _torchvision_net(model: nn.Module) -> bool:
+    return hasattr(model, "fc") and hasattr(model, "layer4")      # ImageNet's ResNet-18
+
+
 def last_layer(model: nn.Module) -> tuple[str, nn.Linear]:
     """The layer a new task replaces: (its name in the state dict, the layer)."""
+    if _torchvision_net(model):
+        return "fc", model.fc
     if _resnet(model):
         return "head", model.head
     return f"head.{len(model.head) - 1}", model.head[-1]
@@ -109,7 +125,25 @@ def source_weights(cfg: Config, device: torch.device) -> dict[str, torch.Tensor]
     first use and kept (one per number of steps)."""
     if cfg.source == "run":
         return _run_weights(cfg)
+    if cfg.source == "imagenet":
+        return imagenet_weights()
     return _kept(f"digits0-4-{cfg.pretrain_steps}", lambda: pretrain(cfg.pretrain_steps, device))
+
+
+def imagenet_weights() -> dict[str, torch.Tensor]:
+    """torchvision's ResNet-18 trained on ImageNet (He et al., 2016), downloaded once (45 MB)
+    into torch's hub folder ($TORCH_HOME/hub/checkpoints) and read from there."""
+    from torchvision.models import ResNet18_Weights
+
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    try:
+        return weights.get_state_dict(progress=False, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - offline, a proxy, a damaged file alike
+        raise DataUnavailable(
+            f"The ImageNet weights could not be loaded ({type(e).__name__}): the machine may be "
+            f"offline. Put {weights.url.rsplit('/', 1)[-1]} from {weights.url} in "
+            "$TORCH_HOME/hub/checkpoints (by default ~/.cache/torch/hub/checkpoints), or use "
+            "the digits0-4 source.", fix={"source": "digits0-4"}) from None
 
 
 def _run_weights(cfg: Config) -> dict[str, torch.Tensor]:
@@ -197,9 +231,13 @@ def load_data(cfg: Config) -> Data:
         unused[picked] = False
         xte, yte = torch.cat([xtr[unused], xte]), torch.cat([ytr[unused], yte])
     xtr, ytr = xtr[picked], ytr[picked]
-    mean = xtr.mean(dim=(0, 2, 3), keepdim=True)
-    std = xtr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3) if len(xtr) > 1 \
-        else torch.ones_like(mean)
+    if cfg.source == "imagenet":                     # the statistics its weights expect
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    else:
+        mean = xtr.mean(dim=(0, 2, 3), keepdim=True)
+        std = xtr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3) if len(xtr) > 1 \
+            else torch.ones_like(mean)
     norm = lambda t: (t - mean) / std  # noqa: E731
     return Data(train=(norm(xtr), ytr), test=(norm(xte), yte), num_classes=len(classes),
                 input_shape=shape, classes=classes, kind="image", name=cfg.target,
@@ -217,6 +255,10 @@ def blueprint(cfg: Config):
 
 def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """What the new last layer reads: the output of every layer before it."""
+    if _torchvision_net(model):
+        x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
+        return model.avgpool(x).flatten(1)
     if _resnet(model):
         return model.blocks(F.relu(model.stem(x))).mean(dim=(2, 3))
     for block in model.blocks:
@@ -263,6 +305,8 @@ def build(cfg: Config, data: Data) -> State:
 
 def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     x, y = batch
+    if s.cfg.mode == "probe":
+        s.model.eval()          # a frozen backbone's batch norm keeps its statistics too
     logits = s.model(x)
     loss = F.cross_entropy(logits, y)
     s.opt.zero_grad(set_to_none=True)
@@ -324,7 +368,7 @@ def _features_view(s: State, data: Data) -> dict:
 def _movement_view(s: State) -> dict:
     names, moved = [], []
     for k, w0 in s.start.items():
-        if not k.endswith("weight"):
+        if not k.endswith("weight") or w0.dim() < 2:           # convs and linears, not norms
             continue
         w = s.model.state_dict()[k]
         moved.append(float((w - w0).norm() / w0.norm().clamp_min(1e-12)))
@@ -349,6 +393,8 @@ def _layer_name(model: nn.Module, key: str) -> str:
     if key.startswith(last_layer(model)[0] + "."):
         return "new last layer"
     parts = key.split(".")
+    if _torchvision_net(model):
+        return key.removesuffix(".weight")
     if _resnet(model):
         return "stem" if parts[0] == "stem" else \
             f"block {int(parts[1]) + 1}{'ab'[parts[2] == 'conv2']}"
