@@ -57,12 +57,14 @@ class Data:
 
 
 def split(x: np.ndarray, y: np.ndarray, train_ratio: float, seed: int):
-    """Shuffle with `seed` and split into (x_train, y_train, x_test, y_test) tensors."""
+    """Shuffle with `seed` and split into (x_train, y_train, x_test, y_test) tensors (class
+    labels as int64, real-valued targets as float32)."""
     import torch
 
     order = np.random.default_rng(seed).permutation(len(x))
     n_train = min(max(1, int(round(len(x) * train_ratio))), len(x) - 1)
     tr, te = order[:n_train], order[n_train:]
     as_x = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-    as_y = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
+    kind = np.float32 if np.issubdtype(np.asarray(y).dtype, np.floating) else np.int64
+    as_y = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=kind))  # noqa: E731
     return as_x(x[tr]), as_y(y[tr]), as_x(x[te]), as_y(y[te])

@@ -9,6 +9,10 @@ import numpy as np
 from playground.data.base import Data, split
 
 DATASETS_2D = ("spiral", "moons", "circles", "xor", "gaussians")
+# TensorFlow Playground's two regression sets: a value to predict at each point, not a class
+REGRESSION_2D = ("plane", "multi_gaussian")
+BUMPS = ((-0.6, 0.6, 1.0), (0.6, 0.6, -1.0), (-0.6, -0.6, -1.0), (0.6, -0.6, 1.0),
+         (0.0, 0.0, 0.7))                            # (x1, x2, height) of multi_gaussian's bumps
 
 
 def _spiral(n, noise, rng):
@@ -60,3 +64,25 @@ def make_2d(name: str, n: int = 1000, noise: float = 0.1, train_ratio: float = 0
     xtr, ytr, xte, yte = split(x, y, train_ratio, seed)
     return Data(train=(xtr, ytr), test=(xte, yte), num_classes=2, input_shape=(2,),
                 classes=("blue", "orange"), kind="2d", name=name)
+
+
+def regression_value(name: str, x: np.ndarray) -> np.ndarray:
+    """The noiseless target at points x (N, 2): plane = a tilted plane, multi_gaussian = a sum
+    of Gaussian bumps of either sign, both within about [-1, 1]."""
+    if name == "plane":
+        return 0.6 * x[:, 0] + 0.4 * x[:, 1]
+    if name == "multi_gaussian":
+        return sum(h * np.exp(-((x[:, 0] - a) ** 2 + (x[:, 1] - b) ** 2) / (2 * 0.3 ** 2))
+                   for a, b, h in BUMPS)
+    raise ValueError(f"unknown regression set {name!r}; pick one of {', '.join(REGRESSION_2D)}")
+
+
+def make_regression_2d(name: str, n: int = 1000, noise: float = 0.1, train_ratio: float = 0.5,
+                       seed: int = 0) -> Data:
+    """Points uniform on [-1, 1]^2 and their value plus Gaussian noise of std `noise`."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (int(n), 2))
+    y = regression_value(name, x) + rng.normal(0, noise, len(x))
+    xtr, ytr, xte, yte = split(x.astype(np.float32), y.astype(np.float32), train_ratio, seed)
+    return Data(train=(xtr, ytr), test=(xte, yte), num_classes=1, input_shape=(2,),
+                classes=(), kind="2d", name=name, extra={"regression": True})

@@ -1,14 +1,15 @@
 """Multilayer perceptron. Each layer computes h = f(W x + b); stacking layers with a non-linear f
 lets the network bend its decision boundary, one fold per neuron. With a linear f (or no hidden
 layer) the whole network is a single linear map and the boundary stays a straight line, however
-deep it is. Training minimises the cross-entropy between softmax(logits) and the labels by
-gradient descent on W and b (Rumelhart, Hinton & Williams, 1986: backpropagation).
+deep it is. Training minimises the cross-entropy between softmax(logits) and the labels (on the
+regression sets, the squared error of one linear output) by gradient descent on W and b
+(Rumelhart, Hinton & Williams, 1986: backpropagation).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from playground.data.toy2d import DATASETS_2D
+from playground.data.toy2d import DATASETS_2D, REGRESSION_2D
 from playground.engine.device import DEVICE_CHOICES
 from playground.labs import torch_part
 from playground.labs._common import ACTIVATION_NAMES, OPTIMIZERS
@@ -26,9 +27,11 @@ IMAGE_SETS = ("digits", "mnist", "fashion_mnist")
 
 @dataclass(frozen=True)
 class Config:
-    dataset: str = param("spiral", choices=DATASETS_2D + IMAGE_SETS, group="Data",
-                         help="2-D point sets are generated here; digits is embedded (8x8); "
-                              "MNIST and Fashion-MNIST (28x28) download on first use.")
+    dataset: str = param("spiral", choices=DATASETS_2D + REGRESSION_2D + IMAGE_SETS, group="Data",
+                         help="2-D point sets are generated here; plane and multi_gaussian are "
+                              "regression (a value to predict at each point, as in TensorFlow "
+                              "Playground: MSE loss, R²); digits is embedded (8x8); MNIST and "
+                              "Fashion-MNIST (28x28) download on first use.")
     noise: float = param(0.05, lo=0.0, hi=0.5, group="Data",
                          help="Jitter added to every 2-D point (the plane spans about -1..1).")
     n_samples: int = param(1000, lo=50, hi=20000, group="Data",
@@ -77,8 +80,15 @@ PRESETS = {
     "Zero init (symmetry)": {"init": "zeros"},
     "Digits": {"dataset": "digits", "hidden_sizes": (64,), "activation": "relu", "lr": 0.003,
                "epochs": 40, "train_ratio": 0.8},
+    "Regression: plane": {"dataset": "plane", "noise": 0.05, "hidden_sizes": (8,),
+                          "epochs": 40},
+    "Regression: multi-Gaussian": {"dataset": "multi_gaussian", "noise": 0.05,
+                                   "hidden_sizes": (32, 32), "epochs": 150},
     "MNIST 784-512-512-10": {"dataset": "mnist", "hidden_sizes": (512, 512), "activation": "relu",
                              "lr": 0.001, "batch_size": 64, "epochs": 3, "init": "he"},
 }
+
+CURVES = (("mse", "Mean squared error (regression)", True), ("r2", "R² (1 = perfect)", False))
+HEADLINE = (("val/acc", "acc"), ("val/r2", "R²"), ("val/loss", "loss"))
 
 __getattr__ = torch_part(__name__)      # build, train_step, ...: model.py, in the worker

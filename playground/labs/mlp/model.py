@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import DATASETS_2D, Data, load_images, make_2d
+from playground.data.toy2d import REGRESSION_2D, make_regression_2d
 from playground.labs._shared import ACTIVATIONS, evaluate_classifier, make_optimizer, predict
 from playground.labs.mlp import Config
 from playground.ui import charts
@@ -21,6 +22,9 @@ from playground.ui import charts
 def load_data(cfg: Config) -> Data:
     if cfg.dataset in DATASETS_2D:
         return make_2d(cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio, cfg.seed)
+    if cfg.dataset in REGRESSION_2D:
+        return make_regression_2d(cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio,
+                                  cfg.seed)
     return load_images(cfg.dataset, train_ratio=cfg.train_ratio, seed=cfg.seed)
 
 
@@ -108,7 +112,8 @@ def blueprint(cfg: Config) -> tuple[nn.Module, tuple[int, ...]]:
     """The network and its input shape without any data: the engine builds it on the meta
     device for the summary and the memory estimate shown before Train."""
     shape = _input_shape(cfg)
-    return MLP(cfg, shape, 2 if len(shape) == 1 else 10), shape
+    outputs = 1 if cfg.dataset in REGRESSION_2D else 2 if len(shape) == 1 else 10
+    return MLP(cfg, shape, outputs), shape
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,18 +127,30 @@ def penalty(s: State) -> torch.Tensor | float:
     return 0.0
 
 
+def _regression(s: State) -> bool:
+    return s.cfg.dataset in REGRESSION_2D
+
+
 def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     x, y = batch                                            # (B, ...), (B,)
-    logits = s.model(x)                                     # (B, K)
-    loss = F.cross_entropy(logits, y)
+    out = s.model(x)                                        # (B, K); regression (B, 1)
+    loss = F.mse_loss(out[:, 0], y) if _regression(s) else F.cross_entropy(out, y)
     s.opt.zero_grad(set_to_none=True)
     (loss + penalty(s) if s.cfg.regularization != "none" else loss).backward()
     s.opt.step()
-    return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean()}
+    if _regression(s):
+        return {"train/loss": loss.detach(), "train/mse": loss.detach()}
+    return {"train/loss": loss.detach(), "train/acc": (out.argmax(1) == y).float().mean()}
 
 
 def evaluate(s: State, data: Data) -> dict[str, float]:
-    return evaluate_classifier(s.model, data)
+    if not _regression(s):
+        return evaluate_classifier(s.model, data)
+    x, y = data.test
+    mse = F.mse_loss(predict(s.model, x)[:, 0], y)
+    r2 = 1 - mse / y.var(unbiased=False).clamp_min(1e-12)
+    mse, r2 = torch.stack([mse, r2]).tolist()               # one host sync
+    return {"val/loss": mse, "val/mse": mse, "val/r2": r2}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +191,9 @@ def _neurons(s: State, data: Data) -> dict | None:
     logits, hidden = s.model(grid, keep_hidden=True)
     s.model.train()
     rows = []
-    for h in hidden + [torch.softmax(logits.float(), 1)[:, 1:2] * 2 - 1]:
+    out = (logits.float()[:, :1] if logits.shape[1] == 1               # regression: the value
+           else torch.softmax(logits.float(), 1)[:, 1:2] * 2 - 1)
+    for h in hidden + [out]:
         h = h[:, :MAX_NEURONS].float()                                    # (G*G, n)
         scale = h.abs().amax(0).clamp_min(1e-6)
         tiles = (h / scale).T.reshape(-1, NEURON_GRID, NEURON_GRID).flip(1).cpu().numpy()
@@ -185,7 +204,43 @@ def _neurons(s: State, data: Data) -> dict | None:
                            "each neuron responds to over the plane (blue negative, orange positive).")
 
 
+def _surface(s: State, data: Data) -> dict:
+    """Regression: the predicted value over the plane, the points coloured by theirs."""
+    axis, grid = _plane(data, GRID)
+    z = predict(s.model, grid)[:, 0].detach().reshape(GRID, GRID).cpu().numpy()
+    ax = axis.cpu().numpy().tolist()
+    (xtr, ytr), (xte, yte) = [(x.cpu().numpy(), y.cpu().numpy()) for x, y in (data.train, data.test)]
+    top = float(max(np.abs(z).max(), np.abs(ytr).max(), 1e-6))
+    scale = {"colorscale": charts.DIVERGING, "cmin": -top, "cmax": top}
+    fig = {"data": [{"type": "heatmap", "x": ax, "y": ax, "z": np.round(z, 4).tolist(),
+                     "zmin": -top, "zmax": top, "colorscale": charts.DIVERGING,
+                     "colorbar": {"title": {"text": "value"}},
+                     "hovertemplate": "(%{x:.2f}, %{y:.2f}): %{z:.3f}<extra></extra>"},
+                    *[{"type": "scatter", "mode": "markers", "name": name,
+                       "x": np.round(x[:, 0], 3).tolist(), "y": np.round(x[:, 1], 3).tolist(),
+                       "marker": {"color": np.round(y, 3).tolist(), **scale, "symbol": symbol,
+                                  "size": 5, "line": {"width": 0.5, "color": "#555"}},
+                       "hovertemplate": "value %{marker.color:.3f}<extra></extra>"}
+                      for name, x, y, symbol in (("train", xtr, ytr, "circle"),
+                                                 ("test", xte, yte, "diamond"))]],
+           "layout": {"template": "plotly_white", "height": 420,
+                      "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                      "xaxis": {"range": [ax[0], ax[-1]], "constrain": "domain"},
+                      "yaxis": {"range": [ax[0], ax[-1]], "scaleanchor": "x"},
+                      "legend": {"orientation": "h", "y": -0.05}}}
+    return charts.artifact("Predicted value over the plane", "plotly", fig,
+                           "Background: the network's prediction (blue low, orange high); the "
+                           "points are coloured by their true value: where a point's colour "
+                           "differs from the ground under it, the network is wrong there.")
+
+
 def artifacts(s: State, data: Data) -> dict[str, dict]:
+    if data.kind == "2d" and _regression(s):
+        out = {"surface": _surface(s, data)}
+        neurons = _neurons(s, data)
+        if neurons:
+            out["neurons"] = neurons
+        return out
     if data.kind == "2d":
         out = {"boundary": _boundary(s, data)}
         neurons = _neurons(s, data)
