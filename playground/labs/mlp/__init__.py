@@ -89,6 +89,6 @@ PRESETS = {
 }
 
 CURVES = (("mse", "Mean squared error (regression)", True), ("r2", "R² (1 = perfect)", False))
-HEADLINE = (("val/acc", "acc"), ("val/r2", "R²"), ("val/loss", "loss"))
+HEADLINE = (("val/acc", "test acc"), ("val/r2", "test R²"), ("val/loss", "test loss"))
 
 __getattr__ = torch_part(__name__)      # build, train_step, ...: model.py, in the worker
