@@ -114,6 +114,20 @@ DQN_TINY = {"env_steps": 3000, "learning_starts": 500, "buffer_size": 1000, "bat
             "train_frequency": 10, "target_every": 200, "eval_episodes": 2}
 
 
+def trained_run(store, lab_name: str, settings: dict) -> str:
+    """A run really trained here (no worker process) and kept in `store` as the engine keeps a
+    finished one: its settings, weights and final metrics."""
+    from playground import params, registry
+
+    lab = registry.get(lab_name)
+    cfg = params.parse(lab.Config, settings)[0]
+    state, _, final = train_in_memory(lab, cfg)
+    run_id = store.create(lab_name, params.to_dict(cfg))
+    store.save_model(run_id, state.model.state_dict())
+    store.set_status(run_id, status="completed", final=final)
+    return run_id
+
+
 def finished_run(store, lab="mlp", owner=None, status="completed", age=0.0) -> str:
     """A run in the store as if it had ended (`status`) `age` seconds before now."""
     run_id = store.create(lab, {"epochs": 1}, owner=owner)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import train_cli, train_in_memory
+from tests.helpers import train_cli, train_in_memory, trained_run
 from playground.data import sentiment, uploads
 from playground.data.base import DataUnavailable
 
@@ -188,19 +188,6 @@ def test_the_command_line_reads_a_csv_from_its_path(store, tmp_path, capsys):
         assert said in capsys.readouterr().err
 
 
-def _finished(store, lab_name: str, settings: dict) -> str:
-    """A run trained here and kept in the store as the engine keeps a finished one."""
-    from playground import params, registry
-
-    lab = registry.get(lab_name)
-    cfg = params.parse(lab.Config, settings)[0]
-    state, _, final = train_in_memory(lab, cfg)
-    run_id = store.create(lab_name, params.to_dict(cfg))
-    store.save_model(run_id, (state.model if hasattr(state, "model") else state).state_dict())
-    store.set_status(run_id, status="completed", final=final)
-    return run_id
-
-
 def test_word_vectors_start_from_a_finished_word2vec_run(store):
     """The words both vocabularies share start at Word2Vec's vectors (kept there when frozen),
     the share covered is said; a run of another size or lab is refused with the fix."""
@@ -208,7 +195,7 @@ def test_word_vectors_start_from_a_finished_word2vec_run(store):
 
     from playground import params, registry
 
-    w2v = _finished(store, "word2vec", {"corpus_tokens": 4000, "epochs": 1, "embedding_dim": 16})
+    w2v = trained_run(store, "word2vec", {"corpus_tokens": 4000, "epochs": 1, "embedding_dim": 16})
     table = torch.load(store.model_path(w2v), weights_only=True)["words.weight"]
     w2v_lab = registry.get("word2vec")
     w2v_cfg = params.parse(w2v_lab.Config, store.config(w2v)["config"])[0]
@@ -240,7 +227,7 @@ def test_word_vectors_start_from_a_finished_word2vec_run(store):
     row = vocab.index(shared[0])
     assert not torch.equal(trained.model.embed.weight[row].detach(), table[words.index(shared[0])])
     for change, said in (({"embedding": 32}, "have 16 numbers; the embedding here has 32"),
-                         ({"embedding_run": _finished(store, "mlp", {"epochs": 1})},
+                         ({"embedding_run": trained_run(store, "mlp", {"epochs": 1})},
                           "not a finished Word2Vec run"),
                          ({"embedding_run": "20260101-000000-word2vec-abcdef"},
                           "not on this server")):

@@ -10,7 +10,7 @@ import torch
 
 from playground import params, registry
 from playground.data.base import DataUnavailable
-from tests.helpers import torch_threads, train_in_memory
+from tests.helpers import torch_threads, train_in_memory, trained_run
 
 lab = registry.get("transfer")
 MNIST10K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist10k"
@@ -91,14 +91,8 @@ def test_each_mode_trains_what_it_says_and_the_layers_move_accordingly(home):
 
 
 def _cnn_run(store) -> str:
-    cnn = registry.get("cnn")
-    cfg = params.parse(cnn.Config, {"image_size": 12, "channels": "8", "fc_size": 16,
-                                    "epochs": 2})[0]
-    state, _, final = train_in_memory(cnn, cfg)
-    run_id = store.create("cnn", params.to_dict(cfg))
-    store.save_model(run_id, state.model.state_dict())
-    store.set_status(run_id, status="completed", final=final)
-    return run_id
+    return trained_run(store, "cnn", {"image_size": 12, "channels": "8", "fc_size": 16,
+                                      "epochs": 2})
 
 
 def test_a_finished_cnn_run_is_a_source_with_its_own_architecture(store):
@@ -125,13 +119,9 @@ def test_a_finished_resnet_run_is_a_source_too(store):
     mode trains and the pictures name its layers."""
     from playground.labs.transfer import model
 
-    resnet = registry.get("resnet")
-    rcfg = params.parse(resnet.Config, {"depth": 3, "width": 8, "image_size": 12,
-                                        "epochs": 2})[0]
-    state, _, final = train_in_memory(resnet, rcfg)
-    run_id = store.create("resnet", params.to_dict(rcfg))
-    store.save_model(run_id, state.model.state_dict())
-    store.set_status(run_id, status="completed", final=final)
+    run_id = trained_run(store, "resnet", {"depth": 3, "width": 8, "image_size": 12,
+                                           "epochs": 2})
+    source = torch.load(store.model_path(run_id), weights_only=True)
     for mode in ("probe", "finetune"):
         cfg = _cfg(source="run", backbone_run=run_id, steps=30, mode=mode)
         tstate, data, metrics = train_in_memory(lab, cfg)
@@ -144,8 +134,7 @@ def test_a_finished_resnet_run_is_a_source_too(store):
         if mode == "probe":
             assert all(y == 0 for y in bars["y"][:-1]) and bars["y"][-1] > 0
     fresh = lab.build(_cfg(source="run", backbone_run=run_id), data)
-    assert torch.equal(fresh.model.state_dict()["stem.weight"],
-                       state.model.state_dict()["stem.weight"].to(torch.float32))
+    assert torch.equal(fresh.model.state_dict()["stem.weight"], source["stem.weight"])
 
 
 def test_the_comparison_says_what_the_runs_show():

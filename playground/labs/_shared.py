@@ -77,3 +77,27 @@ def image_scores(judge: nn.Module, fake: torch.Tensor, classes: int) -> dict[str
     sure = torch.bincount(label[conf > 0.9], minlength=classes).float() / len(label)
     return {"val/confident": (conf > 0.9).float().mean(), "val/class_entropy": entropy,
             "val/modes": (sure >= 0.02).sum().float()}
+
+
+def finished_run(run_id: str, labs: tuple[str, ...], kind: str, fix: dict):
+    """A finished run of one of `labs` that a new run starts from (Word2Vec vectors, a transfer
+    source): (its lab, its settings, its weights' path), or DataUnavailable saying why it cannot
+    be used here, with `fix` (the setting that does without it)."""
+    from playground import registry
+    from playground.data.base import DataUnavailable
+    from playground.engine.runs import RunStore
+
+    store = RunStore()
+    try:
+        info = store.info(run_id)
+    except (OSError, LookupError, ValueError):     # NoSuchRun is a LookupError
+        raise DataUnavailable(f"{kind} run {run_id} is not on this server.", fix=fix) from None
+    path = store.model_path(run_id)
+    if info.lab not in labs or info.status.get("status") != "completed" or path is None:
+        raise DataUnavailable(f"Run {run_id} is not a finished {kind} run: there are no weights "
+                              "to start from.", fix=fix)
+    cfg, errors = registry.parse_config(registry.get(info.lab), info.config, budget=False)
+    if errors:
+        raise DataUnavailable(f"{kind} run {run_id}'s settings are no longer valid: "
+                              + "; ".join(errors), fix=fix)
+    return info.lab, cfg, path

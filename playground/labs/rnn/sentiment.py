@@ -22,6 +22,7 @@ from playground.data.base import DataUnavailable
 from playground.data.sentiment import (OOV, PAD, classes_of, encode, load_imdb, load_sentences,
                                        tokenize, vocabulary)
 from playground.engine.device import full_precision
+from playground.labs._shared import finished_run
 from playground.labs.rnn import ORDER_BLIND, Config
 from playground.ui import charts
 from playground.ui.text import plain
@@ -93,23 +94,10 @@ def word_vectors(cfg: Config, vocab: tuple[str, ...]) -> tuple[torch.Tensor, tor
     """A finished Word2Vec run's vectors for the words of `vocab` it knows: (vectors (V, D),
     known (V,) bool). DataUnavailable when the run cannot be used here."""
     from playground import registry
-    from playground.engine.runs import RunStore
 
-    store, run = RunStore(), cfg.embedding_run
-    fix = {"embedding_run": ""}
-    try:
-        info = store.info(run)
-    except (OSError, LookupError, ValueError):     # NoSuchRun is a LookupError
-        raise DataUnavailable(f"Word2Vec run {run} is not on this server.", fix=fix) from None
-    path = store.model_path(run)
-    if info.lab != "word2vec" or info.status.get("status") != "completed" or path is None:
-        raise DataUnavailable(f"Run {run} is not a finished Word2Vec run: there are no word "
-                              "vectors to start from.", fix=fix)
+    run = cfg.embedding_run
+    _, w2v, path = finished_run(run, ("word2vec",), "Word2Vec", fix={"embedding_run": ""})
     lab = registry.get("word2vec")
-    w2v, errors = registry.parse_config(lab, info.config, budget=False)
-    if errors:
-        raise DataUnavailable(f"Word2Vec run {run}'s settings are no longer valid: "
-                              + "; ".join(errors), fix=fix)
     if w2v.embedding_dim != cfg.embedding:
         raise DataUnavailable(f"Word2Vec run {run}'s vectors have {w2v.embedding_dim} numbers; "
                               f"the embedding here has {cfg.embedding}: use its size.",

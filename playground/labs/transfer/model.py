@@ -14,7 +14,8 @@ from torch import nn
 
 from playground.data import Data, load_images
 from playground.data.base import DataUnavailable
-from playground.labs._shared import evaluate_classifier, make_optimizer, predict
+from playground.labs._shared import (evaluate_classifier, finished_run, make_optimizer,
+                                     predict)
 from playground.data.images import image_shape
 from playground.labs.cnn.model import CNN
 from playground.labs.transfer import DIGITS_NET, Config
@@ -47,14 +48,8 @@ def source_config(cfg: Config):
 def _run_config(cfg: Config):
     from dataclasses import asdict
 
-    from playground import registry
-
-    info = _source_run(cfg)
-    arch, errors = registry.parse_config(registry.get(info.lab), info.config, budget=False)
-    if errors:
-        raise DataUnavailable(f"Run {cfg.backbone_run}'s settings are no longer valid: "
-                              + "; ".join(errors), fix={"source": "digits0-4"})
-    return SimpleNamespace(lab=info.lab, **asdict(arch))
+    lab, arch, _ = _source_run(cfg)
+    return SimpleNamespace(lab=lab, **asdict(arch))
 
 
 def source_shape(arch) -> tuple[int, int, int]:
@@ -93,19 +88,8 @@ def last_layer(model: nn.Module) -> tuple[str, nn.Linear]:
 
 
 def _source_run(cfg: Config):
-    from playground.engine.runs import RunStore
-
-    fix = {"source": "digits0-4"}
-    store = RunStore()
-    try:
-        info = store.info(cfg.backbone_run)
-    except (OSError, LookupError, ValueError):     # NoSuchRun is a LookupError
-        raise DataUnavailable(f"Run {cfg.backbone_run} is not on this server.", fix=fix) from None
-    if info.lab not in ("cnn", "resnet") or info.status.get("status") != "completed" \
-            or store.model_path(cfg.backbone_run) is None:
-        raise DataUnavailable(f"Run {cfg.backbone_run} is not a finished CNN or ResNet run: "
-                              "there are no weights to start from.", fix=fix)
-    return info
+    return finished_run(cfg.backbone_run, ("cnn", "resnet"), "CNN or ResNet",
+                        fix={"source": "digits0-4"})
 
 
 def _digit_classes(classes: tuple[int, ...]):
@@ -147,11 +131,7 @@ def imagenet_weights() -> dict[str, torch.Tensor]:
 
 
 def _run_weights(cfg: Config) -> dict[str, torch.Tensor]:
-    from playground.engine.runs import RunStore
-
-    _source_run(cfg)
-    return torch.load(RunStore().model_path(cfg.backbone_run), map_location="cpu",
-                      weights_only=True)
+    return torch.load(_source_run(cfg)[2], map_location="cpu", weights_only=True)
 
 
 def _kept(name: str, make) -> dict[str, torch.Tensor]:
