@@ -10,6 +10,9 @@ import re
 import numpy as np
 
 BLUE, ORANGE = "#1f77b4", "#ff7f0e"
+# one colour per class (plotly's own, red last: a red ring or frame means "wrong" elsewhere)
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                 "#bcbd22", "#7f7f7f", "#d62728")
 DIVERGING = [[0.0, BLUE], [0.5, "#f7f7f7"], [1.0, ORANGE]]
 MAX_POINTS = 2000
 _LAYOUT = dict(margin=dict(l=10, r=10, t=36, b=10), template="plotly_white", height=340)

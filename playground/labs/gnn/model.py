@@ -184,8 +184,7 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # What the page shows
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f", "#d62728")
+PALETTE = charts.CLASS_COLOURS
 
 
 def _graph_view(s: State, data: Data, pred: np.ndarray) -> dict:

@@ -28,8 +28,6 @@ IMAGENET_SIDE = 32                  # ResNet-18 reads any size; 32 px keeps it C
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PRETRAIN_LR, PRETRAIN_BATCH, PRETRAIN_SEED = 0.003, 64, 0
 SHOWN = 600                         # test images in the features' picture
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")                     # plotly's own, one per class
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +326,8 @@ def _features_view(s: State, data: Data) -> dict:
                            "y": np.round(pts[m, 1], 3).tolist(),
                            "xaxis": f"x{col if col > 1 else ''}",
                            "yaxis": f"y{col if col > 1 else ''}",
-                           "marker": {"size": 5, "color": COLOURS[c % len(COLOURS)]}})
+                           "marker": {"size": 5, "color": charts.CLASS_COLOURS[
+                               c % len(charts.CLASS_COLOURS)]}})
     layout = {"template": "plotly_white", "height": 340,
               "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
               "xaxis": {"domain": [0, 0.48], "showticklabels": False},
