@@ -336,7 +336,7 @@ def _features_view(s: State, data: Data) -> dict:
               "yaxis2": {"anchor": "x2", "showticklabels": False},
               "annotations": [{"text": t, "x": x, "y": 1.06, "xref": "paper", "yref": "paper",
                                "showarrow": False} for t, x in
-                              (("before training", 0.24), ("after", 0.76))]}
+                              (("before", 0.24), ("after", 0.76))]}
     return charts.artifact("The features of the test images (PCA)", "plotly",
                            {"data": traces, "layout": layout},
                            "What the last layer reads, for each test image, on its two main axes. "
