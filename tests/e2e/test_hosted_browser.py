@@ -15,7 +15,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture
 def hosted_server(tmp_path):
     srv = Server(tmp_path / "home", tmp_path / "streamlit.log",
-                 env={"PLAYGROUND_HOSTED": "1", "PLAYGROUND_MAX_EPOCHS": "2000"})
+                 # a run long enough to still be training when the owner comes back to stop it,
+                 # on a busy machine too: 50,000 updates (the hosted default) took 25 s
+                 env={"PLAYGROUND_HOSTED": "1", "PLAYGROUND_MAX_EPOCHS": "2000",
+                      "PLAYGROUND_MAX_UPDATES": "1000000"})
     try:
         srv.wait_healthy()
         yield srv
