@@ -1,7 +1,7 @@
 """The same engine, headless:
 
     python -m playground labs [--json]
-    python -m playground train LAB [--set key=value ...] [--json]
+    python -m playground train LAB [--set key=value ...] [--change STEP:key=value ...] [--json]
     python -m playground bench [--quick] [--json] [--device cpu|cuda] [--case N ...]
     python -m playground check [--device cpu|cuda] [--out DIR] [--only LAB,...] [--json]
     python -m playground sweep LAB --grid key=v1,v2 [--random N --range key=lo:hi[:log]]
@@ -50,6 +50,26 @@ def _parse_sets(pairs: list[str]) -> tuple[dict, list[str]]:
     return raw, errors
 
 
+def _parse_changes(items: list[str]) -> tuple[list[dict], list[str]]:
+    """`--change 300:lr=0.001,dropout=0.2`: settings changed before step 300, as a run's
+    changes made while it trained (its page's "Change while it trains", its export's replay)."""
+    by_step: dict[int, dict] = {}
+    errors = []
+    for item in items:
+        at, sep, pairs = item.partition(":")
+        try:
+            step = int(at.strip())
+        except ValueError:
+            step = -1
+        values = dict(p.split("=", 1) for p in pairs.split(",") if "=" in p)
+        if not sep or step < 0 or not values or any(not k.strip() for k in values):
+            errors.append(f"--change expects STEP:key=value[,key=value], e.g. 300:lr=0.001; "
+                          f"got {item!r}")
+            continue
+        by_step.setdefault(step, {}).update({k.strip(): v.strip() for k, v in values.items()})
+    return [{"step": k, **v} for k, v in sorted(by_step.items())], errors
+
+
 def _read_files(lab, raw: dict) -> list[str]:
     """On the command line a file field (`--set text_file=notes.txt`) names a path: the file is
     checked and stored as the page stores an upload, and the field holds its id."""
@@ -78,6 +98,8 @@ def _train(args) -> int:
     from playground import registry
 
     raw, errors = _parse_sets(args.set or [])
+    schedule, wrong = _parse_changes(args.change or [])
+    errors += wrong
     try:
         lab = registry.get(args.lab)
         errors += _read_files(lab, raw)
@@ -94,7 +116,7 @@ def _train(args) -> int:
 
     manager = JobManager(executor="thread")      # no page to compete with: no worker to start
     try:
-        run_id = manager.submit(args.lab, raw)
+        run_id = manager.submit(args.lab, raw, schedule=schedule)
     except InvalidConfig as e:
         for m in e.messages:
             print(f"error: {m}", file=sys.stderr)
@@ -337,13 +359,16 @@ def main(argv=None) -> int:
     p.add_argument("lab")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a parameter, e.g. --set hidden_sizes=8,8 (repeatable)")
+    p.add_argument("--change", action="append", metavar="STEP:KEY=VALUE",
+                   help="change a setting the lab lets change while training, before that step, "
+                        "e.g. --change 300:lr=0.001 (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(fn=_train)
     p = sub.add_parser("bench", help="measure the engine against the tutorial loop and a bare loop")
     p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6", "7", "8"),
+    p.add_argument("--case", action="append", choices=("1", "2", "3", "4", "5", "6", "7", "8", "9"),
                    help="run only this case (repeatable); 6, 7 and 8 need Chromium")
     p.set_defaults(fn=_bench)
     p = sub.add_parser("check", help="the acceptance check of a device: every lab trains, "

@@ -17,6 +17,9 @@ Cases (same model, data shape, batch size and epochs on both sides of each compa
   8. The server's footprint: a fresh server's RSS after Home and every lab page, how fast a
      page is usable, a slow-motion click through the worker (playground.bench_server; needs
      Chromium).
+  9. Settings changed while training: the default spiral MLP with three learning-rate changes
+     against none (same steps), and how long a change asked of a running run takes to be
+     applied and shown in its status (what the live panel reads).
 Throughput cases use synthetic MNIST-shaped files written in MNIST's own format, so the tutorial
 side runs torchvision's real MNIST class (content does not change speed). Timings are medians of
 repeats; "cold" is the first run of the process (files read, caches empty), "warm" the others.
@@ -209,15 +212,34 @@ def make_config(lab, overrides: dict):
     return lab.Config(**overrides)
 
 
-def engine_run(store, lab, overrides: dict):
+def engine_run(store, lab, overrides: dict, schedule: list | None = None):
     """The engine's loop exactly as a job runs it: run store, metric stream, evaluation and
-    artefacts all on. Returns (Result, run id)."""
+    artefacts all on (`schedule`: settings changed at given steps). Returns (Result, run id)."""
     from playground.engine import loop
     from playground.params import to_dict
 
     cfg = make_config(lab, overrides)
     run_id = store.create(lab.__name__.rsplit(".", 1)[-1], to_dict(cfg))
-    return loop.run(lab, cfg, run_id, store), run_id
+    return loop.run(lab, cfg, run_id, store, schedule=schedule or []), run_id
+
+
+def change_latency(manager, store, device: str, changes: int) -> list[float]:
+    """Seconds from asking a running run for a new learning rate to its status showing it."""
+    run_id = manager.submit("mlp", {"epochs": 2000, "device": device})
+    while not (store.status(run_id).get("step") or 0) > 0:
+        if manager.wait(run_id, timeout=0.01) is not None:
+            raise RuntimeError("the run ended before it could be changed")
+    out = []
+    for i in range(changes):
+        before = len(store.status(run_id).get("changes") or [])
+        t0 = time.perf_counter()
+        manager.change(run_id, {"lr": (0.003, 0.001, 0.0003)[i % 3]})
+        while len(store.status(run_id).get("changes") or []) == before:
+            time.sleep(0.002)
+        out.append(time.perf_counter() - t0)
+    manager.cancel(run_id)
+    manager.wait(run_id)
+    return out
 
 
 def _median(xs):
@@ -354,6 +376,26 @@ def _run_bench(tmp: Path, quick: bool, device: str, progress, cases: set[str] | 
                         target="<= 3 s" if "digits" in label else "<= 5 s",
                         extra={"all": secs}))
 
+    # -- case 9: settings changed while training -----------------------------------------------
+    if want("9"):
+        progress("case 9: learning-rate changes while training...")
+        base = {"device": device, "epochs": 30 if quick else 100}
+        steps = engine_run(store, mlp, base)[0].steps           # warm-up, and the step count
+        schedule = [{"step": steps * q // 4, "lr": lr}
+                    for q, lr in ((1, 0.003), (2, 0.001), (3, 0.0003))]
+        plain, changed = [], []
+        for _ in range(repeats):
+            plain.append(engine_run(store, mlp, base)[0].seconds)
+            changed.append(engine_run(store, mlp, base, schedule)[0].seconds)
+        rows.append(Row(f"9. spiral MLP, {steps:,} steps: three lr changes vs none",
+                        _median(changed), _median(plain), "s",
+                        _median(changed) / _median(plain) - 1, "no measurable cost",
+                        extra={"changed": changed, "plain": plain}))
+        latency = change_latency(manager, store, device, changes=3 if quick else 9)
+        rows.append(Row("9. lr change asked of a running run -> in its status", _median(latency),
+                        None, "s", target="<= 1 s (one live refresh)",
+                        extra={"all": latency}))
+
     manager.shutdown()
     if want("6"):
         from playground import bench_live
@@ -407,7 +449,7 @@ def format_table(result: dict) -> str:
         ref = f"{r['reference']:.3f}" if r["reference"] is not None else ""
         if r["ratio"] is None:
             ratio = ""
-        elif "overhead" in r["target"]:
+        elif "overhead" in r["target"] or "cost" in r["target"]:
             ratio = f"{r['ratio']:+.1%}"
         else:
             ratio = f"{r['ratio']:.1f}x"

@@ -208,6 +208,7 @@ def train(cfg: Config, device: str | None = None, out: str | None = None):
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     metrics, started = {}, time.perf_counter()
     for step in range(total):
+        # CHANGES
         if data.n_examples is not None:       # a token stream: the lab cuts its own windows
             batch = draw_batch(data, batch_size, gen, state)
         else:
@@ -244,8 +245,26 @@ if __name__ == "__main__":
 '''
 
 
-def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = None) -> str:
-    """A single runnable file that trains `config` as the lab does (see the module docstring)."""
+_REPLAY = """\
+        if step in CHANGES:                   # as the run's settings were changed while it trained
+            cfg = dataclasses.replace(cfg, **CHANGES[step])
+            retune(state, cfg)
+"""
+
+
+def _changes_source(changes: list[dict]) -> str:
+    lines = ["# Settings changed while the run trained: before step k (k steps done), these values.",
+             "CHANGES = {"]
+    for c in changes:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in c.items() if k != "step"}
+        lines.append(f"    {int(c['step'])}: {values!r},")
+    return "\n".join(lines + ["}"])
+
+
+def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = None,
+           changes: list[dict] = ()) -> str:
+    """A single runnable file that trains `config` as the lab does (see the module docstring),
+    replaying `changes` made while the run trained ([{"step": k, field: value}])."""
     lab = registry.get(lab_name)
     cfg, errors = registry.parse_config(lab, config, budget=False)
     if errors:
@@ -271,6 +290,12 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
             ex.need(home[fn], fn)
         else:
             ex.blocks.append((model, fn, fallback))
+    changes = [c for c in changes if isinstance(c.get("step"), int) and len(c) > 1]
+    if changes:
+        if not registry.has(lab_name, "retune"):
+            raise NotExportable("this run's settings were changed while it trained, and its lab "
+                                "cannot replay that")
+        ex.need(model, "retune")
     if "steps_of" in home:
         ex.need(home["steps_of"], "steps_of")
     elif "epochs" not in lab.Config.__dataclass_fields__:
@@ -287,6 +312,11 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
     if final and isinstance(final.get("val/acc"), (int, float)):
         result = f"\nThe run reached {final['val/acc']:.2%} test accuracy; this script should " \
                  "land within noise of it.\n"
+    if changes:
+        steps = "; ".join(f"step {c['step']}: " + ", ".join(f"{k} {v}" for k, v in c.items()
+                                                           if k != "step") for c in changes)
+        result += "\n" + textwrap.fill(f"Settings changed while it trained, replayed here: {steps}.",
+                                       96) + "\n"
     header = (f'"""train_{lab_name}.py: {lab.TITLE} exported from Neural Playground'
               + (f" (run {run_id})" if run_id else "") + ".\n\n"
               + doc + "\n" + result + "\n"
@@ -296,9 +326,12 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
               '"""')
     ordered = sorted(imports, key=_import_order)
     stdlib = [i for i in ordered if _import_order(i)[0] is False]
-    sections = [f"# {'-' * 93}\n# The run's settings\n\n"
-                + _config_source(lab, cfg, run_id or "(unsaved)"),
-                *body, f"# {'-' * 93}\n# Training\n\n" + _LOOP.strip("\n")]
+    settings = _config_source(lab, cfg, run_id or "(unsaved)")
+    loop = _LOOP.replace("        # CHANGES\n", _REPLAY if changes else "")
+    if changes:
+        settings += "\n\n\n" + _changes_source(changes)
+    sections = [f"# {'-' * 93}\n# The run's settings\n\n" + settings,
+                *body, f"# {'-' * 93}\n# Training\n\n" + loop.strip("\n")]
     return (header + "\nfrom __future__ import annotations\n\n" + "\n".join(stdlib) + "\n\n"
             + "\n".join(i for i in ordered if i not in stdlib) + "\n\n\n"
             + "\n\n\n".join(sections) + "\n")
@@ -387,7 +420,7 @@ def _finished(store, run_id: str):
 def run_script(store, run_id: str) -> str:
     info = store.info(run_id)
     _finished(store, run_id)
-    return script(info.lab, info.config, run_id, info.status.get("final") or {})
+    return script(info.lab, info.config, run_id, info.status.get("final") or {}, info.changes)
 
 
 def onnx_bytes(store, run_id: str) -> bytes:

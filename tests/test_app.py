@@ -33,11 +33,21 @@ def test_home_renders_with_device_and_labs(app):
 
 def test_mlp_page_has_a_widget_for_every_config_field(app):
     at = _mlp(app)
-    keys = {w.key for kind in ("selectbox", "multiselect", "text_input", "number_input", "slider",
-                               "toggle") for w in getattr(at, kind)}
-    missing = [s.name for s in params.specs(mlp.Config) if f"mlp.{s.name}" not in keys]
-    assert missing == []
+    kinds = ("selectbox", "multiselect", "text_input", "number_input", "slider", "toggle")
+
+    def missing(values: dict) -> list[str]:
+        keys = {w.key for kind in kinds for w in getattr(at, kind)}
+        uploaders = {w.proto.label for w in at.get("file_uploader")}
+        return [s.name for s in params.specs(mlp.Config)
+                if s.applies(values) and f"mlp.{s.name}" not in keys
+                and not (s.upload and s.title in uploaders)]
+
+    assert missing({"dataset": "spiral"}) == []
     assert "Try this" in at.info[0].value
+    at.selectbox(key="mlp.dataset").set_value("csv").run()
+    assert missing({"dataset": "csv"}) == []
+    assert {"mlp.target", "mlp.task"} <= {w.key for w in at.text_input} | {
+        w.key for w in at.selectbox}
 
 
 def test_train_starts_a_run_whose_metrics_appear_and_which_completes(app, store):

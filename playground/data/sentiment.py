@@ -150,16 +150,13 @@ def labelled(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     wrong; needs MIN_ROWS rows and 2 to MAX_LABELS labels."""
     import csv
 
+    from playground.data.table import dialect_of
+
     lines = [ln for ln in text.split("\n") if ln.strip()]
     if not lines:
         raise ValueError("The file is empty: upload a CSV of text,label rows.")
-    if all("\t" in ln for ln in lines):
-        dialect = csv.excel_tab                      # tab-separated, as the sentences' files
-    else:
-        try:
-            dialect = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;")
-        except csv.Error:
-            dialect = csv.excel
+    # tab-separated files (as the sentences' own) only when every line has a tab
+    dialect = csv.excel_tab if all("\t" in ln for ln in lines) else dialect_of(lines[:20])
     texts, labels = [], []
     for n, row in enumerate(csv.reader(lines, dialect), start=1):
         row = [c.strip() for c in row]

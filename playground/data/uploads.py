@@ -65,8 +65,8 @@ def path(text_id: str) -> Path:
 
 def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
     """The text of an upload, or BadUpload with a message a visitor can act on. kind "csv":
-    points x,y (checked as such), "labelled": text,label rows, "txt": prose for a model to learn
-    from."""
+    points x,y (checked as such), "labelled": text,label rows, "table": columns of numbers under
+    a header (data.table), "txt": prose for a model to learn from."""
     if len(raw) > max_bytes:
         raise BadUpload(f"The file is {len(raw) / 2**20:.1f} MB; at most "
                         f"{max_bytes / 2**20:.0f} MB are accepted.")
@@ -75,6 +75,8 @@ def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
                         if kind == "csv" else
                         "The file is empty: upload a .csv file of text,label rows."
                         if kind == "labelled" else
+                        "The file is empty: upload a .csv file with a header line and rows of "
+                        "numbers." if kind == "table" else
                         "The file is empty: upload a .txt file with some text in it.")
     if b"\x00" in raw[:65536]:
         raise BadUpload("This is not a text file (it holds binary data): upload plain text "
@@ -90,6 +92,9 @@ def decode(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt") -> str:
         return text
     if kind == "labelled":
         labelled(text)
+        return text
+    if kind == "table":
+        table(text)
         return text
     if len(text) < MIN_CHARS:
         raise BadUpload(f"The text has {len(text):,} characters; a model needs at least "
@@ -141,6 +146,9 @@ def save(raw: bytes, max_bytes: int = MAX_BYTES, kind: str = "txt",
     if kind == "labelled":
         texts, labels = labelled(text)
         return text_id, {"rows": len(texts), "labels": len(set(labels))}
+    if kind == "table":
+        found = table(text)
+        return text_id, {"rows": len(found.values), "columns": len(found.columns)}
     return text_id, {"chars": len(text), "distinct": len(set(text))}
 
 
@@ -339,6 +347,17 @@ def labelled(text: str):
     try:
         return rows(text)
     except ValueError as e:
+        raise BadUpload(str(e)) from None
+
+
+def table(text: str):
+    """The data.table.Table of a CSV of numbers under a header; BadUpload says which line is
+    wrong."""
+    from playground.data.table import BadTable, parse
+
+    try:
+        return parse(text)
+    except BadTable as e:
         raise BadUpload(str(e)) from None
 
 

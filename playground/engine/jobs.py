@@ -35,6 +35,11 @@ INTERRUPTED = ("The server stopped while this run was training; its metrics so f
                "Press Train to start again.")
 
 
+def _step_of(change: dict) -> int:
+    step = change.get("step")
+    return step if isinstance(step, int) and not isinstance(step, bool) else -1
+
+
 class InvalidConfig(ValueError):
     def __init__(self, messages: list[str]):
         super().__init__("; ".join(messages))
@@ -160,16 +165,20 @@ class JobManager:
         return {"lab": lab_name, "config": to_dict(cfg), "max_params": self.caps.params}
 
     def submit(self, lab_name: str, raw: dict | None = None, *, cfg=None,
-               owner: str | None = None, client: str | None = None) -> str:
+               owner: str | None = None, client: str | None = None,
+               schedule: list[dict] | None = None) -> str:
         """Check and queue a run; returns its id. Raises InvalidConfig with every message,
         QueueFull when a queue or rate cap is reached, StoreUnavailable when the run cannot be
         saved. `owner` (a visitor's owner id, see hosting.owner_id) is what the per-visitor caps
         count and, in hosted mode, who may stop and delete the run later; `client` (the
-        visitor's address, which a new cookie does not change) is counted too."""
+        visitor's address, which a new cookie does not change) is counted too. `schedule`:
+        changes of the lab's LIVE settings before given steps ([{"step": k, field: value}]), as
+        a run's changes made while it trained are replayed."""
         lab, cfg, pool = self.check(lab_name, raw, cfg=cfg)
+        schedule = self.check_schedule(lab, cfg, schedule or [])
         with self._lock:
             self._admit(owner, client, 1)
-            job = self._create(lab, lab_name, cfg, pool, owner, client)
+            job = self._create(lab, lab_name, cfg, pool, owner, client, schedule)
             self._enqueue([job])
         self.prune(owner)
         return job.run_id
@@ -252,13 +261,42 @@ class JobManager:
                 raise QueueFull(f"{who} started {len(recent)} runs in the last minute; this "
                                 f"server takes {rate} a minute: try again in {wait} s.")
 
-    def _create(self, lab, lab_name: str, cfg, pool: str, owner, client) -> Job:
+    def check_schedule(self, lab, cfg, schedule: list[dict]) -> list[dict]:
+        """The schedule with its values as they will apply, each change checked against the
+        settings it meets (InvalidConfig names the change and what is wrong)."""
+        from playground.params import to_dict
+
+        live, now, out, errors = tuple(getattr(lab, "LIVE", ())), to_dict(cfg), [], []
+        for i, change in enumerate(sorted(schedule, key=lambda c: _step_of(c))):
+            step, values = _step_of(change), {k: v for k, v in change.items() if k != "step"}
+            where = f"change {i + 1} (step {change.get('step')})"
+            wrong = [k for k in values if k not in live]
+            if step < 0 or not values or wrong:
+                errors.append(f"{where}: " + ("the step must be a whole number from 0" if step < 0
+                              else f"{', '.join(wrong)} cannot change while the run trains "
+                                   f"(only {', '.join(live) or 'nothing'} can)" if wrong
+                              else "names no setting"))
+                continue
+            new, problems = registry.parse_config(lab, {**now, **values}, budget=False,
+                                                  caps=self.caps)
+            if problems:
+                errors += [f"{where}: {m}" for m in problems]
+                continue
+            now = to_dict(new)
+            out.append({"step": step, **{k: now[k] for k in values}})
+        if errors:
+            raise InvalidConfig(errors)
+        return out
+
+    def _create(self, lab, lab_name: str, cfg, pool: str, owner, client,
+                schedule: list[dict] = ()) -> Job:
         """The run's folder, status queued (call with the lock held)."""
         from playground.params import to_dict
 
         config = to_dict(cfg)
         try:
-            run_id = self.store.create(lab_name, config, owner=owner if self.caps.hosted else None)
+            run_id = self.store.create(lab_name, config, owner=owner if self.caps.hosted else None,
+                                       schedule=list(schedule))
         except OSError as e:
             raise StoreUnavailable(f"The runs folder {self.store.root} cannot be written "
                                    f"({e.strerror or e}); the run was not started.") from None
@@ -285,7 +323,7 @@ class JobManager:
     def limits(self) -> dict:
         """The caps a training process applies to each run itself."""
         return {"max_train": self.caps.samples, "max_seconds": self.caps.seconds,
-                "max_updates": self.caps.updates}
+                "max_updates": self.caps.updates, "max_pause": self.caps.seconds}
 
     # -- ownership and retention (hosted mode) -------------------------------------------------
     def controls(self, run_id: str, by: str | None) -> bool:
@@ -492,6 +530,50 @@ class JobManager:
             self.store.request_cancel(run_id)
             return True
         return False
+
+    def change(self, run_id: str, values: dict, by: str | None = None) -> dict:
+        """Change settings of a training run (its lab's LIVE ones), checked here as the form
+        checks them (InvalidConfig says what is wrong); its loop takes them at its next flush,
+        a few times a second. Returns the values as they will apply."""
+        self._check(run_id, by, "change")
+        info = self._training(run_id)
+        lab = registry.get(info.lab)
+        live = tuple(getattr(lab, "LIVE", ()))
+        wrong = [k for k in values if k not in live]
+        if wrong:
+            raise InvalidConfig([f"{k} cannot change while the run trains"
+                                 + (f" (only {', '.join(live)} can)" if live else "")
+                                 for k in wrong])
+        now = {**info.config, **{k: v for c in info.changes for k, v in c.items() if k != "step"}}
+        cfg, errors = registry.parse_config(lab, {**now, **values}, budget=False, caps=self.caps)
+        if errors:
+            raise InvalidConfig(errors)
+        from playground import params
+
+        clean = {k: params.to_dict(cfg)[k] for k in values}
+        self.store.request_control(run_id, set=clean)
+        return clean
+
+    def pause(self, run_id: str, paused: bool = True, by: str | None = None) -> None:
+        """Pause a training run at its next flush (its pictures and test metrics of that moment
+        written), or let it go on."""
+        self._check(run_id, by, "pause")
+        self._training(run_id)
+        self.store.request_control(run_id, pause=bool(paused))
+
+    def step_once(self, run_id: str, by: str | None = None) -> None:
+        """One batch on a paused run, its curves and pictures redrawn."""
+        self._check(run_id, by, "step")
+        if not self._training(run_id).status.get("paused"):
+            raise SubmitError(f"Run {run_id} is not paused: pause it first.")
+        self.store.request_control(run_id, step=1)
+
+    def _training(self, run_id: str):
+        info = self.store.info(run_id)
+        if info.status.get("status") != "running":
+            raise SubmitError(f"Run {run_id} is {info.status.get('status')}: only a run that is "
+                              "training can be changed, paused or stepped.")
+        return info
 
     def position(self, run_id: str) -> int | None:
         """0 while running, n when n-th in the queue, None when neither."""

@@ -31,6 +31,8 @@ ARTIFACT_INTERVAL_S = 1.0     # artefacts (figures, images), likewise
 ARTIFACT_SHARE = 10
 CURVE_POINTS = 500            # training-curve resolution over a whole run
 MAX_WINDOW = 2048             # steps kept before a forced flush (fast GPU steps)
+PAUSE_POLL_S = 0.1            # a paused run looks for resume, a step or a change this often
+PAUSE_LIMIT_S = 3600          # a run left paused (a tab closed) stops after this, weights kept
 EXPLODED = 1e4                # loss this many times its first value counts as diverged
 
 
@@ -57,6 +59,18 @@ class Result:
 
 class Diverged(Exception):
     pass
+
+
+class _Inbox:
+    """What pages ask of this run while it trains (RunStore.request_control), read from where
+    the last read ended."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        self.store, self.run_id, self.offset = store, run_id, 0
+
+    def read(self) -> list[dict]:
+        asks, self.offset = self.store.controls(self.run_id, self.offset)
+        return asks
 
 
 def seed_everything(seed: int) -> None:
@@ -171,19 +185,29 @@ class _Window:
 
 def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None = None,
         on_progress=None, max_train: int | None = None, max_seconds: float | None = None,
-        max_updates: int | None = None) -> Result:
+        max_updates: int | None = None, max_pause: float | None = None,
+        schedule: list[dict] | None = None) -> Result:
     """Train `cfg` with `lab`, writing everything to `store` under `run_id`. Never raises for
     anything a user can cause: the outcome is in the returned Result and in status.json.
     Hosting caps: `max_train` trains on the first examples only; `max_seconds` (of training)
     and `max_updates` (optimizer steps) end the run early, its weights and curves kept. Each
-    says so in the run's message."""
+    says so in the run's message; `max_pause`: seconds a run may stay paused.
+
+    While it trains, the run obeys its control inbox at every flush: the lab's LIVE settings
+    changed (its `retune(state, cfg)` applies them), pause, resume, one step while paused.
+    `schedule` ([{"step": k, field: value}]; by default the run's config.json's) makes changes
+    before the step numbered k, as a run's recorded changes were made: a replay."""
     import torch
+
+    from playground import params, registry
 
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
     res = Result(run_id=run_id, lab=lab.__name__.rsplit(".", 1)[-1], status="running")
     step = 0
     limited = ""                # which hosting cap ended the run early, if one did
+    paused_s = 0.0              # seconds spent paused: not training time
+    pause_expired = False
     last_train: dict = {}
     last_val: dict = {}
 
@@ -287,7 +311,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                 store.write_artifacts(run_id, {"step": step, "items": lab.artifacts(state, data)})
             return time.perf_counter() - t
 
-        while step < total:
+        def one_step() -> None:
+            nonlocal step, perm
             if draw is not None:
                 batch = draw(data, batch_size, gen, state)
             else:
@@ -300,6 +325,94 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                 out = lab.train_step(state, batch)
             window.add(out)
             step += 1
+
+        live = tuple(getattr(lab, "LIVE", ()))
+        changes: list[dict] = []
+        if schedule is None:
+            schedule = store.config(run_id).get("schedule") or []
+        replays = sorted((dict(c) for c in schedule if isinstance(c, dict)),
+                         key=lambda c: int(c.get("step", 0)))
+        inbox = _Inbox(store, run_id)
+
+        def retune(values: dict) -> bool:
+            """Apply settings changed while training (checked as the form checks them); the
+            change is recorded in the run's config (the schedule its export replays) and in its
+            status (the marks on its curves)."""
+            nonlocal cfg
+            values = {k: v for k, v in dict(values).items() if k not in ("step", "at")}
+            wrong = [k for k in values if k not in live]
+            if wrong or not values:
+                status(notice=f"Not changed: {', '.join(wrong) or 'nothing'} cannot change while "
+                              f"this run trains (only {', '.join(live) or 'nothing'}).")
+                return False
+            new, errors = registry.parse_config(lab, {**params.to_dict(cfg), **values},
+                                                budget=False)
+            if errors:
+                status(notice="Not changed: " + "; ".join(errors))
+                return False
+            before, cfg = params.to_dict(cfg), new
+            lab.retune(state, cfg)
+            after = params.to_dict(cfg)
+            change = {"step": step, **{k: after[k] for k in values if after[k] != before[k]}}
+            if len(change) > 1:
+                changes.append(change)
+                store.record_change(run_id, change)
+                status(changes=changes, notice="")
+            return True
+
+        def obey(asks: list[dict], paused: bool) -> tuple[bool, int]:
+            """(paused now, steps asked for while paused), the asks taken in order."""
+            steps = 0
+            for ask in asks:
+                if isinstance(ask.get("set"), dict):
+                    retune(ask["set"])
+                if isinstance(ask.get("pause"), bool):
+                    paused = ask["pause"]
+                if ask.get("step") and paused:
+                    steps += 1
+            return paused, steps
+
+        def hold() -> None:
+            """Paused: the curves, test metrics and pictures of now; then wait, taking each step
+            asked for (its pictures redrawn), until resumed, stopped, or left too long."""
+            nonlocal train_start, paused_s, pause_expired
+            began = time.perf_counter()
+
+            def at_rest() -> None:
+                now = time.perf_counter()
+                flush(now, final=True)
+                evaluate(now)
+                show()
+                status(paused=True, message=f"Paused at step {shown(step):,} of {shown(total):,}.")
+            at_rest()
+            paused, limit = True, max_pause or PAUSE_LIMIT_S
+            while paused:
+                if cancel.is_set() or store.cancel_requested(run_id):
+                    cancel.set()
+                    break
+                if time.perf_counter() - began > limit:
+                    pause_expired = True
+                    cancel.set()
+                    break
+                asks = inbox.read()
+                before = (step, len(changes))
+                paused, steps = obey(asks, paused)
+                for _ in range(steps if paused else 0):
+                    if step < total:
+                        one_step()
+                if paused and (step, len(changes)) != before:
+                    at_rest()
+                if not asks:
+                    time.sleep(PAUSE_POLL_S)
+            waited = time.perf_counter() - began
+            train_start += waited
+            paused_s += waited
+            status(paused=False, message="Training" + note)
+
+        while step < total:
+            while replays and int(replays[0].get("step", 0)) <= step:
+                retune(replays.pop(0))
+            one_step()
             if cancel.is_set() or (finished is not None and (ended := finished(state))):
                 break
             now = time.perf_counter()
@@ -312,6 +425,12 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                 if store.cancel_requested(run_id):
                     cancel.set()
                     break
+                paused, _ = obey(inbox.read(), False)
+                if paused:
+                    hold()
+                    if cancel.is_set():
+                        break
+                    now = time.perf_counter()
                 if now >= next_eval:
                     eval_cost = evaluate(now)
                     next_eval = now + max(EVAL_INTERVAL_S, EVAL_SHARE * eval_cost)
@@ -332,14 +451,18 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         show()
         res.steps = step
         res.metrics = {**last_train, **last_val}
-        res.seconds = time.perf_counter() - t0
+        res.seconds = time.perf_counter() - t0 - paused_s
         # a stopped run keeps its weights too: they can be downloaded, or stepped on (STEPS)
         store.save_model(run_id, state.model.state_dict())
         if hasattr(lab, "STEPS") and lab.STEPS.get("optimizers"):
             store.save_optimizers(run_id, stepping.optimizer_states(lab, state))
         if planned > total and step >= total and not cancel.is_set():
             limited = "steps"
-        if cancel.is_set():
+        if pause_expired:
+            res.status, res.message = ("cancelled", f"Stopped at step {step} of {total} after "
+                                       f"{(max_pause or PAUSE_LIMIT_S) / 60:.0f} minutes paused; "
+                                       "its weights are kept.")
+        elif cancel.is_set():
             res.status, res.message = ("cancelled", f"Stopped at step {step} of {total}; its "
                                        "weights are kept.")
         elif limited == "time":
@@ -374,7 +497,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         if not res.fix:
             res.detail = traceback.format_exc(limit=8)
     res.steps = res.steps or step
-    res.seconds = res.seconds or time.perf_counter() - t0
+    res.seconds = res.seconds or time.perf_counter() - t0 - paused_s
     res.metrics = res.metrics or {**last_train, **last_val}
     try:
         status(status=res.status, message=res.message, ended=time.time(), step=res.steps,

@@ -1,12 +1,14 @@
 """The run store: one folder per run under $PLAYGROUND_HOME/runs, the source of truth for the UI.
 
-    runs/<id>/config.json     lab, config, created, owner (written once)
+    runs/<id>/config.json     lab, config, created, owner; changes made while it trained
     runs/<id>/status.json     status, progress, message (replaced atomically a few times a second)
     runs/<id>/metrics.jsonl   one JSON record per line, appended and flushed
     runs/<id>/artifacts/latest.json   the newest artefacts (replaced atomically)
     runs/<id>/model.pt        the final state_dict (a stopped run's too)
     runs/<id>/optim.pt        its optimizers' state, for labs that step on from a run (STEPS)
     runs/<id>/cancel          present when someone asked the run to stop
+    runs/<id>/control.jsonl   asks to a training run, one per line: settings changed
+                              ({"set": {...}}), {"pause": true|false}, {"step": 1}
 
 A refresh, a second tab, a restarted server or a reloaded module all read the same files.
 """
@@ -89,6 +91,8 @@ class RunInfo:
     created: float
     damaged: str = ""          # why the folder could not be read, when it could not
     owner: str | None = None   # hosted mode: the owner id of the visitor who started it
+    # settings changed while it trained: [{"step": updates done before, field: new value}]
+    changes: list = field(default_factory=list)
 
 
 def _parse_lines(raw: bytes) -> list[dict]:
@@ -221,7 +225,9 @@ class RunStore:
             return False
 
     # -- writing ------------------------------------------------------------------------------
-    def create(self, lab: str, config: dict, owner: str | None = None, **status) -> str:
+    def create(self, lab: str, config: dict, owner: str | None = None,
+               schedule: list | None = None, **status) -> str:
+        """A new run's folder; `schedule`: changes its loop makes at given steps (a replay)."""
         run_id = self.new_id(lab)
         d = self.path(run_id)
         (d / "artifacts").mkdir(parents=True)
@@ -229,6 +235,8 @@ class RunStore:
         record = {"run_id": run_id, "lab": lab, "config": config, "created": now}
         if owner:
             record["owner"] = owner
+        if schedule:
+            record["schedule"] = schedule
         atomic_write(d / "config.json", json.dumps(record, indent=1).encode())
         self.set_status(run_id, status="queued", created=now, pid=os.getpid(), **status)
         return run_id
@@ -303,6 +311,42 @@ class RunStore:
 
     def cancel_requested(self, run_id: str) -> bool:
         return (self.path(run_id) / "cancel").exists()
+
+    def request_control(self, run_id: str, **ask) -> None:
+        """Ask a training run, in whatever process trains it, to change settings ({"set":
+        {...}}), pause or resume ({"pause": bool}) or take one step while paused ({"step": 1}).
+        Appended whole in one write: a reader never sees half a line."""
+        line = (json.dumps(_clean({**ask, "at": time.time()})) + "\n").encode()
+        fd = os.open(self.path(run_id) / "control.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                     0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def controls(self, run_id: str, offset: int = 0) -> tuple[list[dict], int]:
+        """The asks after byte `offset` (complete lines only) and the offset after them. A stat
+        when nothing is new: cheap enough for every flush of the training loop."""
+        path = self.path(run_id) / "control.jsonl"
+        try:
+            if path.stat().st_size <= offset:
+                return [], offset
+            with open(path, "rb") as f:
+                f.seek(offset)
+                raw = f.read()
+        except FileNotFoundError:
+            return [], offset
+        end = raw.rfind(b"\n") + 1
+        return _parse_lines(raw[:end]), offset + end
+
+    def record_change(self, run_id: str, change: dict) -> list[dict]:
+        """Keep a change made while the run trained in its config.json (the schedule an export
+        replays); returns the whole schedule so far."""
+        d = self.path(run_id)
+        record = self._read_json(d / "config.json")
+        record["changes"] = [*(record.get("changes") or []), _clean(change)]
+        atomic_write(d / "config.json", json.dumps(record, indent=1).encode())
+        return record["changes"]
 
     def delete(self, run_id: str) -> None:
         """Remove a run's folder for good. A queued or running run is refused: its worker would
@@ -406,10 +450,12 @@ class RunStore:
             if not isinstance(status, dict):
                 raise DamagedRun("status.json is not an object")
             owner = cfg.get("owner")
+            changes = [c for c in cfg.get("changes") or [] if isinstance(c, dict)]
             return RunInfo(run_id, str(cfg.get("lab", "?")), dict(cfg.get("config") or {}), status,
                            float(cfg.get("created") or 0.0),
                            damaged=status.get("message", "") if status.get("status") == "damaged"
-                           else "", owner=owner if isinstance(owner, str) and owner else None)
+                           else "", owner=owner if isinstance(owner, str) and owner else None,
+                           changes=changes)
         except (DamagedRun, AttributeError, TypeError, ValueError) as e:
             return RunInfo(run_id, "?", {}, {"status": "damaged"}, 0.0,
                            damaged=str(e) if isinstance(e, DamagedRun)

@@ -201,6 +201,8 @@ def _upload(key: str, spec: params.Spec, container) -> None:
                 st.session_state[mine] = (seen, "", str(e), file.name)
             else:
                 note = (f"{info['points']:,} points" if "points" in info else
+                        f"{info['rows']:,} rows, {info['columns']} columns" if "columns" in info
+                        else
                         f"{info['rows']:,} texts, {info['labels']} labels" if "rows" in info else
                         f"{info['chars']:,} characters, {info['distinct']} different")
                 st.session_state[mine] = (seen, text_id, note, file.name)

@@ -63,6 +63,8 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None,
         text = (f"step {step:,} / {total:,} · ETA {_fmt_s(status.get('eta_s'))} · "
                 f"{status.get('samples_per_s') or 0:,.0f} samples/s") if total else \
             status.get("message", "starting...")
+        if status.get("paused"):
+            text = f"⏸ paused at step {step:,} / {total:,}"
         st.progress(min(1.0, step / total) if total else 0.0, text=text)
     elif state == "completed":
         st.success(status.get("message", "Completed."))
@@ -186,8 +188,27 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
         col.metric(lbl, f"{v:.0f}" if k.endswith("modes") else charts.number(v, share))
 
 
+def _marks(fig: dict, changes: list) -> dict:
+    """Settings changed while the run trained: a dotted line at each, saying what changed."""
+    shapes, notes = [], []
+    for c in changes or ():
+        if not isinstance(c, dict) or not isinstance(c.get("step"), (int, float)):
+            continue
+        what = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in c.items() if k != "step")
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": c["step"],
+                       "x1": c["step"], "y0": 0, "y1": 1,
+                       "line": {"color": "#7f7f7f", "width": 1, "dash": "dot"}})
+        notes.append({"xref": "x", "yref": "paper", "x": c["step"], "y": 1, "yanchor": "top",
+                      "xanchor": "left", "text": what, "showarrow": False,
+                      "font": {"size": 10, "color": "#555"}, "bgcolor": "rgba(255,255,255,0.7)"})
+    if shapes:
+        fig["layout"] = {**fig["layout"], "shapes": shapes, "annotations": notes}
+    return fig
+
+
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float,
-                  also: dict | None = None, x_title: str = "step"):
+                  also: dict | None = None, x_title: str = "step", changes: tuple = ()):
     series = {}
     for split, name in (("train", "train"), ("val", "test")):
         xs, ys = _series(records, f"{split}/{suffix}", "step")
@@ -199,16 +220,18 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
             series[name] = (xs, ys)
     if not series:
         return None
-    return _figure(charts.curves(series, title, x_title=x_title, y_title=title.lower(),
-                                smoothing=smoothing, smooth_only=("train",), log_y=log_y,
-                                max_points=MAX_CURVE_POINTS), look())
+    return _figure(_marks(charts.curves(series, title, x_title=x_title, y_title=title.lower(),
+                                       smoothing=smoothing, smooth_only=("train",), log_y=log_y,
+                                       max_points=MAX_CURVE_POINTS), list(changes)), look())
 
 
-def _curves(tail, extra: tuple = (), x_title: str = "step", plain: bool = True) -> None:
+def _curves(tail, extra: tuple = (), x_title: str = "step", plain: bool = True,
+            changes: list | None = None) -> None:
     """Loss and accuracy, then the lab's own metrics (a lab's CURVES: (suffix, title, log y),
     and optionally {series name: metric} drawn beside them, e.g. a baseline); `x_title`: the
     lab's unit of steps (DQN: environment step); `plain`: loss and accuracy charted at all (a
-    race of points on a surface has its own pictures of both)."""
+    race of points on a surface has its own pictures of both); `changes`: settings changed
+    while the run trained, marked on every chart."""
     smoothing = st.session_state.get("_smoothing", 0.6)
     records = tail.read()
     wanted = [c for c in _CURVES if plain and (f"train/{c[0]}" in tail.latest
@@ -216,9 +239,11 @@ def _curves(tail, extra: tuple = (), x_title: str = "step", plain: bool = True) 
     wanted += [c for c in extra if f"val/{c[0]}" in tail.latest or f"train/{c[0]}" in tail.latest]
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
     for col, (suffix, title, log_y, *also) in zip(cols, wanted):
-        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title),
+        marks = tuple(tuple(sorted(c.items())) for c in changes or () if isinstance(c, dict))
+        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title, marks),
                           lambda: _curve_figure(records, suffix, title, log_y, smoothing,
-                                                also[0] if also else None, x_title))
+                                                also[0] if also else None, x_title,
+                                                tuple(changes or ())))
         if fig is not None:
             col.plotly_chart(fig, key=f"curve-{suffix}", width="stretch")
 
@@ -276,7 +301,8 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
         notice(status)
     tail.read()
     _tiles(tail.latest, curves)
-    _curves(tail, curves, x_title=(status.get("unit") or "steps")[:-1], plain=plain)
+    _curves(tail, curves, x_title=(status.get("unit") or "steps")[:-1], plain=plain,
+            changes=status.get("changes"))
     if artifacts and not pictures_first:
         _artifacts(tail, columns)
     return status.get("status", "?")

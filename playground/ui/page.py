@@ -17,7 +17,7 @@ from playground import demos, params, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine import asks, hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
-from playground.ui import charts, downloads, form, live, share, stage
+from playground.ui import charts, controls, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
 from playground.ui.text import plain
 from playground.ui.state import client_id, manager, mine, session_id, visible_runs, visit
@@ -536,6 +536,8 @@ def lab_page(lab_name: str) -> None:
             st.error(str(e))
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
+    if run_id and owned and active and hasattr(lab, "LIVE"):
+        controls.panel(lab_name, lab, run_id, store, mgr)
     if not on_stage:
         _model_summary(checked)
     if not on_stage and not mgr.caps.hosted:

@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.data import DATASETS_2D, Data, load_images, make_2d
+from playground.data import DATASETS_2D, Data, load_images, make_2d, split
 from playground.data.toy2d import REGRESSION_2D, make_regression_2d
 from playground.labs._shared import ACTIVATIONS, evaluate_classifier, make_optimizer, predict
-from playground.labs.mlp import Config
+from playground.labs.mlp import Config, table_of
+from playground.labs.mlp.views import name_axes, regions, table_views
 from playground.ui import charts
 
 
@@ -25,12 +26,33 @@ def load_data(cfg: Config) -> Data:
     if cfg.dataset in REGRESSION_2D:
         return make_regression_2d(cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio,
                                   cfg.seed)
+    if cfg.dataset == "csv":
+        return _table_data(cfg)
     return load_images(cfg.dataset, train_ratio=cfg.train_ratio, seed=cfg.seed)
 
 
-def _input_shape(cfg: Config) -> tuple[int, ...]:
-    return {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28)}.get(
-        cfg.dataset, (2,))
+def _table_data(cfg: Config) -> Data:
+    """The visitor's table: two inputs are a plane (its pictures and features, as the point
+    sets'), more are a row of numbers."""
+    t = table_of(cfg)
+    xtr, ytr, xte, yte = split(t.x, t.y, cfg.train_ratio, cfg.seed)
+    regression = t.task == "regression"
+    return Data(train=(xtr, ytr), test=(xte, yte), num_classes=1 if regression else len(t.classes),
+                input_shape=(t.x.shape[1],), classes=t.classes,
+                kind="2d" if t.x.shape[1] == 2 else "tabular", name="csv",
+                extra={"regression": regression, "inputs": t.inputs, "target": t.target})
+
+
+def _shape_and_outputs(cfg: Config) -> tuple[tuple[int, ...], int]:
+    if cfg.dataset == "csv":
+        t = table_of(cfg)
+        return (t.x.shape[1],), 1 if t.task == "regression" else len(t.classes)
+    if cfg.dataset in IMAGES:
+        return IMAGES[cfg.dataset], 10
+    return (2,), 1 if cfg.dataset in REGRESSION_2D else 2
+
+
+IMAGES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,18 +76,21 @@ class FeatureMap(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg: Config, input_shape: tuple[int, ...], num_classes: int):
         super().__init__()
-        if len(input_shape) == 1:                           # 2-D points: features first
+        if input_shape == (2,):                             # 2-D points: features first
             self.inputs = FeatureMap(cfg.features)
             width = len(cfg.features)
+        elif len(input_shape) == 1:                         # a wider table: its columns
+            self.inputs = nn.Identity()
+            width = input_shape[0]
         else:                                               # images: flattened pixels
             self.inputs = nn.Flatten()
             width = int(np.prod(input_shape))
         self.hidden = nn.ModuleList()
         for size in cfg.hidden_sizes:
-            layer = [nn.Linear(width, size), ACTIVATIONS[cfg.activation]()]
-            if cfg.dropout > 0:
-                layer.append(nn.Dropout(cfg.dropout))
-            self.hidden.append(nn.Sequential(*layer))
+            # always there: dropout can be turned up while the run trains (at p = 0 it returns
+            # its input untouched and draws no random numbers)
+            self.hidden.append(nn.Sequential(nn.Linear(width, size), ACTIVATIONS[cfg.activation](),
+                                             nn.Dropout(cfg.dropout)))
             width = size
         self.out = nn.Linear(width, num_classes)
         self._init(cfg.init)
@@ -99,20 +124,21 @@ class State:
     model: MLP
     opt: torch.optim.Optimizer
     weights: list
+    regression: bool = False        # one linear output and the squared error
 
 
 def build(cfg: Config, data: Data) -> State:
     device = data.train[0].device
     model = MLP(cfg, data.input_shape, data.num_classes).to(device)
     weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
-    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), weights)
+    return State(cfg, model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr), weights,
+                 regression=bool(data.extra.get("regression")))
 
 
 def blueprint(cfg: Config) -> tuple[nn.Module, tuple[int, ...]]:
     """The network and its input shape without any data: the engine builds it on the meta
     device for the summary and the memory estimate shown before Train."""
-    shape = _input_shape(cfg)
-    outputs = 1 if cfg.dataset in REGRESSION_2D else 2 if len(shape) == 1 else 10
+    shape, outputs = _shape_and_outputs(cfg)
     return MLP(cfg, shape, outputs), shape
 
 
@@ -127,24 +153,53 @@ def penalty(s: State) -> torch.Tensor | float:
     return 0.0
 
 
-def _regression(s: State) -> bool:
-    return s.cfg.dataset in REGRESSION_2D
+def retune(s: State, cfg: Config) -> None:
+    """Settings changed while training (LIVE), taken from the next step on; Adam's moments and
+    momentum are kept, as a learning-rate schedule keeps them."""
+    s.cfg = cfg
+    for group in s.opt.param_groups:
+        group["lr"] = cfg.lr
+    for m in s.model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = cfg.dropout
 
 
 def train_step(s: State, batch) -> dict[str, torch.Tensor]:
     x, y = batch                                            # (B, ...), (B,)
     out = s.model(x)                                        # (B, K); regression (B, 1)
-    loss = F.mse_loss(out[:, 0], y) if _regression(s) else F.cross_entropy(out, y)
+    loss = F.mse_loss(out[:, 0], y) if s.regression else F.cross_entropy(out, y)
     s.opt.zero_grad(set_to_none=True)
     (loss + penalty(s) if s.cfg.regularization != "none" else loss).backward()
     s.opt.step()
-    if _regression(s):
+    if s.regression:
         return {"train/loss": loss.detach(), "train/mse": loss.detach()}
     return {"train/loss": loss.detach(), "train/acc": (out.argmax(1) == y).float().mean()}
 
 
+def _steps(n: int):
+    def take(s: State, data: Data) -> dict[str, float]:
+        """n batches drawn from the run's examples, then its test metrics."""
+        x, y = data.train
+        size = max(1, min(s.cfg.batch_size, len(x)))
+        for _ in range(n):
+            idx = torch.randint(len(x), (size,), device=x.device)
+            out = train_step(s, (x[idx], y[idx]))
+        with torch.no_grad():
+            test = evaluate(s, data)
+        return {"batch loss": out["train/loss"], **{k.replace("val/", "test "): v
+                                                     for k, v in test.items() if k != "val/mse"}}
+    return take
+
+
+STEP_ACTIONS = {"One step": _steps(1), "Ten steps": _steps(10)}
+
+
+def show_steps(s: State, data: Data) -> dict[str, dict]:
+    return artifacts(s, data)
+
+
 def evaluate(s: State, data: Data) -> dict[str, float]:
-    if not _regression(s):
+    if not s.regression:
         return evaluate_classifier(s.model, data)
     x, y = data.test
     mse = F.mse_loss(predict(s.model, x)[:, 0], y)
@@ -178,7 +233,7 @@ def _boundary(s: State, data: Data) -> dict:
     fig = charts.boundary(ax, ax, prob.cpu().numpy(), [
         ("train", xtr[:, 0], xtr[:, 1], ytr, "circle"),
         ("test", xte[:, 0], xte[:, 1], yte, "diamond")])
-    return charts.artifact("Decision boundary: p(orange)", "plotly", fig,
+    return charts.artifact("Decision boundary: p(orange)", "plotly", name_axes(fig, data),
                            "Background: the network's probability of orange; circles are training "
                            "points, diamonds test points.")
 
@@ -228,23 +283,24 @@ def _surface(s: State, data: Data) -> dict:
                       "xaxis": {"range": [ax[0], ax[-1]], "constrain": "domain"},
                       "yaxis": {"range": [ax[0], ax[-1]], "scaleanchor": "x"},
                       "legend": {"orientation": "h", "y": -0.05}}}
-    return charts.artifact("Predicted value over the plane", "plotly", fig,
+    return charts.artifact("Predicted value over the plane", "plotly", name_axes(fig, data),
                            "Background: the network's prediction (blue low, orange high); the "
                            "points are coloured by their true value: where a point's colour "
                            "differs from the ground under it, the network is wrong there.")
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
-    if data.kind == "2d" and _regression(s):
-        out = {"surface": _surface(s, data)}
-        neurons = _neurons(s, data)
-        if neurons:
-            out["neurons"] = neurons
-        return out
     if data.kind == "2d":
-        out = {"boundary": _boundary(s, data)}
+        if s.regression:
+            out = {"surface": _surface(s, data)}
+        elif data.num_classes == 2:
+            out = {"boundary": _boundary(s, data)}
+        else:
+            out = {"boundary": regions(s.model, data, *_plane(data, GRID))}
         neurons = _neurons(s, data)
         if neurons:
             out["neurons"] = neurons
         return out
+    if data.kind == "tabular":
+        return table_views(s.model, data, s.regression)
     return charts.classification_views(predict(s.model, data.test[0]).argmax(1), data)
