@@ -136,7 +136,7 @@ def panel(lab_name: str, lab, run_id: str, store, mgr) -> None:
                         args=(mgr, store, run_id, key),
                         help="While paused: train on one batch, then redraw the curves and "
                              "pictures.")
-        said = st.session_state.pop(f"{key}.said", None)
+        said = st.session_state.get(f"{key}.said")         # kept until the next one
         if said:
             (st.error if said[1] else st.caption)(said[0])
         elif status.get("notice"):

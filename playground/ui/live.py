@@ -286,7 +286,7 @@ def _artifact(key: str, item: dict, cache) -> None:
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
           curves: tuple = (), columns: int = 2, notice=None, pictures_first: bool = False,
-          plain: bool = True) -> str:
+          plain: bool = True, controls=None) -> str:
     try:
         status = store.status(run_id)
     except NoSuchRun as e:
@@ -299,6 +299,8 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
             owner=bool(status.get("detail")) and manager.controls(run_id, session_id()))
     if notice is not None:
         notice(status)
+    if controls is not None:
+        controls(status)
     tail.read()
     _tiles(tail.latest, curves)
     _curves(tail, curves, x_title=(status.get("unit") or "steps")[:-1], plain=plain,
@@ -310,10 +312,12 @@ def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,
 
 def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
           columns: int = 2, notice=None, pictures_first: bool = False,
-          plain: bool = True) -> None:
+          plain: bool = True, controls=None) -> None:
     """Show a run; poll while it is active. `on_fix(settings)` applies a suggested fix;
     `curves`: the lab's own metrics to chart beside loss and accuracy (its CURVES);
-    `pictures_first` (on stage): the lab's pictures above the numbers and curves, in view."""
+    `pictures_first` (on stage): the lab's pictures above the numbers and curves, in view;
+    `controls(status)`: what the run's owner may do to it while it trains, drawn under its
+    header at every poll (so they come when a queued run starts)."""
     try:
         state = store.status(run_id).get("status")
     except NoSuchRun as e:
@@ -329,7 +333,7 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
         def _live():
             with timing.logged("panel"):
                 now = _body(run_id, store, manager, on_fix, artifacts=False, curves=curves,
-                            notice=notice, plain=plain)
+                            notice=notice, plain=plain, controls=controls)
             if now not in ACTIVE:
                 st.rerun()
             elif poll_seconds(store.status(run_id)) != every:

@@ -536,8 +536,6 @@ def lab_page(lab_name: str) -> None:
             st.error(str(e))
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}
                   if compared else None)
-    if run_id and owned and active and hasattr(lab, "LIVE"):
-        controls.panel(lab_name, lab, run_id, store, mgr)
     if not on_stage:
         _model_summary(checked)
     if not on_stage and not mgr.caps.hosted:
@@ -554,7 +552,9 @@ def lab_page(lab_name: str) -> None:
         live.panel(run_id, store, mgr, on_fix=lambda fix: form.set_values(lab_name, lab, fix),
                    curves=getattr(lab, "CURVES", ()), columns=2,
                    notice=_slow_machine(lab_name, store, run_id), pictures_first=on_stage,
-                   plain=_plain_curves(lab, _run_config(lab, store, run_id)))
+                   plain=_plain_curves(lab, _run_config(lab, store, run_id)),
+                   controls=(lambda _: controls.panel(lab_name, lab, run_id, store, mgr))
+                   if owned and hasattr(lab, "LIVE") else None)
         status = store.status(run_id).get("status")
         if active and status not in ACTIVE:
             # it ended while this page ran (a Stop that landed at once): the buttons above were

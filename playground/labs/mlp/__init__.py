@@ -150,8 +150,8 @@ def check(cfg: Config) -> list[str]:
 # steps in its live panel): one batch, and the pictures redrawn.
 STEPS = {"title": "One step at a time",
          "help": "Pick up this run where it ended - its weights and its optimizer's state - and "
-                 "take one batch per click: the boundary and the neurons are redrawn after each. "
-                 "Nothing is saved; the run itself is unchanged.",
+                 "take one batch per click (or ten): its pictures are redrawn after each. Nothing "
+                 "is saved; the run itself is unchanged.",
          "ready": "The run as it ended. Each click trains on one batch of its examples.",
          "optimizers": ("opt",),
          "actions": ("One step", "Ten steps")}
