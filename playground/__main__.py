@@ -8,6 +8,7 @@
                                [--engine local|ray [--address ADDR]] [--json]
     python -m playground demos record [LAB ...] | check | list | thumbnails [LAB ...]
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
+    python -m playground guides [--check]
 """
 from __future__ import annotations
 
@@ -144,6 +145,23 @@ def _train(args) -> int:
         for k, v in sorted(result.metrics.items()):
             print(f"  {k:<16} {v:.4f}")
     return 0 if result.status == "completed" else 1
+
+
+def _guides(args) -> int:
+    """Write each lab guide's sections that come from its code (docs/labs/<lab>.md), or with
+    --check only say which are out of date."""
+    from playground import guides, registry
+
+    stale = guides.stale(registry.LABS)
+    if args.check:
+        for name in stale:
+            print(f"{guides.path(name)} is out of date: python -m playground guides",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    for name in stale:
+        guides.path(name).write_text(guides.refresh(name), encoding="utf-8")
+        print(f"wrote {guides.path(name)}", file=sys.stderr)
+    return 0
 
 
 def _check(args) -> int:
@@ -364,6 +382,9 @@ def main(argv=None) -> int:
                         "e.g. --change 300:lr=0.001 (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(fn=_train)
+    p = sub.add_parser("guides", help="write the labs' guides' sections read from their code")
+    p.add_argument("--check", action="store_true", help="only report guides out of date")
+    p.set_defaults(fn=_guides)
     p = sub.add_parser("bench", help="measure the engine against the tutorial loop and a bare loop")
     p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")

@@ -19,7 +19,7 @@ import textwrap
 import zipfile
 from functools import lru_cache
 
-from playground import params, registry
+from playground import guides, params, registry
 
 ENTRY_POINTS = ("load_data", "build", "train_step", "evaluate")
 _CONTRACT = ENTRY_POINTS + ("draw_batch", "finished", "epochs_of", "steps_of")
@@ -307,7 +307,7 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
                               "import time", "from dataclasses import dataclass",
                               *ex.imports.values()})
     needs = _requirements(imports, "\n".join(b[2] for b in ex.blocks))
-    doc = (lab.__doc__ or "").strip().split("\n\n")[0]
+    doc = textwrap.fill(guides.intro(lab_name), 96)
     result = ""
     if final and isinstance(final.get("val/acc"), (int, float)):
         result = f"\nThe run reached {final['val/acc']:.2%} test accuracy; this script should " \

@@ -5,7 +5,7 @@ import inspect
 import pytest
 import torch
 
-from playground import params, registry
+from playground import guides, params, registry
 from playground.engine import loop
 
 LABS = registry.LABS
@@ -18,7 +18,11 @@ def lab(request):
 
 
 def test_lab_declares_what_the_page_shows(lab):
-    assert len(inspect.cleandoc(lab.__doc__ or "").splitlines()) >= 3
+    name = lab.__name__.rsplit(".", 1)[-1]
+    guide = guides.text(name)
+    assert guide.startswith(f"# {lab.TITLE}\n"), name
+    assert len(guides.intro(name)) > 100 and "(" in guides.intro(name)     # the idea, its paper
+    assert [h for h in guides.REQUIRED if f"\n{h}\n" not in guide] == [], name
     assert lab.TITLE and lab.ICON and lab.TRY_THIS
     assert lab.SECTION in registry.SECTIONS
     for fn in ("load_data", "build", "train_step", "evaluate", "artifacts"):
@@ -115,6 +119,18 @@ def test_navigation_metadata_read_from_the_source_matches_the_module(name):
     meta, lab = registry.meta(name), registry.get(name)
     for key in (*registry.META, "__doc__"):
         assert getattr(meta, key) == getattr(lab, key), key
+
+
+def test_every_guide_says_what_the_code_says_now():
+    """Each guide's Try this, settings and metrics are read from its lab; a change to a lab
+    without `python -m playground guides` fails here, naming the guides to write again."""
+    assert guides.stale(registry.LABS) == []
+
+
+def test_the_page_shows_the_guide_without_what_it_shows_elsewhere():
+    for name in registry.LABS:
+        more = guides.more(name)
+        assert "## On the page" in more and "## Try this" not in more and "<!--" not in more
 
 
 def test_sessions_reading_the_labs_sources_at_once_all_get_answers():

@@ -25,7 +25,7 @@ def test_on_stage_the_page_shows_only_the_controls_the_demonstration_needs(home)
     assert "Depth" not in _labels(at.sidebar) and "Epochs" in _labels(at.sidebar)
     # the experiment folded, the lecture left out: the result has the screen
     assert [e for e in at.expander if e.label == "🧪 Try this"]
-    assert not [e for e in at.expander if e.label == "More about this architecture"]
+    assert not [b for b in at.button if b.label == "More about this architecture"]
     assert not at.warning                     # stage and hide are not settings to complain about
     at = open_page("app_pages/30_resnet.py", {"stage": "1", "hide": "batch_norm"})
     assert not at.warning

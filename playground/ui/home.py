@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from playground import registry
+from playground import guides, registry
 from playground.ui import charts
 from playground.ui.state import manager, visible_runs
 
@@ -82,7 +82,7 @@ def _card(name: str, page) -> None:
                             config={"staticPlot": True})
     except Exception:  # noqa: BLE001 - a picture that cannot be drawn leaves the card's text
         pass
-    st.caption(idea(lab.__doc__))
+    st.caption(idea(guides.intro(name)))
     b1, b2 = st.columns(2)
     b1.page_link(str(page), label="Open", icon=":material/open_in_new:")
     if recorded:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import inspect
 import uuid
 
 import pandas as pd
@@ -17,6 +16,7 @@ from playground import demos, params, registry
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine import asks, hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
+from playground import guides
 from playground.ui import charts, controls, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
 from playground.ui.text import plain
@@ -28,13 +28,27 @@ def _explanation(lab, on_stage: bool = False) -> None:
         with st.expander("🧪 Try this"):
             st.markdown(lab.TRY_THIS)
         return
-    doc = inspect.cleandoc(lab.__doc__ or "")
-    first, _, rest = doc.partition("\n\n")
-    st.markdown(first.replace("\n", " "))
-    if rest.strip():
-        with st.expander("More about this architecture"):
-            st.markdown(rest)
+    name = lab.__name__.rsplit(".", 1)[-1]
+    st.markdown(guides.intro(name))
+    if guides.more(name):
+        # a dialog, drawn only when asked for: the guide is pages long, and a page reruns often
+        if st.button("More about this architecture", key=f"{name}._guide", type="tertiary",
+                     icon=":material/menu_book:"):
+            st.session_state["_guide_open"] = name
+        if st.session_state.get("_guide_open") == name:
+            _guide(name)
     st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
+
+
+def _close_guide() -> None:
+    st.session_state.pop("_guide_open", None)
+
+
+# open until the visitor closes it: the page reruns on its own (the model check, a run's end)
+@st.dialog("More about this architecture", width="large", on_dismiss=_close_guide)
+def _guide(name: str) -> None:
+    st.markdown(guides.more(name))
+    st.caption(f"This guide is docs/labs/{name}.md in the repository.")
 
 
 CHECK_WAIT_S = 0.5      # a page waits this long for the worker's check before it draws without

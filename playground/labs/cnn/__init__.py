@@ -1,9 +1,6 @@
-"""Convolutional network. A convolution slides a small learned filter over the image,
-y[c, i, j] = sum over (c', u, v) of W[c, c', u, v] * x[c', i+u, j+v] + b[c]: the same few weights
-are reused at every position, so a conv layer sees local patterns (edges, strokes, textures)
-wherever they are, with far fewer parameters than a dense layer. Pooling halves the resolution so
-later layers see larger regions; a small dense head turns the last feature maps into class scores
-(LeCun et al., 1998: LeNet-5; Krizhevsky et al., 2012: AlexNet; Simonyan & Zisserman, 2014: VGG).
+"""The CNN lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/cnn.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

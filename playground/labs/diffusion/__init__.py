@@ -1,15 +1,6 @@
-"""Denoising diffusion (DDPM, Ho et al., 2020). A fixed forward process adds Gaussian noise to
-the data in T small steps, x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, until nothing but noise
-is left. A network learns the reverse: given x_t and t it predicts the noise eps that was added
-(the loss is plain mean squared error). Sampling starts from pure noise and removes the predicted
-noise step by step; DDIM (Song et al., 2021) takes the same trained network through far fewer
-steps. Stable to train, slow to sample.
-
-**What the page shows.** On 2-D data: the samples over the data, the same 2,000 points on their
-way from noise (t = T) to data (t = 0), and the learned noise field - arrows showing where the
-network would move a point at a given noise level. On images: samples from a fixed noise batch
-and one sample's way from noise to digit. Before Train, the noise schedule itself: how much of
-the signal is left at each step, with a warning when the last step still keeps too much of it.
+"""The Diffusion lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/diffusion.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

@@ -1,20 +1,6 @@
-"""Knowledge distillation. A trained "teacher" knows more than its top answer: its softened
-outputs p_i = softmax(z_i / T) say how much this 2 looks like a 3 or a 7. A small "student"
-trained to match them at the same temperature T, besides the true labels, can generalise better
-than the same student trained on labels alone:
-loss = alpha * T² * KL(p_teacher(T) || p_student(T)) + (1 - alpha) * CE(student, labels)
-(Hinton, Vinyals & Dean, 2015: Distilling the Knowledge in a Neural Network).
-
-**Why T².** Softening by T shrinks the gradient of the soft term by about 1/T² (the logits are
-divided by T once in the teacher's target and once in the student's output). Multiplying by T²
-keeps the soft and hard terms in proportion whatever T you pick, so alpha means the same thing at
-T = 2 and at T = 20.
-
-**What the page compares.** The three-way comparison trains the teacher, then the student from
-scratch (labels only) and the distilled student, all on the same data order and seed: the only
-difference between the two students is the soft-target term. Distillation helps most when the
-student sees little data (the transfer set); with plenty of data and a large student, labels
-alone do as well, and the final table says so.
+"""The Distillation lab's face: its settings, presets and the words its page shows; its torch part
+is model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/distill.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""Deep Q-learning (DQN: Mnih et al., 2015). A network learns Q(s, a), the return to expect after
-action a in state s, from its own experience: every transition goes into a replay buffer, and
-each update regresses Q(s, a) on r + gamma max_a' Q_target(s', a') for a random batch of them.
-The target network is a copy of the network that changes only now and then: without it, every
-update moves the very targets it chases. Actions are epsilon-greedy: random with probability
-epsilon, which falls from 1 as the agent learns.
-
-**What the page shows.** The return of every training episode and its moving average; the
-greedy return on fixed evaluation episodes (`val/return`); the loss, epsilon and the Q-value of a
-fixed set of states; the latest greedy episode replayed frame by frame; which action the network
-picks over two of the state's numbers (for CartPole: the pole's angle and angular velocity).
+"""The DQN lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/dqn.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

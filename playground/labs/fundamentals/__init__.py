@@ -1,21 +1,6 @@
-"""The fundamentals every architecture rests on, one experiment at a time. **optimizers**: SGD,
-momentum, RMSprop, Adagrad and Adam race from the same point down a 2-D loss surface (the
-Rosenbrock valley, Beale's function, a saddle, a long narrow bowl, a bowl with noisy gradients),
-each path drawn on the contours. **init**: a deep MLP's signal, layer by layer, under zeros,
-a small normal, Xavier or He initialisation - the spread of the activations going forward and
-of the gradients coming back, and whether the network then learns at all. **activations**: the
-functions and their slopes, and the units that die (a ReLU whose every input is negative).
-**losses**: three lines fitted to the same points with outliers, by MSE, MAE and Huber; four
-classifiers trained side by side by cross-entropy, MSE on the softmax, label smoothing and focal
-loss. **regularization**: a network that memorises a small set of digits with wrong labels, and
-what L2, L1, dropout, batch norm, early stopping and shifted copies of the images do about it.
-
-**What the page shows.** optimizers: the contour plot with every optimizer's path, its loss
-against the step, the steps each needed to come within the tolerance of the minimum. init: the
-standard deviation of every layer's activations and gradients (log scale) at initialisation and
-now, the accuracy the deep network reaches on two moons. regularization: train, validation and
-test loss together, the share of the wrong labels the network has learned by heart, and the
-histogram of its weights.
+"""The Fundamentals lab's face: its settings, presets and the words its page shows; its torch part
+is model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/fundamentals.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""Generative adversarial networks (Goodfellow et al., 2014). A generator G turns noise z into
-samples; a discriminator D scores how real a sample looks. They play a minimax game:
-min_G max_D E[log D(x)] + E[log(1 - D(G(z)))]. D learns to tell real from fake, G follows D's
-gradient towards what D calls real. In practice G maximises log D(G(z)) instead (the
-"non-saturating" loss: strong gradients while G is still bad); WGAN-GP (Gulrajani et al., 2017)
-and the hinge loss change the game so that D's gradient stays informative.
-
-**What the page shows.** On 2-D data, as in GAN Lab: the real points, the generated ones, D's
-opinion of every place as a heatmap behind them, and arrows where G's gradient pushes its samples.
-When G covers only some of the modes of the data and hops between them, that is mode collapse.
-On images: samples from a fixed batch of noise, and how they changed over training (DCGAN,
-Radford et al., 2016).
+"""The GAN lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/gan.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""Graph neural networks (GCN: Kipf & Welling, 2017). A node's class often shows in its
-neighbours more than in its own features: a paper cites papers of its field, friends take the
-same side. A graph convolution mixes each node's features with its neighbours' before the
-weights apply, H' = relu(A_hat H W) with A_hat = D^-1/2 (A + I) D^-1/2, so after two layers a
-node has heard from everything two links away. Trained on a few labelled nodes, it labels the
-rest.
-
-**What the page shows.** The graph, each node coloured by its predicted class and ringed in red
-where wrong, the labelled nodes drawn large; the hidden layer of every node in 2-D (PCA) as it
-trains; accuracy on the labelled, validation and test nodes. The honest baseline is `mlp`: the
-same network with the graph removed.
+"""The GNN lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/gnn.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

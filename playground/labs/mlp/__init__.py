@@ -1,9 +1,6 @@
-"""Multilayer perceptron. Each layer computes h = f(W x + b); stacking layers with a non-linear f
-lets the network bend its decision boundary, one fold per neuron. With a linear f (or no hidden
-layer) the whole network is a single linear map and the boundary stays a straight line, however
-deep it is. Training minimises the cross-entropy between softmax(logits) and the labels (on the
-regression sets, the squared error of one linear output) by gradient descent on W and b
-(Rumelhart, Hinton & Williams, 1986: backpropagation).
+"""The MLP lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/mlp.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

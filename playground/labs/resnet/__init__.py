@@ -1,8 +1,6 @@
-"""Residual network. Each block learns a correction to its input instead of a whole new
-representation: y = relu(x + F(x)), with F two 3x3 convolutions. The identity path lets the
-gradient reach the first layers unchanged, so very deep stacks still train; without it
-(a "plain" net, y = relu(F(x))) the gradient shrinks or explodes layer after layer and deep
-plain nets train worse than shallow ones (He, Zhang, Ren & Sun, 2015: Deep Residual Learning).
+"""The ResNet lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/resnet.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

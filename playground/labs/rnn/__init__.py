@@ -1,17 +1,6 @@
-"""Recurrent networks. An RNN reads a sequence one step at a time and carries a hidden state:
-h_t = tanh(W x_t + U h_{t-1} + b). Trained by backpropagation through time, the gradient that
-reaches an early step is a product of one Jacobian per later step, so over long gaps it vanishes
-(or explodes): a plain RNN cannot learn what happened 50 steps ago (Bengio, Simard & Frasconi,
-1994). The LSTM (Hochreiter & Schmidhuber, 1997) adds a cell state c_t = f_t * c_{t-1} + i_t * g_t
-that is only scaled by a forget gate, never squashed, so the gradient can flow back unchanged;
-input, forget and output gates decide what to write, keep and show. The GRU (Cho et al., 2014)
-does the same with two gates (reset, update) and no separate cell.
-
-**What the page shows.** The curves, the predictions on fixed test sequences, the hidden state
-over time, the gates of an LSTM or GRU reading one sequence, and the gradient of the loss with
-respect to each input step, |dL/dx_t|: for a plain RNN it is flat near zero at the early steps
-(vanished), for an LSTM or GRU it stays alive there. Gradient clipping caps the norm of the whole
-gradient, the usual cure for the opposite problem (exploding gradients).
+"""The RNN / LSTM / GRU lab's face: its settings, presets and the words its page shows; its torch
+part is model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/rnn.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

@@ -1,16 +1,6 @@
-"""Transfer learning: reuse what a network learnt on one task for another with few labels. A
-network trained on a source task has learnt features in its early layers (strokes, edges,
-parts); on a target task it can start from them instead of from random weights. A **probe**
-(linear probing) freezes that backbone and trains only a new last layer; **fine-tuning** trains
-everything from the pretrained start; **discriminative** fine-tuning trains the backbone at a
-smaller learning rate than the new head (Howard & Ruder, 2018); **scratch** is the same network
-from random weights, the baseline (Yosinski et al., 2014: how transferable are features?).
-
-**What the page shows.** The test accuracy as it trains, the backbone's features of the target's
-test images in 2-D (PCA) before and after training, coloured by class, how far each layer's
-weights moved from where they started, and the test predictions with the mistakes in red. The
-source here is the CNN page's network trained on the digits 0-4 (trained once and kept), or
-the weights of a finished CNN run.
+"""The Transfer learning lab's face: its settings, presets and the words its page shows; its torch
+part is model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/transfer.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""Transformers. Every token looks at every other token at once: self-attention scores each pair
-by softmax(q k^T / sqrt(d)) and mixes the values v by those weights, in several heads side by side
-(Vaswani et al., "Attention is all you need", 2017). Attention ignores order, so a positional
-encoding (learned, or the paper's sines) is added to each token's embedding. A GPT-style decoder
-(Radford et al., 2018) stacks blocks of causal self-attention (a token sees only those before it)
-and an MLP, each with a residual connection and layer norm, and predicts the next token.
-
-**What the page shows.** The curves, the model's answers against the truth, and the attention
-weights of every layer and head on one test example: to reverse a string, the answer's first
-digit must look at the question's last, so a clean anti-diagonal forms. Turn the positional
-encoding off and it cannot: without positions every digit looks the same wherever it sits.
-The encoder-decoder of the paper (torch.nn.Transformer) is an `arch` choice for the same tasks.
+"""The Transformer lab's face: its settings, presets and the words its page shows; its torch part
+is model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/transformer.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

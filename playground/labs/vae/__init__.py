@@ -1,15 +1,6 @@
-"""Autoencoders. An encoder squeezes an image into a few numbers z, a decoder rebuilds the image
-from them; trained to reconstruct, z becomes a summary of what varies between images. A plain
-autoencoder (AE) may scatter its codes anywhere, leaving holes that decode to nothing. A
-variational autoencoder (VAE, Kingma & Welling, 2014) encodes a distribution q(z|x) = N(mu,
-sigma^2), samples from it with the reparameterisation z = mu + sigma * eps, and adds the KL
-divergence to the prior N(0, I) to the loss: -ELBO = reconstruction + beta * KL. The codes fill
-the prior, so any z drawn from it decodes to something plausible. beta > 1 trades detail for a
-tidier code (beta-VAE, Higgins et al., 2017).
-
-**What the page shows.** Reconstructions of fixed test images; with a 2-D code, the map of the
-test images' codes coloured by digit and the images decoded all over that plane; an
-interpolation between two test images; samples from the prior.
+"""The VAE lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/vae.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 

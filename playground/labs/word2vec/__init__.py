@@ -1,30 +1,6 @@
-"""Word2vec. A word is known by the company it keeps: give every word a vector v_w and every word
-a second "context" vector u_w, and train them so that a word predicts its neighbours within a
-window (skip-gram) or its neighbours predict it (CBOW). Negative sampling turns the softmax over
-the whole vocabulary into k + 1 yes/no questions: loss = -log σ(u_c·v_w) - Σ_k log σ(-u_n·v_w),
-with the k noise words n drawn from the unigram distribution raised to 3/4. Directions in the
-learnt space end up meaning something: v(paris) - v(france) + v(japan) lands near v(tokyo)
-(Mikolov, Chen, Corrado & Dean, 2013: Efficient Estimation of Word Representations in Vector
-Space; Mikolov, Sutskever et al., 2013: Distributed Representations of Words and Phrases).
-
-**How a batch is made.** The corpus is one stream of word ids, kept on the device. An example
-is a position in the stream: each step takes a batch of centre positions and every word up to
-`window` positions away in the same sentence, all at once with tensor indexing. As in the
-original code, each centre draws its own reach b in 1..window, so near words are seen more often.
-
-**Subsampling.** Frequent words ("the", "of") say little about their neighbours, so at each
-epoch every occurrence of a word of relative frequency f is kept with probability
-(√(f/t) + 1)·t/f (the released word2vec code; the paper wrote the discard probability as
-1 - √(t/f)). A dropped word is neither a centre nor a neighbour that epoch, and windows close
-over the gap. Drawing it again every epoch, as gensim does, matters: drawn once per run, the
-default reached 78-82% on the analogies instead of 89-95% (seeds 0-2).
-
-**Learning rate.** Plain SGD on the sum of the pairs' losses, as in word2vec: lr is the step each
-pair would take on its own, decayed linearly to lr/10,000 over the run.
-
-**The analogy test.** a : b :: c : ? is answered by the word closest in cosine to
-v(b) - v(a) + v(c), excluding a, b and c (3CosAdd); only questions whose four words are all in
-the vocabulary count.
+"""The Word2Vec lab's face: its settings, presets and the words its page shows; its torch part is
+model.py. What it teaches, how to read its pictures and what it measured: its guide,
+docs/labs/word2vec.md, which the page shows (playground/guides.py).
 """
 from __future__ import annotations
 
