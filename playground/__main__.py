@@ -9,6 +9,7 @@
     python -m playground demos record [LAB ...] | check | list | thumbnails [LAB ...]
     python -m playground export RUN_ID [--as script|weights|onnx|zip] [-o PATH]
     python -m playground guides [--check]
+    python -m playground i18n extract | check
 """
 from __future__ import annotations
 
@@ -154,14 +155,30 @@ def _guides(args) -> int:
 
     stale = guides.stale(registry.LABS)
     if args.check:
-        for name in stale:
-            print(f"{guides.path(name)} is out of date: python -m playground guides",
+        for name, lang in stale:
+            print(f"{guides.path(name, lang)} is out of date: python -m playground guides",
                   file=sys.stderr)
         return 1 if stale else 0
-    for name in stale:
-        guides.path(name).write_text(guides.refresh(name), encoding="utf-8")
-        print(f"wrote {guides.path(name)}", file=sys.stderr)
+    for name, lang in stale:
+        guides.path(name, lang).write_text(guides.refresh(name, lang=lang), encoding="utf-8")
+        print(f"wrote {guides.path(name, lang)}", file=sys.stderr)
     return 0
+
+
+def _i18n(args) -> int:
+    """extract: the catalogues' template from the code, merged into each language; check: what
+    is untranslated or broken."""
+    from playground import i18n, i18n_tools
+
+    if args.action == "extract":
+        for lang, left in i18n_tools.extract().items():
+            print(f"{i18n.po_path(lang)}: {left} untranslated", file=sys.stderr)
+        return 0
+    bad = [f"{lang}: {p}" for lang in i18n.LANGUAGES if lang != i18n.DEFAULT
+           for p in i18n_tools.problems(lang)]
+    for line in bad:
+        print(line, file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _check(args) -> int:
@@ -385,6 +402,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("guides", help="write the labs' guides' sections read from their code")
     p.add_argument("--check", action="store_true", help="only report guides out of date")
     p.set_defaults(fn=_guides)
+    p = sub.add_parser("i18n", help="the translation catalogues: extract from the code, check")
+    p.add_argument("action", choices=("extract", "check"))
+    p.set_defaults(fn=_i18n)
     p = sub.add_parser("bench", help="measure the engine against the tutorial loop and a bare loop")
     p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     p.add_argument("--json", action="store_true", help="print the whole table as one JSON object")

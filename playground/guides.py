@@ -12,6 +12,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from playground import i18n
+from playground.i18n import N_
+
 ROOT = Path(__file__).resolve().parents[1] / "docs" / "labs"
 BEGIN, END = "<!-- from the lab's code: {name} -->", "<!-- end: {name} -->"
 GENERATED = ("try-this", "settings", "metrics")
@@ -19,27 +22,34 @@ REQUIRED = ("## On the page", "## Measured", "## Try this", "## Settings",
             "## Metrics")
 
 
-def path(lab_name: str) -> Path:
-    return ROOT / f"{lab_name}.md"
+def path(lab_name: str, lang: str = "en") -> Path:
+    """docs/labs/<lab>.md, or its translation <lab>.<lang>.md."""
+    return ROOT / (f"{lab_name}.md" if lang == "en" else f"{lab_name}.{lang}.md")
 
 
 @lru_cache(maxsize=64)
-def _read(lab_name: str, stamp: float) -> str:
-    return path(lab_name).read_text(encoding="utf-8")
+def _read(p: Path, stamp: float) -> str:
+    return p.read_text(encoding="utf-8")
 
 
-def text(lab_name: str) -> str:
+def text(lab_name: str, lang: str = "en") -> str:
     """The guide as written ('' when there is none), re-read when the file changes."""
-    p = path(lab_name)
+    p = path(lab_name, lang)
     try:
-        return _read(lab_name, p.stat().st_mtime)
+        return _read(p, p.stat().st_mtime)
     except FileNotFoundError:
         return ""
 
 
+def _shown(lab_name: str) -> str:
+    """The guide in the page's language, the English one where it has none yet."""
+    lang = i18n.current()
+    return (lang != "en" and text(lab_name, lang)) or text(lab_name)
+
+
 def _body(lab_name: str) -> tuple[str, str]:
     """(the first paragraph, the rest), the title line left out."""
-    lines = text(lab_name).split("\n")
+    lines = _shown(lab_name).split("\n")
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
     first, _, rest = "\n".join(lines).strip().partition("\n\n")
@@ -56,6 +66,7 @@ def more(lab_name: str, leave_out: tuple[str, ...] = ("Try this",)) -> str:
     elsewhere, the markers, and pictures (which a page cannot load from a relative path; the
     page draws its own)."""
     out, skipping = [], False
+    leave_out = {*leave_out, *(i18n.translate(x) for x in leave_out)}
     for line in _body(lab_name)[1].split("\n"):
         if line.startswith("## "):
             skipping = line[3:].strip() in leave_out
@@ -72,55 +83,62 @@ def _number(spec, v) -> str:
     return f"{int(v):,}" if spec.kind in ("int", "ints") else f"{v:g}"
 
 
-def _range(spec) -> str:
+def _range(spec, t) -> str:
     if spec.choices:
         return " \\| ".join(f"`{c}`" for c in spec.choices)
     if spec.kind == "bool":
         return "`true` \\| `false`"
     if spec.lo is not None and spec.hi is not None:
-        return (f"{_number(spec, spec.lo)} to {_number(spec, spec.hi)}"
-                + (" (log)" if spec.log else "") + (" each" if spec.kind == "ints" else ""))
+        return (t(N_("{lo} to {hi}")).format(lo=_number(spec, spec.lo), hi=_number(spec, spec.hi))
+                + (t(N_(" (log)")) if spec.log else "")
+                + (t(N_(" each")) if spec.kind == "ints" else ""))
     if spec.upload:
-        return "a file: " + ", ".join(f".{t}" for t in spec.upload)
+        return t(N_("a file: {types}")).format(types=", ".join(f".{x}" for x in spec.upload))
     if spec.runs_of:
-        return "a finished run of " + ", ".join(spec.runs_of)
-    return "text"
+        return t(N_("a finished run of {labs}")).format(labs=", ".join(spec.runs_of))
+    return t(N_("text"))
 
 
 def _cell(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
 
-def generated(lab_name: str) -> dict[str, str]:
-    """{section: its markdown} read from the lab's face."""
+def generated(lab_name: str, lang: str = "en") -> dict[str, str]:
+    """{section: its markdown} read from the lab's face, in `lang` (its catalogue's words)."""
     from playground import params, registry
 
+    def t(text: str) -> str:
+        return i18n.translate(text, lang)
+
     lab = registry.get(lab_name)
-    rows = ["| setting (`--set NAME=...`) | default | values | what it does |", "|---|---|---|---|"]
+    rows = [t(N_("| setting (`--set NAME=...`) | default | values | what it does |")),
+            "|---|---|---|---|"]
     for spec in params.specs(lab.Config):
         default = params.to_text(spec, spec.default)
-        where = ("; only where " + ", ".join(f"{k} is {' or '.join(map(str, v))}"
-                                             for k, v in spec.when)) if spec.when else ""
-        rows.append(f"| `{spec.name}` ({spec.title}) | `{default or '(empty)'}` | "
-                    f"{_range(spec)} | {_cell(spec.help + where)} |")
-    what = {"val/loss": "loss on the test set", "val/acc": "accuracy on the test set",
+        where = (t(N_("; only where {conditions}")).format(conditions=", ".join(
+            t(N_("{setting} is {values}")).format(setting=k, values=t(N_(" or ")).join(map(str, v)))
+            for k, v in spec.when))) if spec.when else ""
+        rows.append(f"| `{spec.name}` ({t(spec.title)}) | `{default or t(N_('(empty)'))}` | "
+                    f"{_range(spec, t)} | {_cell(t(spec.help) + where)} |")
+    what = {"val/loss": N_("loss on the test set"), "val/acc": N_("accuracy on the test set"),
             **dict(registry.headlines(lab_name)),
             **{f"val/{c[0]}": c[1] for c in getattr(lab, "CURVES", ())}}
     metrics = [k for k in _recorded(lab_name) if k.startswith("val/")]
     metrics += [k for k in what if k not in metrics and k not in ("val/loss", "val/acc")]
     live = getattr(lab, "LIVE", ())
-    notes = (["Settings that can change while a run trains (`--change STEP:NAME=VALUE`): "
-              + ", ".join(f"`{n}`" for n in live) + "."] if live else [])
+    notes = ([t(N_("Settings that can change while a run trains (`--change STEP:NAME=VALUE`): "
+                   "{names}.")).format(names=", ".join(f"`{n}`" for n in live))] if live else [])
     return {
-        "try-this": lab.TRY_THIS,
+        "try-this": t(lab.TRY_THIS),
         "settings": "\n".join(rows + ([""] + notes if notes else [])),
-        "metrics": "\n".join(["| metric | what it is |", "|---|---|"]
-                             + [f"| `{k}` | {_cell(what.get(k, k[4:].replace('_', ' ')))} |"
+        "metrics": "\n".join([t(N_("| metric | what it is |")), "|---|---|"]
+                             + [f"| `{k}` | {_cell(t(what.get(k, k[4:].replace('_', ' '))))} |"
                                 for k in metrics])
-                   + "\n\nThe metrics its recorded demos wrote, then those it declares for other "
-                     "settings. Those measured on the training batches are written as "
-                     "`train/...`; `python -m playground train " + lab_name + " --json` prints "
-                     "the final ones, `metrics.csv` (a run's downloads) all of them.",
+                   + "\n\n" + t(N_("The metrics its recorded demos wrote, then those it declares "
+                                   "for other settings. Those measured on the training batches "
+                                   "are written as `train/...`; `python -m playground train "
+                                   "{lab} --json` prints the final ones, `metrics.csv` (a run's "
+                                   "downloads) all of them.")).format(lab=lab_name),
     }
 
 
@@ -136,20 +154,26 @@ def _recorded(lab_name: str) -> list[str]:
     return list(seen)
 
 
-def refresh(lab_name: str, guide: str | None = None) -> str:
+def languages(lab_name: str) -> list[str]:
+    """The languages the lab's guide is written in (English always)."""
+    return ["en", *(lang for lang in i18n.LANGUAGES if lang != "en" and text(lab_name, lang))]
+
+
+def refresh(lab_name: str, guide: str | None = None, lang: str = "en") -> str:
     """The guide with its generated sections written anew (each between its markers)."""
-    guide = text(lab_name) if guide is None else guide
-    for name, body in generated(lab_name).items():
+    guide = text(lab_name, lang) if guide is None else guide
+    for name, body in generated(lab_name, lang).items():
         begin, end = BEGIN.format(name=name), END.format(name=name)
         block = f"{begin}\n{body}\n{end}"
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
         if pattern.search(guide):
             guide = pattern.sub(lambda _: block, guide)
         else:
-            raise ValueError(f"{path(lab_name)} has no {begin} ... {end} section")
+            raise ValueError(f"{path(lab_name, lang)} has no {begin} ... {end} section")
     return guide
 
 
-def stale(lab_names) -> list[str]:
-    """The guides whose generated sections are not what the code says now."""
-    return [n for n in lab_names if refresh(n) != text(n)]
+def stale(lab_names) -> list[tuple[str, str]]:
+    """(lab, language) of the guides whose generated sections are not what the code says now."""
+    return [(n, lang) for n in lab_names for lang in languages(n)
+            if refresh(n, lang=lang) != text(n, lang)]

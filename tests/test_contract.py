@@ -1,6 +1,5 @@
 """Every registered lab meets the one contract the UI and the engine rely on."""
 import dataclasses
-import inspect
 
 import pytest
 import torch

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from playground import registry
+from playground.i18n import _
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS_PAGE = ROOT / "app_pages" / "90_runs.py"
@@ -23,7 +24,7 @@ def lab_files() -> dict[str, Path]:
 
 
 def lab_pages() -> dict[str, st.Page]:
-    return {name: st.Page(str(path), title=registry.meta(name).TITLE,
+    return {name: st.Page(str(path), title=_(registry.meta(name).TITLE),
                           icon=registry.meta(name).ICON, url_path=name)
             for name, path in lab_files().items()}
 
@@ -40,18 +41,21 @@ def main() -> None:
         # watching: set from the script, because the cloud's only config file is the repo's
         # .streamlit/config.toml, shared with local use, and it has no environment to set.
         st.set_option("client.showErrorDetails", "none")
+    from playground.ui import language
     from playground.ui.state import remember_visitor
 
+    language.resolve()
     remember_visitor()
     pages = lab_pages()
-    home = st.Page(str(ROOT / "app_pages" / "00_home.py"), title="Home", icon="🏠", default=True)
-    sections: dict[str, list] = {"Start": [home]}
+    home = st.Page(str(ROOT / "app_pages" / "00_home.py"), title=_("Home"), icon="🏠",
+                   default=True)
+    sections: dict[str, list] = {_("Start"): [home]}
     for section in registry.SECTIONS:
         in_section = [p for name, p in pages.items() if registry.meta(name).SECTION == section]
         if in_section:
-            sections[section] = in_section
-    runs = st.Page(str(RUNS_PAGE), title="Runs", icon="🗂️", url_path="runs")
-    sections.setdefault("Tools", []).append(runs)
+            sections[_(section)] = in_section
+    runs = st.Page(str(RUNS_PAGE), title=_("Runs"), icon="🗂️", url_path="runs")
+    sections.setdefault(_("Tools"), []).append(runs)
     from playground.ui import timing
 
     from playground.ui import form
@@ -60,3 +64,4 @@ def main() -> None:
         page = st.navigation(sections, expanded=True)      # every page in view, Runs too
         form.entered(page.url_path)
         page.run()
+        language.picker()

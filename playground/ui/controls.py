@@ -12,6 +12,7 @@ import streamlit as st
 
 from playground import params
 from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
+from playground.i18n import _
 from playground.ui.state import session_id
 from playground.ui.text import plain
 
@@ -32,7 +33,7 @@ def _ladder(spec: params.Spec, current) -> list:
 def _current(lab, store, run_id: str) -> dict:
     """The run's settings now: as it started (defaults filled in), then its changes."""
     info = store.info(run_id)
-    cfg, _ = params.parse(lab.Config, info.config)
+    cfg, _errors = params.parse(lab.Config, info.config)
     now = {**{s.name: s.default for s in params.specs(lab.Config)},
            **(params.to_dict(cfg) if cfg is not None else info.config)}
     for change in info.changes:
@@ -68,8 +69,10 @@ def _send(mgr, store, run_id: str, name: str, key: str, title: str) -> None:
     _wait(store, run_id, lambda s: len(s.get("changes") or []) > before or s.get("notice"))
     change = (store.status(run_id).get("changes") or [{}])[-1]
     if "step" in change and name in change:
-        _said(key.rsplit(".", 1)[0], f"{title} = {params.to_text(_spec(mgr, run_id, name), value)} "
-                                     f"from step {change['step']:,} on (marked on the curves).")
+        _said(key.rsplit(".", 1)[0], _("{setting} = {value} from step {step:,} on (marked on the "
+                                       "curves).", setting=_(title),
+                                       value=params.to_text(_spec(mgr, run_id, name), value),
+                                       step=change["step"]))
 
 
 def _spec(mgr, run_id: str, name: str) -> params.Spec:
@@ -109,39 +112,39 @@ def panel(lab_name: str, lab, run_id: str, store, mgr) -> None:
     paused = bool(status.get("paused"))
     key = f"{lab_name}._live.{run_id}"
     with st.container(border=True):
-        st.markdown("**Change while it trains**")
+        st.markdown("**" + _("Change while it trains") + "**")
         cols = st.columns([1.2] * len(live) + [1, 1])
         for col, name in zip(cols, live):
             spec = specs[name]
             wkey = f"{key}.{name}"
             args = (mgr, store, run_id, name, wkey, spec.title)
             if spec.choices:
-                col.selectbox(spec.title, spec.choices, index=spec.choices.index(now[name]),
-                              key=wkey, on_change=_send, args=args, help=spec.help)
+                col.selectbox(_(spec.title), spec.choices, index=spec.choices.index(now[name]),
+                              key=wkey, on_change=_send, args=args, help=_(spec.help))
             elif spec.log:
                 options = _ladder(spec, now[name])
-                col.selectbox(spec.title, options, index=options.index(float(now[name])),
+                col.selectbox(_(spec.title), options, index=options.index(float(now[name])),
                               key=wkey, on_change=_send, args=args, help=spec.help,
                               format_func=lambda v: f"{v:g}")
             else:
-                col.slider(spec.title, float(spec.lo), float(spec.hi), float(now[name]),
-                           step=0.05, key=wkey, on_change=_send, args=args, help=spec.help)
-        cols[-2].button("Resume" if paused else "Pause", key=f"{key}.pause", width="stretch",
+                col.slider(_(spec.title), float(spec.lo), float(spec.hi), float(now[name]),
+                           step=0.05, key=wkey, on_change=_send, args=args, help=_(spec.help))
+        cols[-2].button(_("Resume") if paused else _("Pause"), key=f"{key}.pause", width="stretch",
                         icon=":material/play_arrow:" if paused else ":material/pause:",
                         on_click=_pause, args=(mgr, store, run_id, not paused, key),
-                        help="Pause: the run waits at its next step, its pictures and test "
-                             "metrics drawn as they are; Resume goes on from there.")
-        cols[-1].button("One step", key=f"{key}.step", width="stretch", disabled=not paused,
+                        help=_("Pause: the run waits at its next step, its pictures and test "
+                               "metrics drawn as they are; Resume goes on from there."))
+        cols[-1].button(_("One step"), key=f"{key}.step", width="stretch", disabled=not paused,
                         icon=":material/skip_next:", on_click=_step,
                         args=(mgr, store, run_id, key),
-                        help="While paused: train on one batch, then redraw the curves and "
-                             "pictures.")
+                        help=_("While paused: train on one batch, then redraw the curves and "
+                               "pictures."))
         said = st.session_state.get(f"{key}.said")         # kept until the next one
         if said:
             (st.error if said[1] else st.caption)(said[0])
         elif status.get("notice"):
             st.warning(plain(status["notice"], 300))
         else:
-            st.caption("A change applies from the run's next step, a fraction of a second "
-                       "later; it is marked on the curves and kept with the run, and its "
-                       "exported script replays it.")
+            st.caption(_("A change applies from the run's next step, a fraction of a second "
+                         "later; it is marked on the curves and kept with the run, and its "
+                         "exported script replays it."))

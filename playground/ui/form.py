@@ -9,14 +9,17 @@ back to the URL so the address bar always reproduces what is on screen.
 """
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
-from playground import params, registry
+from playground import i18n, params, registry
+from playground.i18n import N_, _
 from playground.engine import hosting
 from playground.engine.runs import NoSuchRun
 from playground.ui.text import plain
 
-PRESET_NONE = "(custom)"
+PRESET_NONE = N_("(custom)")
 
 
 def _key(lab_name: str, name: str) -> str:
@@ -49,7 +52,7 @@ def _from_url(lab_name: str, lab, store, qp: dict) -> tuple[dict, list[str]]:
     except NoSuchRun:                       # damaged: the page says so; the form keeps defaults
         saved = {}
     if saved.get("lab") == lab_name:
-        cfg, _ = registry.parse_config(lab, saved.get("config", {}), budget=False)
+        cfg, _errors = registry.parse_config(lab, saved.get("config", {}), budget=False)
         if cfg is not None:
             values.update(params.to_dict(cfg))
     limits = hosting.limits(lab.Config)
@@ -145,7 +148,7 @@ def set_values(lab_name: str, lab, values: dict) -> None:
 
 def load_config(lab_name: str, lab, config: dict) -> None:
     """Put a saved run's settings into the form (the history's "load settings")."""
-    cfg, _ = registry.parse_config(lab, config, budget=False)
+    cfg, _errors = registry.parse_config(lab, config, budget=False)
     if cfg is None:
         return
     _put(lab_name, lab, params.to_dict(cfg))
@@ -207,7 +210,7 @@ def _upload(key: str, spec: params.Spec, container) -> None:
                         f"{info['chars']:,} characters, {info['distinct']} different")
                 st.session_state[mine] = (seen, text_id, note, file.name)
             st.session_state[key] = st.session_state[mine][1]
-        _, _, note, _ = st.session_state[mine]
+        note = st.session_state[mine][2]
         if st.session_state[mine][1]:
             container.caption(f"Using {plain(file.name, 60)}: {note}.")
         else:
@@ -234,7 +237,7 @@ def _forget(key: str, mine: str) -> None:
 
 
 def _widget(lab_name: str, spec: params.Spec, container, store=None) -> None:
-    key, label, help_ = _key(lab_name, spec.name), spec.title, spec.help or None
+    key, label, help_ = _key(lab_name, spec.name), _(spec.title), _(spec.help) or None
     if spec.upload:
         _upload(key, spec, container)
     elif spec.runs_of and store is not None:
@@ -278,15 +281,18 @@ def render(lab_name: str, lab, store, main_fields: tuple[str, ...] = ()):
             _widget(lab_name, spec, col, store)
     presets = getattr(lab, "PRESETS", {})
     if presets:
-        sb.selectbox("Preset", [PRESET_NONE, *presets], key=f"{lab_name}._preset",
+        sb.selectbox(_("Preset"), [PRESET_NONE, *presets], key=f"{lab_name}._preset",
                      on_change=apply_preset, args=(lab_name, lab),
-                     help="Fill the form with a known setting; every field stays editable.")
+                     # the language of this drawing: the option is formatted again later, in
+                     # another thread (Streamlit's, AppTest's), where no page is being drawn
+                     format_func=functools.partial(i18n.translate, lang=i18n.current()),
+                     help=_("Fill the form with a known setting; every field stays editable."))
     groups: dict[str, list[params.Spec]] = {}
     for spec in shown:
         if spec.name not in main_fields:
             groups.setdefault(spec.group, []).append(spec)
     for group, group_specs in groups.items():
-        box = sb.expander(group, expanded=group in ("Task", "Data", "Network", "Distillation",
+        box = sb.expander(_(group), expanded=group in ("Task", "Data", "Network", "Distillation",
                                                     "Experiment"))
         for spec in group_specs:
             _widget(lab_name, spec, box, store)
@@ -308,7 +314,7 @@ def url_params(lab, cfg) -> dict[str, str]:
             for spec in params.specs(lab.Config) if getattr(cfg, spec.name) != spec.default}
 
 
-KEPT = ("stage", "hide")
+KEPT = ("stage", "hide", "lang")
 
 
 def sync_url(lab_name: str, lab, cfg, run_id: str | None, extra: dict | None = None) -> None:

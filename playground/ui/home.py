@@ -12,12 +12,14 @@ import streamlit as st
 from playground import guides, registry
 from playground.ui import charts
 from playground.ui.state import manager, visible_runs
+from playground.i18n import _
 
 
 def _device() -> None:
     where = manager().device_description(timeout=0.3)
     if where:
-        (st.success if where.startswith("GPU") else st.info)(f"**Device:** {where}", icon="🖥️")
+        (st.success if where.startswith("GPU") else st.info)(_("**Device:** {where}", where=where),
+                                                             icon="🖥️")
         return
 
     @st.fragment(run_every=1.0)
@@ -25,7 +27,7 @@ def _device() -> None:
         found = manager().device_description(timeout=0.3)
         if found:
             st.rerun()
-        st.info("**Device:** starting the training process...", icon="🖥️")
+        st.info(_("**Device:** starting the training process..."), icon="🖥️")
     _starting()
 
 
@@ -65,7 +67,7 @@ def _card(name: str, page) -> None:
     from playground.ui import replay
 
     lab = registry.meta(name)
-    st.markdown(f"**{lab.ICON} {lab.TITLE}**")
+    st.markdown(f"**{lab.ICON} {_(lab.TITLE)}**")
     recorded = demos.demos_of(name)
     # a PNG where one was drawn (Home is every visitor's first page: a dozen plotly charts cost
     # the browser ~3 CPU-s), else the picture itself
@@ -84,9 +86,9 @@ def _card(name: str, page) -> None:
         pass
     st.caption(idea(guides.intro(name)))
     b1, b2 = st.columns(2)
-    b1.page_link(str(page), label="Open", icon=":material/open_in_new:")
+    b1.page_link(str(page), label=_("Open"), icon=":material/open_in_new:")
     if recorded:
-        b2.page_link(str(page), label="Replay", icon=":material/replay:",
+        b2.page_link(str(page), label=_("Replay"), icon=":material/replay:",
                      query_params={"demo": recorded[0]})
 
 
@@ -95,11 +97,11 @@ def home_page() -> None:
 
     pages = lab_files()
     st.title("🧪 Neural Playground")
-    st.markdown(
+    st.markdown(_(
         "Pick an architecture, tweak its hyperparameters and press **Train**: a real PyTorch model "
         "trains in the background while the page shows its curves and what it has learnt so far "
         "(decision boundaries, predictions, ...). Runs are saved: refresh, share the link or come "
-        "back later.")
+        "back later."))
     _device()
 
     by_section: dict[str, list[str]] = {}
@@ -108,17 +110,17 @@ def home_page() -> None:
     for section in registry.SECTIONS:
         if section not in by_section:
             continue
-        st.subheader(section)
+        st.subheader(_(section))
         cols = st.columns(GALLERY_COLUMNS)
         for i, name in enumerate(n for n in by_section[section] if n in pages):
             with cols[i % GALLERY_COLUMNS].container(border=True):
                 _card(name, pages[name])
 
     runs = visible_runs(limit=20)
-    st.subheader("Recent runs")
-    st.page_link(str(RUNS_PAGE), label="All runs: compare, download, delete", icon="🗂️")
+    st.subheader(_("Recent runs"))
+    st.page_link(str(RUNS_PAGE), label=_("All runs: compare, download, delete"), icon="🗂️")
     if not runs:
-        st.caption("No runs yet.")
+        st.caption(_("No runs yet."))
         return
     st.dataframe(pd.DataFrame([{
         "run": r.run_id, "lab": r.lab, "status": r.damaged and "damaged" or r.status.get("status"),

@@ -16,7 +16,9 @@ import time
 import pandas as pd
 import streamlit as st
 
+from playground import i18n
 from playground.engine.runs import ACTIVE, NoSuchRun
+from playground.i18n import N_, _
 from playground.ui import charts, timing
 from playground.ui.state import session_id
 from playground.ui.text import plain
@@ -28,7 +30,8 @@ MAX_CURVE_POINTS = 1000       # per series: more than a chart this wide can show
 _BADGE = {"queued": ("⏳", "gray"), "running": ("🏃", "blue"), "completed": ("✅", "green"),
           "cancelled": ("⏹️", "orange"), "diverged": ("💥", "red"), "failed": ("❌", "red"),
           "interrupted": ("⚠️", "orange"), "damaged": ("🩹", "red")}
-_CURVES = (("loss", "Loss", False), ("acc", "Accuracy", False))
+_CURVES = (("loss", N_("Loss"), False), ("acc", N_("Accuracy"), False))
+_UNITS = (N_("step"), N_("environment step"))      # the x axis of a lab's curves
 
 
 def _fmt_s(seconds) -> str:
@@ -176,8 +179,9 @@ def _built_class():
 
 def _tiles(latest: dict, curves: tuple = ()) -> None:
     """The newest values: loss and accuracy, then the lab's own test metrics (CURVES)."""
-    shown = [(k, lbl) for k, lbl in (("train/loss", "Train loss"), ("val/loss", "Test loss"),
-                                      ("train/acc", "Train accuracy"), ("val/acc", "Test accuracy"),
+    shown = [(k, lbl) for k, lbl in (("train/loss", N_("Train loss")), ("val/loss", N_("Test loss")),
+                                      ("train/acc", N_("Train accuracy")),
+                                      ("val/acc", N_("Test accuracy")),
                                       *((f"val/{c[0]}", c[1]) for c in curves))
              if k in latest]
     if not shown:
@@ -185,7 +189,7 @@ def _tiles(latest: dict, curves: tuple = ()) -> None:
     for col, (k, lbl) in zip(st.columns(len(shown)), shown):
         v = latest[k]
         share = k.endswith("acc") or "accuracy" in lbl or "share" in lbl
-        col.metric(lbl, f"{v:.0f}" if k.endswith("modes") else charts.number(v, share))
+        col.metric(_(lbl), f"{v:.0f}" if k.endswith("modes") else charts.number(v, share))
 
 
 def _marks(fig: dict, changes: list) -> dict:
@@ -210,7 +214,7 @@ def _marks(fig: dict, changes: list) -> dict:
 def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smoothing: float,
                   also: dict | None = None, x_title: str = "step", changes: tuple = ()):
     series = {}
-    for split, name in (("train", "train"), ("val", "test")):
+    for split, name in (("train", _("train")), ("val", _("test"))):
         xs, ys = _series(records, f"{split}/{suffix}", "step")
         if xs:
             series[name] = (xs, ys)
@@ -220,8 +224,9 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
             series[name] = (xs, ys)
     if not series:
         return None
-    return _figure(_marks(charts.curves(series, title, x_title=x_title, y_title=title.lower(),
-                                       smoothing=smoothing, smooth_only=("train",), log_y=log_y,
+    title = _(title)
+    return _figure(_marks(charts.curves(series, title, x_title=_(x_title), y_title=title.lower(),
+                                       smoothing=smoothing, smooth_only=(_("train"),), log_y=log_y,
                                        max_points=MAX_CURVE_POINTS), list(changes)), look())
 
 
@@ -240,7 +245,8 @@ def _curves(tail, extra: tuple = (), x_title: str = "step", plain: bool = True,
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
     for col, (suffix, title, log_y, *also) in zip(cols, wanted):
         marks = tuple(tuple(sorted(c.items())) for c in changes or () if isinstance(c, dict))
-        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title, marks),
+        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title, marks,
+                           i18n.current()),
                           lambda: _curve_figure(records, suffix, title, log_y, smoothing,
                                                 also[0] if also else None, x_title,
                                                 tuple(changes or ())))
@@ -324,8 +330,8 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
         st.warning(f"{plain(e, 200)}. It may have been deleted, or the link is wrong.")
         return
     if not pictures_first:
-        st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="_smoothing",
-                  help="Exponential moving average, as in TensorBoard.")
+        st.slider(_("Curve smoothing"), 0.0, 0.99, 0.6, 0.01, key="_smoothing",
+                  help=_("Exponential moving average, as in TensorBoard."))
     if state in ACTIVE:
         every = poll_seconds(store.status(run_id))
 

@@ -17,6 +17,7 @@ from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine import asks, hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground import guides
+from playground.i18n import _
 from playground.ui import charts, controls, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
 from playground.ui.text import plain
@@ -25,19 +26,19 @@ from playground.ui.state import client_id, manager, mine, session_id, visible_ru
 
 def _explanation(lab, on_stage: bool = False) -> None:
     if on_stage:                        # a talk: the experiment, folded; the result in view
-        with st.expander("🧪 Try this"):
-            st.markdown(lab.TRY_THIS)
+        with st.expander("🧪 " + _("Try this")):
+            st.markdown(_(lab.TRY_THIS))
         return
     name = lab.__name__.rsplit(".", 1)[-1]
     st.markdown(guides.intro(name))
     if guides.more(name):
         # a dialog, drawn only when asked for: the guide is pages long, and a page reruns often
-        if st.button("More about this architecture", key=f"{name}._guide", type="tertiary",
+        if st.button(_("More about this architecture"), key=f"{name}._guide", type="tertiary",
                      icon=":material/menu_book:"):
             st.session_state["_guide_open"] = name
         if st.session_state.get("_guide_open") == name:
             _guide(name)
-    st.info(f"**Try this:** {lab.TRY_THIS}", icon="🧪")
+    st.info(_("**Try this:** {idea}", idea=_(lab.TRY_THIS)), icon="🧪")
 
 
 def _close_guide() -> None:
@@ -45,10 +46,12 @@ def _close_guide() -> None:
 
 
 # open until the visitor closes it: the page reruns on its own (the model check, a run's end)
-@st.dialog("More about this architecture", width="large", on_dismiss=_close_guide)
 def _guide(name: str) -> None:
-    st.markdown(guides.more(name))
-    st.caption(f"This guide is docs/labs/{name}.md in the repository.")
+    @st.dialog(_("More about this architecture"), width="large", on_dismiss=_close_guide)
+    def show() -> None:
+        st.markdown(guides.more(name))
+        st.caption(_("This guide is docs/labs/{name}.md in the repository.", name=name))
+    show()
 
 
 CHECK_WAIT_S = 0.5      # a page waits this long for the worker's check before it draws without
@@ -73,7 +76,7 @@ def _model_check(lab_name: str, cfg, mgr):
 def _checking(future) -> None:
     if future.done():
         st.rerun(scope="app")           # Train and the errors above follow the answer
-    st.caption("Checking the model's size and memory...")
+    st.caption(_("Checking the model's size and memory..."))
 
 
 def _model_summary(checked) -> None:
@@ -82,15 +85,16 @@ def _model_summary(checked) -> None:
         return
     from playground.engine.summary import human
 
-    per_token = (f" ({info['flops_per_token']:,} FLOPs per token)"
+    per_token = (_(" ({flops:,} FLOPs per token)", flops=info["flops_per_token"])
                  if info.get("flops_per_token") else "")
     if not info["rows"]:                # a race of points on a surface: no layers to list
-        st.caption(f"Model: {info['params']:,} trainable parameters, about "
-                   f"{human(info['bytes'])} to train.")
+        st.caption(_("Model: {params:,} trainable parameters, about {memory} to train.",
+                     params=info["params"], memory=human(info["bytes"])))
         return
-    with st.expander(f"Model: {len(info['rows'])} layers, {info['params']:,} trainable parameters, "
-                     f"{info['macs']:,} multiply-adds per example{per_token}, about "
-                     f"{human(info['bytes'])} to train"):
+    with st.expander(_("Model: {layers} layers, {params:,} trainable parameters, {macs:,} "
+                       "multiply-adds per example{per_token}, about {memory} to train",
+                       layers=len(info["rows"]), params=info["params"], macs=info["macs"],
+                       per_token=per_token, memory=human(info["bytes"]))):
         st.dataframe(pd.DataFrame(info["rows"]), hide_index=True, width="stretch")
 
 
@@ -256,7 +260,7 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
     if status not in stepping.STEPPABLE or (store.model_path(run_id) is None
                                             and not stepping.from_start(lab)):
         return
-    cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+    cfg, _errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
     if not stepping.offered(lab, cfg):
         return
     st.subheader(spec["title"])
@@ -288,7 +292,7 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
     fresh = last is None or last["run_id"] != run_id or restart
     if fresh or clicked:
         token = st.session_state.setdefault("_steps_session", uuid.uuid4().hex)
-        cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+        cfg, _errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
         doing = ("Setting the run up at its start..." if stepping.from_start(lab)
                  else "Picking the run up where it ended...") if fresh else "Stepping..."
         try:
@@ -429,7 +433,7 @@ def _worker_table(lab_name: str, ids: list[str], names, store):
 def _run_config(lab, store, run_id: str):
     """The settings a stored run trained with, or None."""
     try:
-        cfg, _ = params.parse(lab.Config, store.config(run_id).get("config", {}))
+        cfg, _errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
     except NoSuchRun:
         return None
     return cfg
@@ -501,17 +505,17 @@ def lab_page(lab_name: str) -> None:
     c1, c2, c3, c5, c4 = st.columns([1, 1, 2.2, 1.3, 1])
     recorded = demos.demos_of(lab_name)
     if recorded:
-        c5.button("Replay demo", key=f"{lab_name}._replay", width="stretch",
+        c5.button(_("Replay demo"), key=f"{lab_name}._replay", width="stretch",
                   icon=":material/replay:", on_click=lambda: st.query_params.update(
                       demo=recorded[0]),
-                  help="A recorded run of this page, played back: nothing trains.",
+                  help=_("A recorded run of this page, played back: nothing trains."),
                   shortcut=stage.key("replay"))
-    train = c1.button("Train", type="primary", key=f"{lab_name}._train", width="stretch",
+    train = c1.button(_("Train"), type="primary", key=f"{lab_name}._train", width="stretch",
                       disabled=bool(errors), icon=":material/play_arrow:",
                       shortcut=stage.key("train"))
     stop = False
     if owned:
-        stop = c2.button("Stop", key=f"{lab_name}._stop", width="stretch", disabled=not active,
+        stop = c2.button(_("Stop"), key=f"{lab_name}._stop", width="stretch", disabled=not active,
                          icon=":material/stop:", shortcut=stage.key("stop"))
     if run_id:
         shared = {**_run_params(lab, store, run_id), "run": run_id}
@@ -524,7 +528,7 @@ def lab_page(lab_name: str) -> None:
                 "Train starts a run of your own with the settings in the sidebar.",
                 icon=":material/visibility:")
     if errors:
-        st.error("Fix these settings to train:\n\n" + "\n".join(f"- {plain(e, 500)}"
+        st.error(_("Fix these settings to train:") + "\n\n" + "\n".join(f"- {plain(e, 500)}"
                                                                 for e in errors))
     if train and not errors:
         try:
@@ -537,7 +541,7 @@ def lab_page(lab_name: str) -> None:
             st.error(plain(e, 500))
     if checked is not None and not isinstance(checked, dict):
         _checking(checked)
-    if compare and c3.button(compare["label"], key=f"{lab_name}._compare", disabled=bool(errors),
+    if compare and c3.button(_(compare["label"]), key=f"{lab_name}._compare", disabled=bool(errors),
                              icon=":material/compare_arrows:",
                              shortcut=stage.key("compare")):
         _start_comparison(lab_name, cfg, compare, mgr)
@@ -575,12 +579,12 @@ def lab_page(lab_name: str) -> None:
             # drawn for a live run and no poll follows an ended one - draw them again
             st.rerun()
         if status == "completed":
-            with st.expander("Download: script, weights, ONNX, whole run"):
+            with st.expander(_("Download: script, weights, ONNX, whole run")):
                 downloads.run_downloads(run_id, store, key=f"{lab_name}._dl",
                                         owner=mine(run_id))
     else:
-        st.caption("Press **Train** to start. The run trains in the background: you can change "
-                   "page, refresh or share the link and come back to it.")
+        st.caption(_("Press **Train** to start. The run trains in the background: you can change "
+                     "page, refresh or share the link and come back to it."))
     if run_id and hasattr(lab, "EXPLORE"):
         _explore(lab_name, lab, store, run_id)
     if run_id and hasattr(lab, "STEPS"):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.i18n import _
+
 PARAM, HIDE = "stage", "hide"
 SHORTCUTS = {"train": "T", "stop": "S", "replay": "D", "compare": "V", "play": "P"}
 
@@ -63,6 +65,7 @@ def _toggled() -> None:
 def toggle() -> None:
     """The sidebar's switch in and out of stage mode (the URL keeps it: a link opens on stage)."""
     st.session_state["_stage_toggle"] = active()
-    st.sidebar.toggle("Stage mode", key="_stage_toggle", on_change=_toggled,
-                      help="For talks: big type, only the controls the demonstration needs, "
-                           "large buttons (keys: T train, S stop, D replay the demo, V compare).")
+    st.sidebar.toggle(_("Stage mode"), key="_stage_toggle", on_change=_toggled,
+                      help=_("For talks: big type, only the controls the demonstration needs, "
+                             "large buttons (keys: T train, S stop, D replay the demo, V "
+                             "compare)."))

@@ -10,6 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from playground import params, sweeps
+from playground import i18n
+from playground.i18n import _
 from playground.ui import charts
 
 MAX_SUGGESTED = 4
@@ -53,7 +55,7 @@ def panel(lab_name: str, lab, cfg, mgr) -> None:
     """The Sweep expander of a lab page: the form's settings, some of them varied."""
     if cfg is None:
         return
-    with st.expander("Sweep: many runs of these settings, a few of them varied"):
+    with st.expander(_("Sweep: many runs of these settings, a few of them varied")):
         _panel(lab_name, lab, cfg, mgr)
 
 
@@ -62,65 +64,70 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
     specs = [s for s in params.specs(lab.Config)
              if s.name not in ("device",) and not s.upload and not s.runs_of]
     by_name = {s.name: s for s in specs}
-    st.caption("Every other setting stays as in the form. Each run is an ordinary run: the "
-               "Runs page lists them and shows the sweep as a whole.")
+    st.caption(_("Every other setting stays as in the form. Each run is an ordinary run: the "
+                 "Runs page lists them and shows the sweep as a whole."))
     for name, preset in getattr(lab, "SWEEPS", {}).items():
         grid = {k: sweeps.split_values(by_name[k], v) for k, v in preset["grid"].items()}
         n = math.prod(len(v) for v in grid.values())
-        if st.button(f"{name} ({n} runs)", key=f"{key}.preset.{name}", help=preset.get("help"),
+        if st.button(_("{name} ({n} runs)", name=_(name), n=n), key=f"{key}.preset.{name}",
+                     help=_(preset["help"]) if preset.get("help") else None,
                      icon=":material/stacked_line_chart:"):
             fixed = {s.name: params.to_text(s, getattr(cfg, s.name))
                      for s in params.specs(lab.Config) if s.name not in grid}
             _start(key, sweeps.Plan(lab_name, grid=grid, fixed=fixed, budget=n,
                                     parallel=max(1, mgr.caps.running)), mgr)
-    how = st.radio("Search", ["grid", "random"], horizontal=True, key=f"{key}.how",
-                   format_func={"grid": "Grid: every combination",
-                                "random": "Random: N draws"}.get)
-    varied = st.multiselect("Settings to vary", list(by_name), key=f"{key}.vary",
-                            format_func=lambda n: by_name[n].title)
+    how = st.radio(_("Search"), ["grid", "random"], horizontal=True, key=f"{key}.how",
+                   format_func={"grid": _("Grid: every combination"),  # dict: fixed now
+                                "random": _("Random: N draws")}.get)
+    varied = st.multiselect(_("Settings to vary"), list(by_name), key=f"{key}.vary",
+                            format_func=lambda n, lang=i18n.current():
+                            i18n.translate(by_name[n].title, lang))
     grid, ranges, errors = {}, {}, []
     for name in varied:
         spec, value = by_name[name], getattr(cfg, name)
         numeric = spec.kind in ("int", "float")
         if how == "random" and numeric:
-            text = st.text_input(f"{spec.title}: range lo:hi", _suggest_range(spec, value),
-                                 key=f"{key}.range.{name}",
-                                 help=f"Sampled {'log-uniformly' if spec.log else 'uniformly'}"
-                                      f"; add :log or :lin to choose. {spec.help}")
+            text = st.text_input(_("{setting}: range lo:hi", setting=_(spec.title)),
+                                 _suggest_range(spec, value), key=f"{key}.range.{name}",
+                                 help=(_("Sampled log-uniformly; add :log or :lin to choose.")
+                                       if spec.log else
+                                       _("Sampled uniformly; add :log or :lin to choose."))
+                                 + " " + _(spec.help))
             try:
                 ranges[name] = sweeps.parse_range(text)
             except ValueError as e:
                 errors.append(f"{spec.title}: {e}")
         else:
             sep = "';'" if spec.kind in ("ints", "strs") else "','"
-            text = st.text_input(f"{spec.title}: values", _suggest(spec, value),
-                                 key=f"{key}.grid.{name}",
-                                 help=f"Separated by {sep}. {spec.help}")
+            text = st.text_input(_("{setting}: values", setting=_(spec.title)),
+                                 _suggest(spec, value), key=f"{key}.grid.{name}",
+                                 help=_("Separated by {sep}.", sep=sep) + " " + _(spec.help))
             grid[name] = sweeps.split_values(spec, text)
     c1, c2, c3 = st.columns(3)
-    n_random = c1.number_input("Runs (random)", 1, sweeps.MAX_BUDGET, 8, key=f"{key}.n",
+    n_random = c1.number_input(_("Runs (random)"), 1, sweeps.MAX_BUDGET, 8, key=f"{key}.n",
                                disabled=how != "random")
-    budget = c2.number_input("Budget (most runs)", 1, sweeps.MAX_BUDGET, 32, key=f"{key}.budget")
-    seeds_text = c3.text_input("Seeds (repeats)", "", key=f"{key}.seeds",
-                               placeholder="e.g. 0,1,2", disabled="seed" not in by_name)
+    budget = c2.number_input(_("Budget (most runs)"), 1, sweeps.MAX_BUDGET, 32, key=f"{key}.budget")
+    seeds_text = c3.text_input(_("Seeds (repeats)"), "", key=f"{key}.seeds",
+                               placeholder=_("e.g. 0,1,2"), disabled="seed" not in by_name)
     # NOTE: the app trains one run per device at a time (every page shares its queue), so a
     # sweep here does too; the CLI's --parallel gives a sweep its own slots
     parallel = max(1, mgr.caps.running)
-    metric0, _ = sweeps.default_objective(lab_name)
+    metric0, _mode = sweeps.default_objective(lab_name)
     headline = getattr(lab, "HEADLINE", ())
     options = list(dict.fromkeys([metric0, *[h[0] for h in headline if isinstance(h, tuple)],
                                   "val/acc", "val/loss", "train/loss"]))
     c1, c2, c3 = st.columns(3)
-    metric = c1.selectbox("Objective", options, key=f"{key}.metric")
-    mode = c2.radio("Best is", ["max", "min"], horizontal=True, key=f"{key}.mode.{metric}",
+    metric = c1.selectbox(_("Objective"), options, key=f"{key}.metric")
+    mode = c2.radio(_("Best is"), ["max", "min"], horizontal=True, key=f"{key}.mode.{metric}",
                     index=0 if sweeps.mode_of(metric) == "max" else 1)
-    early = c3.selectbox("Stop bad runs early", sweeps.EARLY_STOPS, key=f"{key}.early",
-                         help="median: a run a quarter of the way through that is worse than "
-                              "the median of at least 3 other runs at the same point is stopped.")
+    early = c3.selectbox(_("Stop bad runs early"), sweeps.EARLY_STOPS, key=f"{key}.early",
+                         help=_("median: a run a quarter of the way through that is worse than "
+                                "the median of at least 3 other runs at the same point is "
+                                "stopped."))
     try:
         seeds = [int(s) for s in seeds_text.split(",") if s.strip()]
     except ValueError:
-        errors.append(f"Seeds: whole numbers such as 0,1,2, got {seeds_text!r}")
+        errors.append(_("Seeds: whole numbers such as 0,1,2, got {text}", text=repr(seeds_text)))
         seeds = []
     fixed = {s.name: params.to_text(s, getattr(cfg, s.name)) for s in params.specs(lab.Config)
              if s.name not in grid and s.name not in ranges
@@ -130,21 +137,21 @@ def _panel(lab_name: str, lab, cfg, mgr) -> None:
                        seeds=seeds, objective=metric, mode=mode, budget=int(budget),
                        parallel=int(parallel), early_stop=early)
     if varied and not errors:
-        st.caption(f"{sweeps.size(plan)} runs.")
-    if st.button("Start sweep", key=f"{key}.start", icon=":material/tune:",
+        st.caption(_("{n} runs.", n=sweeps.size(plan)))
+    if st.button(_("Start sweep"), key=f"{key}.start", icon=":material/tune:",
                  disabled=not varied):
         if errors:
-            st.error("This sweep cannot start:\n\n" + "\n".join(f"- {m}" for m in errors))
+            st.error(_("This sweep cannot start:") + "\n\n" + "\n".join(f"- {m}" for m in errors))
         else:
             _start(key, plan, mgr)
     started = st.session_state.get(f"{key}.id")
     if started:
         from playground.ui.app import RUNS_PAGE
 
-        st.success(f"Sweep {started} started: its runs train one after another in the "
-                   "background, in the app's queue (the command line's `sweep --parallel` "
-                   "trains several at once).", icon=":material/tune:")
-        st.page_link(str(RUNS_PAGE), label="Follow it on the Runs page",
+        st.success(_("Sweep {sweep} started: its runs train one after another in the "
+                     "background, in the app's queue (the command line's `sweep --parallel` "
+                     "trains several at once).", sweep=started), icon=":material/tune:")
+        st.page_link(str(RUNS_PAGE), label=_("Follow it on the Runs page"),
                      icon=":material/monitoring:", query_params={"sweep": started})
 
 
@@ -154,7 +161,7 @@ def _start(key: str, plan: sweeps.Plan, mgr) -> None:
     try:
         st.session_state[f"{key}.id"] = sweeps.start(plan, mgr, owner=session_id())
     except sweeps.SweepError as e:
-        st.error("This sweep cannot start:\n\n" + "\n".join(f"- {m}" for m in e.messages))
+        st.error(_("This sweep cannot start:") + "\n\n" + "\n".join(f"- {m}" for m in e.messages))
 
 
 # ---------------------------------------------------------------------------------------------
