@@ -115,10 +115,11 @@ def generated(lab_name: str, lang: str = "en") -> dict[str, str]:
             "|---|---|---|---|"]
     for spec in params.specs(lab.Config):
         default = params.to_text(spec, spec.default)
-        where = (t(N_("; only where {conditions}")).format(conditions=", ".join(
+        where = (t(N_(" Only where {conditions}.")).format(conditions=", ".join(
             t(N_("{setting} is {values}")).format(setting=k, values=t(N_(" or ")).join(map(str, v)))
             for k, v in spec.when))) if spec.when else ""
-        rows.append(f"| `{spec.name}` ({t(spec.title)}) | `{default or t(N_('(empty)'))}` | "
+        default = default or t(N_("(empty)"))
+        rows.append(f"| `{spec.name}` ({t(spec.title)}) | `{default}` | "
                     f"{_range(spec, t)} | {_cell(t(spec.help) + where)} |")
     what = {"val/loss": N_("loss on the test set"), "val/acc": N_("accuracy on the test set"),
             **dict(registry.headlines(lab_name)),

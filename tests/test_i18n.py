@@ -68,3 +68,15 @@ def test_a_guide_in_chinese_is_what_the_page_shows_in_chinese(monkeypatch):
     assert guides.intro("cnn").startswith("Convolutional network")   # none written yet
     monkeypatch.setattr(i18n, "_provider", lambda: "en")
     assert guides.intro("mlp").startswith("Multilayer perceptron")
+
+
+def test_no_message_hides_inside_an_f_string_where_the_extractor_cannot_see_it():
+    from pathlib import Path
+
+    root = Path(i18n.__file__).resolve().parents[1]
+    hidden = re.compile(r"""f(["'])[^"'\n]*\{\s*(?:_|N_|t)\(\s*(?:N_\()?["']""")
+    found = [f"{p.relative_to(root)}:{n}" for p in [*root.joinpath("playground").rglob("*.py"),
+                                                   *root.joinpath("app_pages").glob("*.py")]
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if hidden.search(line)]
+    assert found == []

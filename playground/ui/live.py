@@ -31,6 +31,10 @@ _BADGE = {"queued": ("⏳", "gray"), "running": ("🏃", "blue"), "completed": (
           "cancelled": ("⏹️", "orange"), "diverged": ("💥", "red"), "failed": ("❌", "red"),
           "interrupted": ("⚠️", "orange"), "damaged": ("🩹", "red")}
 _CURVES = (("loss", N_("Loss"), False), ("acc", N_("Accuracy"), False))
+# a run's status, as its badge says it
+_STATES = {"queued": N_("queued"), "running": N_("running"), "completed": N_("completed"),
+           "cancelled": N_("cancelled"), "diverged": N_("diverged"), "failed": N_("failed"),
+           "interrupted": N_("interrupted"), "damaged": N_("damaged")}
 _UNITS = (N_("step"), N_("environment step"))      # the x axis of a lab's curves
 
 
@@ -52,9 +56,12 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None,
             owner: bool = True) -> None:
     state = status.get("status", "?")
     icon, color = _BADGE.get(state, ("•", "gray"))
-    st.markdown(f"**Run** `{run_id}` &nbsp; :{color}-badge[{icon} {state}]"
-                + (f" &nbsp; on `{status['device']}`" if status.get("device") else "")
-                + (f" &nbsp; {status['params']:,} parameters" if status.get("params") else ""))
+    word, shown = _("Run"), _(_STATES.get(state, state))
+    st.markdown(f"**{word}** `{run_id}` &nbsp; :{color}-badge[{icon} {shown}]"
+                + (" &nbsp; " + _("on `{device}`", device=status["device"])
+                   if status.get("device") else "")
+                + (" &nbsp; " + _("{params:,} parameters", params=status["params"])
+                   if status.get("params") else ""))
     total = status.get("total_steps") or 0
     step = status.get("step") or 0
     if state == "queued":
@@ -63,11 +70,12 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None,
     elif state == "running":
         if status.get("unit"):          # the lab's own count (environment steps)
             step, total = status.get("shown_step") or 0, status.get("shown_total") or total
-        text = (f"step {step:,} / {total:,} · ETA {_fmt_s(status.get('eta_s'))} · "
-                f"{status.get('samples_per_s') or 0:,.0f} samples/s") if total else \
+        text = _("step {step:,} / {total:,} · ETA {eta} · {rate:,.0f} samples/s", step=step,
+                 total=total, eta=_fmt_s(status.get("eta_s")),
+                 rate=status.get("samples_per_s") or 0) if total else \
             status.get("message", "starting...")
         if status.get("paused"):
-            text = f"⏸ paused at step {step:,} / {total:,}"
+            text = "⏸ " + _("paused at step {step:,} / {total:,}", step=step, total=total)
         st.progress(min(1.0, step / total) if total else 0.0, text=text)
     elif state == "completed":
         st.success(status.get("message", "Completed."))
@@ -276,7 +284,8 @@ def artifact_grid(items, columns: int = 2, prefix: str = "art", cache=None) -> N
 
 
 def _artifact(key: str, item: dict, cache) -> None:
-    st.markdown(f"**{item.get('title', key)}**")
+    # a picture's words are made in the worker, in English: shown in the page's language
+    st.markdown(f"**{_(item.get('title', key))}**")
     kind, data = item.get("kind"), item.get("data")
     if kind == "plotly":
         st.plotly_chart(cache(key, lambda: _figure(data, look())), key=key, width="stretch")
@@ -287,7 +296,7 @@ def _artifact(key: str, item: dict, cache) -> None:
     elif kind == "warning":
         st.warning(data, icon=":material/warning:")
     if item.get("caption"):
-        st.caption(item["caption"])
+        st.caption(_(item["caption"]))
 
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,

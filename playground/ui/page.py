@@ -481,7 +481,7 @@ def lab_page(lab_name: str) -> None:
     lab = registry.get(lab_name)
     mgr = manager()
     store = mgr.store
-    st.title(f"{lab.ICON} {lab.TITLE}")
+    st.title(f"{lab.ICON} {_(lab.TITLE)}")
     _explanation(lab, on_stage)
 
     cfg, errors = form.render(lab_name, lab, store,

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from playground.i18n import _
+
 
 def link(url_path: str, params: dict[str, str]) -> str:
     """An absolute link when the browser told us where the app lives, else a relative one."""
@@ -27,7 +29,7 @@ def share_button(url_path: str, params: dict[str, str], *, key: str, what: str =
     from playground.ui.state import manager
 
     where = container or st
-    with where.popover("Share", icon=":material/share:", width="stretch", key=key):
+    with where.popover(_("Share"), icon=":material/share:", width="stretch", key=key):
         st.code(link(url_path, params), language=None, wrap_lines=True)
         if manager().caps.hosted:
             st.caption(f"Anyone with this link can watch {what}, live or finished: read-only. "

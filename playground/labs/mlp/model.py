@@ -11,6 +11,7 @@ from torch import nn
 
 from playground.data import DATASETS_2D, Data, load_images, make_2d, split
 from playground.data.toy2d import REGRESSION_2D, make_regression_2d
+from playground.i18n import N_
 from playground.labs._shared import ACTIVATIONS, evaluate_classifier, make_optimizer, predict
 from playground.labs.mlp import Config, table_of
 from playground.labs.mlp.views import name_axes, regions, table_views
@@ -233,9 +234,9 @@ def _boundary(s: State, data: Data) -> dict:
     fig = charts.boundary(ax, ax, prob.cpu().numpy(), [
         ("train", xtr[:, 0], xtr[:, 1], ytr, "circle"),
         ("test", xte[:, 0], xte[:, 1], yte, "diamond")])
-    return charts.artifact("Decision boundary: p(orange)", "plotly", name_axes(fig, data),
-                           "Background: the network's probability of orange; circles are training "
-                           "points, diamonds test points.")
+    return charts.artifact(N_("Decision boundary: p(orange)"), "plotly", name_axes(fig, data),
+                           N_("Background: the network's probability of orange; circles are "
+                              "training points, diamonds test points."))
 
 
 def _neurons(s: State, data: Data) -> dict | None:
@@ -254,9 +255,10 @@ def _neurons(s: State, data: Data) -> dict | None:
         tiles = (h / scale).T.reshape(-1, NEURON_GRID, NEURON_GRID).flip(1).cpu().numpy()
         rows.append([charts.diverging_rgb(t) for t in tiles])
     sheet = charts.tile_rows(rows, scale=3)
-    return charts.artifact("Hidden neurons", "image", charts.png(sheet),
-                           "One row per hidden layer (first 8 neurons), last row the output: what "
-                           "each neuron responds to over the plane (blue negative, orange positive).")
+    return charts.artifact(N_("Hidden neurons"), "image", charts.png(sheet),
+                           N_("One row per hidden layer (first 8 neurons), last row the output: "
+                              "what each neuron responds to over the plane (blue negative, orange "
+                              "positive)."))
 
 
 def _surface(s: State, data: Data) -> dict:
@@ -283,10 +285,10 @@ def _surface(s: State, data: Data) -> dict:
                       "xaxis": {"range": [ax[0], ax[-1]], "constrain": "domain"},
                       "yaxis": {"range": [ax[0], ax[-1]], "scaleanchor": "x"},
                       "legend": {"orientation": "h", "y": -0.05}}}
-    return charts.artifact("Predicted value over the plane", "plotly", name_axes(fig, data),
-                           "Background: the network's prediction (blue low, orange high); the "
-                           "points are coloured by their true value: where a point's colour "
-                           "differs from the ground under it, the network is wrong there.")
+    return charts.artifact(N_("Predicted value over the plane"), "plotly", name_axes(fig, data),
+                           N_("Background: the network's prediction (blue low, orange high); the "
+                              "points are coloured by their true value: where a point's colour "
+                              "differs from the ground under it, the network is wrong there."))
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

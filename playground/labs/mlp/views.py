@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs._shared import predict
 from playground.ui import charts
 
@@ -56,7 +57,7 @@ def regions(model, data: Data, axis: torch.Tensor, grid: torch.Tensor) -> dict:
         "xaxis": {"range": [ax[0], ax[-1]]}, "yaxis": {"range": [ax[0], ax[-1]], "scaleanchor": "x"},
         "legend": {"orientation": "h", "y": -0.15}}}
     legend = ", ".join(f"{n}" for n in names[:8])
-    return charts.artifact("Classes over the plane", "plotly", name_axes(fig, data),
+    return charts.artifact(N_("Classes over the plane"), "plotly", name_axes(fig, data),
                            f"Background: the class the network gives each place ({legend} in "
                            "the colours of their points); circles are training rows, diamonds "
                            "test rows.")
@@ -84,9 +85,9 @@ def table_views(model, data: Data, regression: bool) -> dict[str, dict]:
                           "yaxis": {"title": {"text": "predicted"}},
                           "legend": {"orientation": "h", "y": -0.2}}}
         views["predicted"] = charts.artifact(
-            "Predicted against true (test rows)", "plotly", fig,
-            "On the dashed line a prediction is exact; the further a point lies from it, the "
-            "larger its error. Values are standardised (mean 0, spread 1).")
+            N_("Predicted against true (test rows)"), "plotly", fig,
+            N_("On the dashed line a prediction is exact; the further a point lies from it, the "
+               "larger its error. Values are standardised (mean 0, spread 1)."))
         colour = {"color": np.round(pred[keep] - true[keep], 3).tolist(),
                   "colorscale": charts.DIVERGING, "cmid": 0,
                   "colorbar": {"title": {"text": "error"}}}
@@ -97,7 +98,7 @@ def table_views(model, data: Data, regression: bool) -> dict[str, dict]:
         k = data.num_classes
         cm = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu().numpy()
         views["predicted"] = charts.artifact(
-            "Predicted against true (confusion matrix, test rows)", "plotly",
+            N_("Predicted against true (confusion matrix, test rows)"), "plotly",
             charts.confusion(cm, list(data.classes)),
             f"Rows: the true {target}; columns: the network's answer. The diagonal is right.")
         true = y.cpu().numpy()
@@ -129,9 +130,9 @@ def table_views(model, data: Data, regression: bool) -> dict[str, dict]:
         "yaxis": {"title": {"text": f"PC2 ({explained[1]:.0%})"}},
         "legend": {"orientation": "h", "y": -0.2}}}
     views["pca"] = charts.artifact(
-        "The inputs in 2-D (first two principal components)", "plotly", fig,
-        ("Each test row placed by its inputs' two main directions, coloured by its true class; "
-         "red rings are the ones the network gets wrong.") if wrong is not None else
-        ("Each test row placed by its inputs' two main directions, coloured by the network's "
-         "error (blue too low, orange too high)."))
+        N_("The inputs in 2-D (first two principal components)"), "plotly", fig,
+        N_("Each test row placed by its inputs' two main directions, coloured by its true "
+           "class; red rings are the ones the network gets wrong.") if wrong is not None else
+        N_("Each test row placed by its inputs' two main directions, coloured by the network's "
+           "error (blue too low, orange too high)."))
     return views
