@@ -325,7 +325,7 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
     runs = visible_runs(lab=lab_name, limit=50)
     if not runs:
         return
-    st.subheader("Earlier runs")
+    st.subheader(_("Earlier runs"))
     # the lab's headline: test accuracy where its runs have one, else the test loss; what the
     # data was: its dataset, or its task
     finals = [r.status.get("final") or {} for r in runs]
@@ -344,9 +344,9 @@ def _history(lab_name: str, lab, store, current: str | None) -> None:
                                 "seconds": st.column_config.NumberColumn(format="%.1f")})
     ids = [r.run_id for r in runs]
     c1, c2 = st.columns([3, 1])
-    pick = c1.selectbox("Show run", ids, index=ids.index(current) if current in ids else 0,
+    pick = c1.selectbox(_("Show run"), ids, index=ids.index(current) if current in ids else 0,
                         key=f"{lab_name}._history_pick")
-    if c2.button("Show", key=f"{lab_name}._history_show", width="stretch"):
+    if c2.button(_("Show"), key=f"{lab_name}._history_show", width="stretch"):
         try:
             form.load_config(lab_name, lab, store.config(pick).get("config", {}))
         except NoSuchRun:
