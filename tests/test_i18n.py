@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from playground import i18n, i18n_tools
 from tests.helpers import open_page
@@ -65,14 +68,13 @@ def test_a_guide_in_chinese_is_what_the_page_shows_in_chinese(monkeypatch):
     assert "#### 页面上" in more and "试一试" not in more
     assert "| 设置（`--set 名称=...`） | 默认值 | 取值 | 作用 |" in more   # from the catalogue
     assert "| `lr` (学习率) |" in more
-    assert guides.intro("cnn").startswith("Convolutional network")   # none written yet
+    assert guides.intro("cnn").startswith("卷积网络")
+    assert guides.intro("resnet").startswith("Residual network")     # none written yet
     monkeypatch.setattr(i18n, "_provider", lambda: "en")
     assert guides.intro("mlp").startswith("Multilayer perceptron")
 
 
 def test_no_message_hides_inside_an_f_string_where_the_extractor_cannot_see_it():
-    from pathlib import Path
-
     root = Path(i18n.__file__).resolve().parents[1]
     hidden = re.compile(r"""f(["'])[^"'\n]*\{\s*(?:_|N_|t)\(\s*(?:N_\()?["']""")
     found = [f"{p.relative_to(root)}:{n}" for p in [*root.joinpath("playground").rglob("*.py"),
@@ -80,3 +82,18 @@ def test_no_message_hides_inside_an_f_string_where_the_extractor_cannot_see_it()
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if hidden.search(line)]
     assert found == []
+
+
+@pytest.mark.parametrize("lab_name", i18n_tools.TRANSLATED)
+def test_every_setting_of_a_translated_lab_is_labelled_in_chinese(home, lab_name):
+    from playground.ui.app import lab_files
+
+    page = lab_files()[lab_name].relative_to(Path(i18n.__file__).resolve().parents[1])
+    at = open_page(str(page), {"lang": "zh"})
+    assert not at.exception
+    labels = [w.label for kind in ("selectbox", "number_input", "slider", "text_input", "toggle",
+                                   "multiselect", "radio") for w in getattr(at, kind)
+              if w.label != "Language / 语言"]
+    assert labels and [x for x in labels if not CJK.search(x)] == []
+    assert at.button(key=f"{lab_name}._train").label == "训练"
+    assert CJK.search(at.title[0].value)

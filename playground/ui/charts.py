@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from playground.i18n import N_
+
 BLUE, ORANGE = "#1f77b4", "#ff7f0e"
 # one colour per class (plotly's own, red last: a red ring or frame means "wrong" elsewhere)
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -18,10 +20,16 @@ MAX_POINTS = 2000
 _LAYOUT = dict(margin=dict(l=10, r=10, t=36, b=10), template="plotly_white", height=340)
 
 
-def artifact(title: str, kind: str, data, caption: str = "") -> dict:
+def artifact(title: str, kind: str, data, caption: str = "", **values) -> dict:
     """One artefact: kind is "plotly" (a figure dict), "image" (base64 PNG), "markdown" or
-    "warning" (text shown as a warning)."""
-    return {"title": title, "kind": kind, "data": data, "caption": caption}
+    "warning" (text shown as a warning). Its title and caption are made in the worker, in
+    English; with `values` they are messages with placeholders ("Feature maps of test image
+    {i}"), kept beside the English so that a page shows them in its own language."""
+    item = {"title": title.format(**values) if values else title, "kind": kind, "data": data,
+            "caption": caption.format(**values) if values and caption else caption}
+    if values:
+        item["words"] = {"title": title, "caption": caption, "values": values}
+    return item
 
 
 def code_block(text: str, lang: str = "text") -> str:
@@ -281,11 +289,11 @@ def classification_views(pred, data, show: int = 32) -> dict:
             "layout": {**_LAYOUT, "height": 300, "yaxis": {"range": [0, 1], "tickformat": ".0%"},
                        "xaxis": {"type": "category"}}}
     return {
-        "predictions": artifact("Test predictions", "image", png(grid),
-                                "Predicted label under each test image; red frames are mistakes."),
-        "confusion": artifact("Confusion matrix (test set)", "plotly",
+        "predictions": artifact(N_("Test predictions"), "image", png(grid),
+                                N_("Predicted label under each test image; red frames are mistakes.")),
+        "confusion": artifact(N_("Confusion matrix (test set)"), "plotly",
                               confusion(cm, names)),
-        "per_class": artifact("Accuracy per class", "plotly", bars),
+        "per_class": artifact(N_("Accuracy per class"), "plotly", bars),
     }
 
 

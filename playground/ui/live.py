@@ -285,7 +285,10 @@ def artifact_grid(items, columns: int = 2, prefix: str = "art", cache=None) -> N
 
 def _artifact(key: str, item: dict, cache) -> None:
     # a picture's words are made in the worker, in English: shown in the page's language
-    st.markdown(f"**{_(item.get('title', key))}**")
+    words = item.get("words") if isinstance(item.get("words"), dict) else {}
+    values = words.get("values") if isinstance(words.get("values"), dict) else {}
+    title = _(words["title"], **values) if words.get("title") else _(item.get("title", key))
+    st.markdown(f"**{title}**")
     kind, data = item.get("kind"), item.get("data")
     if kind == "plotly":
         st.plotly_chart(cache(key, lambda: _figure(data, look())), key=key, width="stretch")
@@ -296,7 +299,8 @@ def _artifact(key: str, item: dict, cache) -> None:
     elif kind == "warning":
         st.warning(data, icon=":material/warning:")
     if item.get("caption"):
-        st.caption(_(item["caption"]))
+        st.caption(_(words["caption"], **values) if words.get("caption")
+                   else _(item["caption"]))
 
 
 def _body(run_id: str, store, manager, on_fix=None, artifacts: bool = True,

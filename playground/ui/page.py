@@ -17,7 +17,8 @@ from playground.engine.jobs import InvalidConfig, NotOwner, SubmitError
 from playground.engine import asks, hosting, server
 from playground.engine.runs import ACTIVE, DamagedRun, NoSuchRun
 from playground import guides
-from playground.i18n import _
+from playground import i18n
+from playground.i18n import N_, _
 from playground.ui import charts, controls, downloads, form, live, share, stage
 from playground.ui import sweeps as sweep_ui
 from playground.ui.text import plain
@@ -124,6 +125,9 @@ def _current_run(lab_name: str, store) -> str | None:
     return run_id
 
 
+_SOURCES = (N_("Upload"), N_("Camera"))
+
+
 def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
     """Upload, camera or drawing-free fallback: the finished run's class probabilities."""
     from playground.engine import inference
@@ -131,27 +135,30 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
     path = store.model_path(run_id)
     if path is None or store.status(run_id).get("status") != "completed":
         return
-    st.subheader("Try your own image")
+    st.subheader(_("Try your own image"))
     c1, c2 = st.columns([1, 1])
-    source = c1.radio("Image from", ["Upload", "Camera"], horizontal=True,
+    source = c1.radio(_("Image from"), ["Upload", "Camera"], horizontal=True,
+                      format_func=lambda v, lang=i18n.current(): i18n.translate(v, lang),
                       key=f"{lab_name}._img_source")
-    file = (c1.file_uploader("Image (PNG, JPEG, BMP, GIF or WebP)",
+    file = (c1.file_uploader(_("Image (PNG, JPEG, BMP, GIF or WebP)"),
                              type=list(inference.IMAGE_TYPES), key=f"{lab_name}._upload",
                              max_upload_size=inference.MAX_UPLOAD_BYTES // 2**20)
             if source == "Upload"
-            else c1.camera_input("Take a picture", key=f"{lab_name}._camera"))
-    invert = c1.toggle("Dark strokes on a light background (invert)", value=True,
+            else c1.camera_input(_("Take a picture"), key=f"{lab_name}._camera"))
+    invert = c1.toggle(_("Dark strokes on a light background (invert)"), value=True,
                        key=f"{lab_name}._invert",
-                       help="The digit sets are light strokes on black: invert a pen drawing.")
-    c1.caption("Your image is only used for this prediction: it is not saved, and nobody else "
-               "who opens this run sees it.")
+                       help=_("The digit sets are light strokes on black: invert a pen "
+                              "drawing."))
+    c1.caption(_("Your image is only used for this prediction: it is not saved, and nobody "
+                 "else who opens this run sees it."))
     if file is None:
-        c2.caption("A photo of a handwritten digit or a drawing works best, centred and large.")
+        c2.caption(_("A photo of a handwritten digit or a drawing works best, centred and "
+                     "large."))
         return
     try:
         inference.check_upload(file.name, file.size, bytes(file.getbuffer()[:16]))
         # read and computed by the training process; the bytes go there and nowhere else
-        with server.turn(), st.spinner("The training process is reading your image..."):
+        with server.turn(), st.spinner(_("The training process is reading your image...")):
             out = manager().ask("classify", owner=session_id(), args={
                 "lab": lab_name, "config": store.config(run_id)["config"], "model": str(path),
                 "image": base64.b64encode(file.getvalue()).decode(), "invert": bool(invert)})
@@ -159,12 +166,12 @@ def _try_your_image(lab_name: str, lab, store, run_id: str) -> None:
         c1.error(plain(e, 500))
         return
     except asks.AskError as e:
-        c1.error(f"Your image could not be classified here ({plain(e, 500)}).")
+        c1.error(_("Your image could not be classified here ({why}).", why=plain(e, 500)))
         return
     classes, probs = out["classes"], out["probs"]
     best = max(range(len(probs)), key=probs.__getitem__)
-    c2.image(base64.b64decode(out["seen"]), caption="What the model sees", width=140)
-    c2.markdown(f"**Prediction: {classes[best]}** ({probs[best]:.0%})")
+    c2.image(base64.b64decode(out["seen"]), caption=_("What the model sees"), width=140)
+    c2.markdown(_("**Prediction: {label}** ({p:.0%})", label=classes[best], p=probs[best]))
     c2.plotly_chart({"data": [{"type": "bar", "x": classes, "y": probs}],
                      "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
                                 "yaxis": {"range": [0, 1], "tickformat": ".0%"},

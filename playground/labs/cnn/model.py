@@ -11,6 +11,7 @@ from torch import nn
 
 from playground.data import Data, load_images
 from playground.data.images import digits_size
+from playground.i18n import N_
 from playground.labs._shared import ACTIVATIONS, evaluate_classifier, make_optimizer, predict
 from playground.labs.cnn import Config, _sizes, input_shape
 from playground.ui import charts
@@ -134,9 +135,10 @@ def _filters(s: State) -> dict:
     per_row = 8
     rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
     sheet = charts.tile_rows(rows, scale=max(2, 48 // w.shape[-1]))
-    return charts.artifact("First-layer filters", "image", charts.png(sheet),
-                           "Each learned filter of the first conv layer (blue negative, orange "
-                           "positive weights): edge and stroke detectors appear as training goes.")
+    return charts.artifact(N_("First-layer filters"), "image", charts.png(sheet),
+                           N_("Each learned filter of the first conv layer (blue negative, orange "
+                              "positive weights): edge and stroke detectors appear as training "
+                              "goes."))
 
 
 def _feature_maps(s: State, data: Data) -> dict:
@@ -159,10 +161,11 @@ def _feature_maps(s: State, data: Data) -> dict:
     label = data.classes[int(logits.argmax(1))]
     truth = data.classes[int(data.test[1][i])]
     sheet = charts.tile_rows(rows, scale=2)
-    return charts.artifact(f"Feature maps of test image {i} (predicted {label}, true {truth})",
+    return charts.artifact(N_("Feature maps of test image {i} (predicted {label}, true {truth})"),
                            "image", charts.png(sheet),
-                           "Top: the image. Then one row per conv block (first 8 channels, "
-                           "bright = strong response); later blocks are coarser and more abstract.")
+                           N_("Top: the image. Then one row per conv block (first 8 channels, "
+                              "bright = strong response); later blocks are coarser and more "
+                              "abstract."), i=i, label=label, truth=truth)
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
