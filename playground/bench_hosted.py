@@ -50,7 +50,7 @@ ATTACKS = (("gnn", "graph=sbm&communities=10&community_size=1000&p_in=0&p_out=1"
            ("distill", "mode=scratch&dataset=digits&teacher_hidden=4096,4096,4096,4096"),
            ("mlp", "epochs=200&batch_size=1"))
 LOAD_S, QUICK_LOAD_S = 120, 8
-QUICK_UNTIL_S = 60                       # a quick load goes on until it saw each kind
+QUICK_UNTIL_S = 120                      # a quick load goes on until it saw each kind
 ANSWER_S = 0.5                           # the bar for a page's answer
 RSS_LIMIT_MB = 2000
 TERMINAL = ("completed", "cancelled", "diverged", "failed", "interrupted")
@@ -228,9 +228,11 @@ def run(quick: bool = False, progress=print, python: str | None = None) -> list:
             i = 0
 
             def seen_all() -> bool:
-                # a quick look still sees a queued run end and the next one start, and a live
-                # panel's poll
-                return trained > 0 and bool(timing.read(log, "panel", seen)[0])
+                # a quick look still sees a queued run end and the next one start, a live
+                # panel's poll and a replay's redraw (a short demo may end before the look
+                # starts: it is restarted below and must be seen redrawing again)
+                return trained > 0 and all(timing.read(log, kind, seen)[0]
+                                           for kind in ("panel", "replay"))
             while (time.monotonic() - start < load_s
                    or (quick and not seen_all() and time.monotonic() - start < QUICK_UNTIL_S)):
                 page, lab = browsing[i % 2], BROWSE[i % len(BROWSE)]
