@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground import registry
+from playground.i18n import N_
 
 ROOT = Path(__file__).resolve().parents[1] / "assets" / "demos"
 MAX_FRAMES = 12                 # pictures kept per run: evenly over its time, and the last
@@ -399,7 +400,7 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
                               "config": store.config(run_id).get("config", {}),
                               "status": store.status(run_id)})
         meta = {"lab": lab, "name": name, "order": order,
-                "title": title or ("The page's default settings" if name == "default" else name),
+                "title": title or (N_("The page's default settings") if name == "default" else name),
                 "picture": picture,
                 "runs": runs_meta,
                 "curves": [list(c) for c in getattr(lab_mod, "CURVES", ())],

@@ -20,6 +20,7 @@ import zipfile
 from functools import lru_cache
 
 from playground import guides, params, registry
+from playground.i18n import N_
 
 ENTRY_POINTS = ("load_data", "build", "train_step", "evaluate")
 _CONTRACT = ENTRY_POINTS + ("draw_batch", "finished", "epochs_of", "steps_of")
@@ -96,6 +97,14 @@ def _names_used(node: ast.AST) -> list[str]:
     return out
 
 
+# A script speaks English: the playground's message functions, without their catalogues
+_STANDINS = {
+    ("playground.i18n", "_"): 'def _(message, /, **values):\n'
+                              '    return message.format(**values) if values else message',
+    ("playground.i18n", "N_"): "def N_(text):\n    return text",
+}
+
+
 class _Extractor:
     def __init__(self, provided: set[str], stubs: dict[str, str], lab_module: str):
         self.provided = provided                  # names the script defines itself (Config)
@@ -113,6 +122,10 @@ class _Extractor:
         if (module, name) in self._seen or name in self.provided:
             return
         self._seen.add((module, name))
+        if (module, name) in _STANDINS:
+            self._owner.setdefault(name, module)
+            self.blocks.append((module, name, _STANDINS[module, name]))
+            return
         if module.startswith(self.lab_module) and name in self.stubs:
             self.blocks.append((module, name, self.stubs[name]))
             return
@@ -268,7 +281,8 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
     lab = registry.get(lab_name)
     cfg, errors = registry.parse_config(lab, config, budget=False)
     if errors:
-        raise NotExportable("this run's settings are no longer valid: " + "; ".join(errors))
+        raise NotExportable(N_("this run's settings are no longer valid: {errors}").format(
+            errors="; ".join(errors)))
     exportable = getattr(lab, "exportable", None)
     if exportable is not None:
         why = exportable(cfg)
@@ -293,8 +307,8 @@ def script(lab_name: str, config: dict, run_id: str = "", final: dict | None = N
     changes = [c for c in changes if isinstance(c.get("step"), int) and len(c) > 1]
     if changes:
         if not registry.has(lab_name, "retune"):
-            raise NotExportable("this run's settings were changed while it trained, and its lab "
-                                "cannot replay that")
+            raise NotExportable(N_("this run's settings were changed while it trained, and its "
+                                   "lab cannot replay that"))
         ex.need(model, "retune")
     if "steps_of" in home:
         ex.need(home["steps_of"], "steps_of")
@@ -400,20 +414,21 @@ def _finished(store, run_id: str):
     """(lab, cfg, model path) of a completed run, or NotExportable saying why not."""
     info = store.info(run_id)
     if info.damaged:
-        raise NotExportable(f"run {run_id} is damaged: {info.damaged}")
+        raise NotExportable(N_("run {run} is damaged: {why}").format(run=run_id, why=info.damaged))
     if info.status.get("status") != "completed":
-        raise NotExportable(f"run {run_id} is {info.status.get('status')}: only a completed run "
-                            "has final weights to export")
+        raise NotExportable(N_("run {run} is {status}: only a completed run has final weights to "
+                               "export").format(run=run_id, status=info.status.get("status")))
     try:
         lab = registry.get(info.lab)
     except registry.UnknownLab as e:
         raise NotExportable(str(e)) from None
     cfg, errors = registry.parse_config(lab, info.config, budget=False)
     if errors:
-        raise NotExportable("this run's settings are no longer valid: " + "; ".join(errors))
+        raise NotExportable(N_("this run's settings are no longer valid: {errors}").format(
+            errors="; ".join(errors)))
     path = store.model_path(run_id)
     if path is None:
-        raise NotExportable(f"run {run_id} has no saved weights (model.pt)")
+        raise NotExportable(N_("run {run} has no saved weights (model.pt)").format(run=run_id))
     return lab, cfg, path
 
 
@@ -462,7 +477,7 @@ def bundle(store, run_id: str, detail: bool = True) -> bytes:
     (hosted, for anyone but the run's owner)."""
     info = store.info(run_id)
     if info.damaged:
-        raise NotExportable(f"run {run_id} is damaged: {info.damaged}")
+        raise NotExportable(N_("run {run} is damaged: {why}").format(run=run_id, why=info.damaged))
     folder = store.path(run_id)
     status = info.status if detail else {k: v for k, v in info.status.items() if k != "detail"}
     buf = io.BytesIO()

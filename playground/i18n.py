@@ -15,7 +15,10 @@ Torch-free and Streamlit-free: the server, the worker and the CLI all import it.
 """
 from __future__ import annotations
 
+import re
 import string
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,7 +40,25 @@ def provide(fn) -> None:
     _provider = fn
 
 
+_here = threading.local()          # a language for this thread's work (a page's ask)
+
+
+@contextmanager
+def speaking(lang: str | None):
+    """Messages made in this thread, inside the block, in `lang`: the training process answers
+    a page's ask (a comparison's table, an overview) in the page's language."""
+    before = getattr(_here, "lang", None)
+    _here.lang = lang if lang in LANGUAGES else None
+    try:
+        yield
+    finally:
+        _here.lang = before
+
+
 def current() -> str:
+    here = getattr(_here, "lang", None)
+    if here:
+        return here
     try:
         lang = _provider() if _provider is not None else DEFAULT
     except Exception:  # noqa: BLE001 - outside a page (a thread of the server): English
@@ -66,15 +87,74 @@ def catalog(lang: str) -> dict[str, str]:
 
 
 def translate(text: str, lang: str | None = None) -> str:
-    """`text` in `lang` (the page's by default), itself where the catalogue has no entry."""
+    """`text` in `lang` (the page's by default), itself where the catalogue has no entry. A
+    text made from a message with placeholders ("Feature maps of test image 3 (predicted 5,
+    true 5)": a recording's, a stored run's) is recognised and translated with its values."""
     if not isinstance(text, str) or not text:
         return text
-    return catalog(lang or current()).get(text, text)
+    lang = lang or current()
+    if lang == DEFAULT:
+        return text
+    found = catalog(lang).get(text)
+    if found is None and text != text.strip():      # an older recording's trailing space
+        found = catalog(lang).get(text.strip())
+    return found if found is not None else _filled(text.strip(), lang) if text.strip() != text \
+        else _filled(text, lang)
 
 
-def _(text: str, **values) -> str:
+@lru_cache(maxsize=4096)
+def _filled(text: str, lang: str, whole: bool = True) -> str:
+    for pattern, names, target in _patterns(lang):
+        m = pattern.fullmatch(text)
+        if m:
+            # a value may be a message of its own (a lab's hint inside the run's message)
+            return target.format(**{n: _filled_value(v, lang) for n, v in zip(names, m.groups())})
+    if text.endswith(".") and len(text) > 8:       # a message with its full stop added
+        said = catalog(lang).get(text[:-1]) or _filled(text[:-1], lang, False)
+        if said != text[:-1]:
+            return said + ("。" if lang == "zh" else ".")
+    if whole:       # sentences made one by one and joined (a comparison's verdict)
+        parts = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text)
+        if len(parts) > 1:
+            said = [catalog(lang).get(p) or _filled(p, lang, False) for p in parts]
+            if said != parts:
+                return "".join(said) if lang == "zh" else " ".join(said)
+    return text
+
+
+def _filled_value(value: str, lang: str) -> str:
+    found = catalog(lang).get(value)
+    return found if found is not None else _filled(value, lang) if len(value) > 3 else value
+
+
+@lru_cache(maxsize=None)
+def _patterns(lang: str) -> list:
+    """(regex of the English with each placeholder a group, the names, the translation with
+    its placeholders plain) of every message with placeholders; the longest literal first."""
+    out = []
+    for msgid, msgstr in catalog(lang).items():
+        try:
+            parts = list(string.Formatter().parse(msgid))
+            target = "".join(literal.replace("{", "{{").replace("}", "}}")
+                             + ("{" + name + "}" if name is not None else "")
+                             for literal, name, _, _ in string.Formatter().parse(msgstr))
+        except ValueError:
+            continue
+        names = [name for _, name, _, _ in parts if name is not None]
+        if not names or len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
+            continue
+        # a value never spans the end of a sentence: a verdict's sentences are matched apart
+        regex = "".join(re.escape(literal) + (r"((?:(?![.!?]\s+[A-Z]).)+?)" if name is not None
+                                              else "") for literal, name, _, _ in parts)
+        literal = sum(len(p[0]) for p in parts)
+        if literal >= 8:                # "{a} to {b}" would match too much
+            out.append((literal, re.compile(regex, re.S), names, target))
+    return [x[1:] for x in sorted(out, key=lambda x: -x[0])]
+
+
+def _(message: str, /, **values) -> str:
     """The message in the page's language, its placeholders filled."""
-    out = translate(text)
+    out = translate(message)
     return out.format(**values) if values else out
 
 

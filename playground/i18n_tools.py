@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from playground import i18n
+from playground import i18n, registry
 
 SOURCES = ("playground", "app_pages", "streamlit_app.py")
 KEYWORDS = {"_": None, "N_": None}
@@ -20,9 +20,9 @@ TEMPLATE = i18n.ROOT / f"{i18n.DOMAIN}.pot"
 REPO = Path(__file__).resolve().parents[1]
 
 
-# The labs whose every declared word is in the catalogues so far; the others' titles only (the
-# navigation). A lab joins when its words are translated: its page is then Chinese throughout.
-TRANSLATED = ("mlp", "cnn")
+# The labs whose every declared word is in the catalogues: all of them (a new lab's words
+# must be translated before the suite passes).
+TRANSLATED = tuple(registry.LABS)
 
 
 def declared() -> list[tuple[str, str]]:
@@ -41,6 +41,18 @@ def declared() -> list[tuple[str, str]]:
         steps = getattr(lab, "STEPS", None) or {}
         out += [(steps[k], f"{where} STEPS") for k in ("title", "help", "ready") if k in steps]
         out += [(a, f"{where} STEPS") for a in steps.get("actions", ())]
+        ex = getattr(lab, "EXPLORE", None) or {}
+        out += [(ex[k], f"{where} EXPLORE") for k in ("title", "help", "text_label", "text_help")
+                if ex.get(k)]
+        compare = getattr(lab, "COMPARE", None)
+        if isinstance(compare, dict):         # one made per setting speaks through _() itself
+            out += [(compare["label"], f"{where} COMPARE")]
+            out += [(n, f"{where} COMPARE") for n in compare.get("names") or ()]
+            out += [(c[1], f"{where} COMPARE") for c in compare.get("curves") or ()]
+        if getattr(lab, "STEP_UNIT", ""):
+            out += [(lab.STEP_UNIT, f"{where} STEP_UNIT")]
+        out += [(d["title"], f"{where} DEMOS") for d in (getattr(lab, "DEMOS", None) or {}
+                                                          ).values() if d.get("title")]
         for spec in params.specs(lab.Config):
             out += [(spec.title, f"{where} {spec.name}"), (spec.group, f"{where} {spec.name}")]
             if spec.help:
@@ -103,6 +115,8 @@ def extract() -> dict[str, int]:
             write_po(f, cat, width=100, sort_output=False, ignore_obsolete=True)
         left[lang] = sum(1 for m in cat if m.id and not m.string)
         i18n.catalog.cache_clear()
+        i18n._patterns.cache_clear()
+        i18n._filled.cache_clear()
     return left
 
 

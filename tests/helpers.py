@@ -1,5 +1,6 @@
 """Shared by the page tests: open a page under AppTest, poll it like the live fragment would."""
 import contextlib
+import re
 import os
 import subprocess
 import sys
@@ -252,3 +253,31 @@ def run_scripts(paths, timeout=600) -> dict:
             path, int(status.read_text()), path.with_name(path.name + ".out").read_text(),
             path.with_name(path.name + ".err").read_text())
     return done
+
+
+ENGLISH = re.compile(r"(?<![\w/.`{-])(?:[A-Za-z][a-z']+[ ,;:]+){2,}[A-Za-z][a-z']+")
+# code, links, placeholders, and a work's title in italics (a paper's name stays as it is)
+_CODE = re.compile(r"`[^`]*`|https?://\S+|\]\([^)]*\)|\{[^}]*\}|(?<![*\w])\*[^*\n]+\*(?![*\w])")
+
+
+def english_left(at: AppTest, allowed: tuple = ()) -> list[str]:
+    """The runs of three or more English words a visitor reads on the page (titles, text,
+    alerts, widgets' labels and help), outside code, links and the `allowed` phrases: names
+    and units are single words, a sentence left untranslated is not."""
+    texts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
+                 "error", "success", "exception"):
+        texts += [str(getattr(e, "value", "") or "") for e in getattr(at, kind)]
+    for kind in ("button", "selectbox", "number_input", "slider", "text_input", "toggle",
+                 "multiselect", "radio", "checkbox", "select_slider", "text_area"):
+        for w in getattr(at, kind):
+            texts += [str(getattr(w, "label", "") or ""), str(getattr(w, "help", "") or "")]
+    found = []
+    for text in texts:
+        # a quotation is the data's own words (a corpus' sentences)
+        text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+        text = _CODE.sub(" ", text)
+        for phrase in allowed:
+            text = text.replace(phrase, " ")
+        found += [m.group(0) for m in ENGLISH.finditer(text)]
+    return sorted(set(found))

@@ -1,10 +1,11 @@
 """Every registered lab meets the one contract the UI and the engine rely on."""
 import dataclasses
+import re
 
 import pytest
 import torch
 
-from playground import guides, params, registry
+from playground import guides, i18n, params, registry
 from playground.engine import loop
 
 LABS = registry.LABS
@@ -83,6 +84,13 @@ def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):
         arts = lab.artifacts(state, data)
     assert all(k.startswith("val/") and isinstance(v, float) for k, v in val.items())
     assert arts and all(a["kind"] in ARTIFACT_KINDS and a["title"] for a in arts.values())
+    # made here in English, each picture's words are shown in Chinese from the catalogue
+    chinese = i18n.catalog("zh")
+    for key, a in arts.items():
+        words = a.get("words") or {}
+        for part in ("title", "caption"):
+            message = words.get(part) or a.get(part)
+            assert not message or message in chinese, (key, part, message)
     compare = getattr(lab, "COMPARE", None)
     compare = compare(cfg) if callable(compare) else compare
     if compare:
@@ -97,7 +105,7 @@ def test_tiny_run_completes_with_tensor_metrics_and_artifacts(lab, store):
     assert any(k.startswith("train/") and "loss" in k for r in store.metrics(run_id) for k in r)
 
 
-def test_every_comparison_ends_with_a_table_and_a_verdict(lab):
+def test_every_comparison_ends_with_a_table_and_a_verdict(lab, monkeypatch):
     """A comparison's runs are judged in a sentence: with no run finished it says so."""
     compare = getattr(lab, "COMPARE", None)
     cfgs = [lab.Config()]
@@ -111,6 +119,10 @@ def test_every_comparison_ends_with_a_table_and_a_verdict(lab):
         assert callable(spec.get("table")), (lab.__name__, spec["label"])
         rows, verdict = spec["table"]([])
         assert isinstance(rows, list) and verdict, (lab.__name__, spec["label"])
+        monkeypatch.setattr(i18n, "_provider", lambda: "zh")      # and says it in Chinese
+        spec = compare(cfg) if callable(compare) else compare
+        assert re.search(r"[\u4e00-\u9fff]", spec["table"]([])[1]), (lab.__name__, spec["label"])
+        monkeypatch.setattr(i18n, "_provider", None)
 
 
 @pytest.mark.parametrize("name", registry.LABS, ids=str)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from playground.data.base import DataUnavailable
+from playground.i18n import N_
 
 CORPORA = ("toy", "wiki", "upload")
 GENSIM_PIN = "gensim==4.4.0"
@@ -156,8 +157,8 @@ def toy_corpus(max_tokens: int = 60_000) -> Corpus:
     return Corpus("toy", tuple(sentences), tuple(analogies), tuple(sections), _toy_similarity(),
                   probes=("paris", "japan", "french", "king", "mother", "horse"), groups=groups,
                   shown_sections=("capital-country", "male-female"),
-                  note="generated from templates (countries, capitals, languages; male and "
-                       "female words of the same role; animals and colours)")
+                  note=N_("generated from templates (countries, capitals, languages; male and "
+                          "female words of the same role; animals and colours)"))
 
 
 def _toy_similarity() -> tuple[tuple[str, str, float], ...]:
@@ -240,8 +241,8 @@ def wiki_corpus(max_tokens: int = 100_000) -> Corpus:
     return Corpus("wiki", tuple(sentences), tuple(analogies), tuple(sections), tuple(similarity),
                   probes=("king", "war", "music", "church", "water", "german"),
                   shown_sections=("capital-common-countries", "family"),
-                  note="the Wikipedia sample inside gensim (500 articles, stemmed, no stop "
-                       "words; CC BY-SA)")
+                  note=N_("the Wikipedia sample inside gensim (500 articles, stemmed, no stop "
+                          "words; CC BY-SA)"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,5 +263,6 @@ def text_corpus(text: str, max_tokens: int, name: str = "upload") -> Corpus:
     counts = Counter(w for s in sentences for w in s)
     probes = tuple(w for w, _ in counts.most_common(200) if len(w) >= 4 and not w.isdigit())[:6]
     return Corpus(name, tuple(sentences), probes=probes,
-                  note=f"your uploaded text ({n:,} words; no analogy questions or word ratings "
-                       "to score it by: look at the neighbours and the map)")
+                  note=N_("your uploaded text ({n:,} words; no analogy questions or word "
+                          "ratings to score it by: look at the neighbours and the map)"
+                          ).format(n=n))

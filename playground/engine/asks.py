@@ -54,7 +54,15 @@ class BadImage(AskError):
 
 
 def answer(kind: str, args: dict, env: dict | None = None):
-    """Compute an ask (in the worker process, or in this one with a thread executor)."""
+    """Compute an ask (in the worker process, or in this one with a thread executor), its
+    words in the asking page's language."""
+    from playground import i18n
+
+    with i18n.speaking(args.get("lang")):
+        return _answer(kind, args, env)
+
+
+def _answer(kind: str, args: dict, env: dict | None = None):
     from playground import params, registry
     from playground.engine import server
 

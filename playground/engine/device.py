@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 
+from playground.i18n import N_
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -85,7 +87,7 @@ def describe() -> str:
         return f"GPU: {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
     if _mps_ok(torch):
         return "GPU: Apple MPS"
-    return f"no GPU found, training on CPU ({available_cpus()} threads)"
+    return N_("no GPU found, training on CPU ({threads} threads)").format(threads=available_cpus())
 
 
 def autocast(device, lab=None):

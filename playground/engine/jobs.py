@@ -23,6 +23,7 @@ from playground.engine import device as devices
 from playground.engine import hosting, loop
 from playground.engine import worker as workers
 from playground.engine.runs import RunStore
+from playground.i18n import N_
 
 
 MAX_PLAN = 8            # runs one comparison may make
@@ -31,8 +32,8 @@ KEEP_DONE = 256         # ended jobs kept in memory (wait(), snapshot()); the st
 CHECK_TIMEOUT_S = 120   # a run's check waits this long for a worker (a cold one imports torch)
 MAX_REMEMBERED_ASKS = 64
 
-INTERRUPTED = ("The server stopped while this run was training; its metrics so far are kept. "
-               "Press Train to start again.")
+INTERRUPTED = N_("The server stopped while this run was training; its metrics so far are kept. "
+                 "Press Train to start again.")
 
 
 def _step_of(change: dict) -> int:
@@ -517,7 +518,7 @@ class JobManager:
             if job is not None and job in self._queued:
                 self._queued.remove(job)
                 self.store.set_status(run_id, status="cancelled", ended=time.time(),
-                                      message="Cancelled while waiting in the queue.")
+                                      message=N_("Cancelled while waiting in the queue."))
                 job.done.set()
                 self._forget()
                 self._dispatch()                # runs that needed it fail now, not later
@@ -602,6 +603,7 @@ class JobManager:
         their turn: the worker that answers also trains everyone's runs."""
         from playground.engine import asks
 
+        args = _with_language(args)
         cap = self.caps.server_seconds if owner else None
         if cap:
             now = time.monotonic()
@@ -630,6 +632,7 @@ class JobManager:
         rerun and gets the same future. `wait`: seconds to give it before returning (a warm
         worker answers a check in milliseconds: the page then draws it at once). A failed ask is
         forgotten, so the next rerun asks again."""
+        args = _with_language(args)             # the asking page's, known in its thread
         key = json.dumps([kind, args], sort_keys=True, default=str)
         with self._lock:
             future = self._soon.get(key)
@@ -674,3 +677,11 @@ class JobManager:
         if self._asker is not None:
             self._asker.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown()
+
+
+def _with_language(args: dict) -> dict:
+    """An ask's arguments with the asking page's language (its answer's words are in it)."""
+    from playground import i18n
+
+    lang = args.get("lang") or i18n.current()
+    return args if lang == i18n.DEFAULT or args.get("lang") == lang else {**args, "lang": lang}

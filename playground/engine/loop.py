@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from playground.engine import device as devices
 from playground.engine import stepping
 from playground.engine.runs import RunStore
+from playground.i18n import N_
 
 METRIC_INTERVAL_S = 0.25      # train metrics and status: at most ~4 host syncs a second
 EVAL_INTERVAL_S = 0.25        # validation metrics, or less often when evaluating is slow...
@@ -49,6 +50,7 @@ class Result:
     params: int = 0
     detail: str = ""            # traceback of an unexpected failure, for the curious
     fix: dict = field(default_factory=dict)    # settings that would avoid the failure
+    words: list = field(default_factory=list)  # the message's ids and values (loop.said)
     device_broken: bool = False  # a CUDA error that poisons the process: replace the worker
 
     def as_dict(self) -> dict:
@@ -94,6 +96,15 @@ def steps_of(lab, cfg) -> int:
     return lab.steps_of(cfg) if hasattr(lab, "steps_of") else cfg.steps
 
 
+def said(*parts: tuple[str, dict]) -> dict:
+    """A run's message in English, and its words (message ids with their values) that the page
+    shows in its own language: the worker has none."""
+    parts = tuple((text, values) for text, values in parts if text)
+    return {"message": "".join(text.format(**values) if values else text
+                               for text, values in parts),
+            "message_words": [{"text": text, "values": values} for text, values in parts]}
+
+
 def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters()) if model is not None else 0
 
@@ -101,20 +112,24 @@ def count_params(model) -> int:
 def _divergence_message(cfg, step: int, what: str, hint=None) -> str:
     """What happened and what to try: the lab's own reading of it (`divergence_hint(cfg)`, e.g.
     a missing target network), else the learning rate."""
+    # made of messages (the page recognises them and says them in its language)
     why = hint(cfg) if hint is not None else None
     if why:
-        return f"The loss became {what} at step {step}: {why} The curve so far is kept."
+        return N_("The loss became {what} at step {step}: {why} The curve so far is kept."
+                  ).format(what=what, step=step, why=why)
     lr = getattr(cfg, "lr", None)
     if lr:
-        return (f"The loss became {what} at step {step}: learning rate {lr:g} is likely too high "
-                f"- try {lr / 10:g}. The curve so far is kept.")
-    return f"The loss became {what} at step {step}: training became unstable. The curve so far is kept."
+        return N_("The loss became {what} at step {step}: learning rate {lr:g} is likely too "
+                  "high - try {lower:g}. The curve so far is kept.").format(
+            what=what, step=step, lr=lr, lower=lr / 10)
+    return N_("The loss became {what} at step {step}: training became unstable. The curve so "
+              "far is kept.").format(what=what, step=step)
 
 
 def _oom_message(cfg, where: str) -> str:
     bs = getattr(cfg, "batch_size", None)
-    hint = f"try a batch size below {bs}" if bs else "try a smaller batch"
-    return f"Out of {where} memory: {hint} or a smaller model."
+    hint = N_("try a batch size below {bs}").format(bs=bs) if bs else N_("try a smaller batch")
+    return N_("Out of {where} memory: {hint} or a smaller model.").format(where=where, hint=hint)
 
 
 class _Window:
@@ -170,7 +185,7 @@ class _Window:
         if not losses:
             return
         if not all(math.isfinite(v) for v in losses):
-            what = "NaN" if any(v != v for v in losses) else "infinite"
+            what = "NaN" if any(v != v for v in losses) else N_("infinite")
             raise Diverged(_divergence_message(cfg, self.step, what, self.hint))
         loss = max(abs(v) for v in losses)
         if self.baseline is None:
@@ -179,7 +194,8 @@ class _Window:
             # A finite but astronomically growing loss is the same failure caught later
             # (dead ReLUs can keep it finite forever).
             raise Diverged(_divergence_message(
-                cfg, self.step, f"{loss:.3g} ({loss / self.baseline:.0e} times its first value)",
+                cfg, self.step, N_("{loss:.3g} ({times:.0e} times its first value)").format(
+                    loss=loss, times=loss / self.baseline),
                 self.hint))
 
 
@@ -223,13 +239,14 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         torch.set_flush_denormal(True)
         res.device = str(dev)
         status(status="running", started=time.time(), device=res.device,
-               message="Loading data and building the model...")
+               **said((N_("Loading data and building the model..."), {})))
         seed = int(getattr(cfg, "seed", 0))
         seed_everything(seed)
         data = lab.load_data(cfg)
-        note = ""
+        note = []
         if max_train and data.n_train > max_train and data.n_examples is None:
-            note = f" on the first {max_train:,} of {data.n_train:,} training examples (server limit)"
+            note.append((N_(" on the first {max_train:,} of {n_train:,} training examples (server "
+                            "limit)"), {"max_train": max_train, "n_train": data.n_train}))
             data = data.head(max_train)
         data = data.to(dev)
         state = lab.build(cfg, data)
@@ -245,8 +262,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         planned = total
         if max_updates and total > max_updates:
             total = int(max_updates)        # progress and curves span what will really run
-            note += (f" (this server stops a run at {total:,} optimizer steps; these settings "
-                     f"ask for {planned:,})")
+            note.append((N_(" (this server stops a run at {total:,} optimizer steps; these "
+                            "settings ask for {planned:,})"), {"total": total, "planned": planned}))
         # a lab that counts in its own unit (DQN: environment steps, an update every few):
         # curves, progress and the end say that unit, as its form and pictures do
         unit = getattr(lab, "STEP_UNIT", "")
@@ -257,7 +274,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
         train = data.train
         amp = devices.autocast(dev, lab)
         status(total_steps=total, steps_per_epoch=steps_per_epoch, params=res.params,
-               message="Training" + note)
+               **said((N_("Training"), {}), *note))
 
         # Material that is not a list of examples (a token stream): the lab cuts its batches.
         draw = lab.draw_batch if data.n_examples is not None else None
@@ -383,7 +400,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
                 flush(now, final=True)
                 evaluate(now)
                 show()
-                status(paused=True, message=f"Paused at step {shown(step):,} of {shown(total):,}.")
+                status(paused=True, **said((N_("Paused at step {step:,} of {total:,}."),
+                                           {"step": shown(step), "total": shown(total)})))
             at_rest()
             paused, limit = True, max_pause or PAUSE_LIMIT_S
             while paused:
@@ -407,7 +425,7 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             waited = time.perf_counter() - began
             train_start += waited
             paused_s += waited
-            status(paused=False, message="Training" + note)
+            status(paused=False, **said((N_("Training"), {}), *note))
 
         while step < total:
             while replays and int(replays[0].get("step", 0)) <= step:
@@ -458,32 +476,38 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
             store.save_optimizers(run_id, stepping.optimizer_states(lab, state))
         if planned > total and step >= total and not cancel.is_set():
             limited = "steps"
+        at = {"step": step, "total": total, "seconds": res.seconds}
         if pause_expired:
-            res.status, res.message = ("cancelled", f"Stopped at step {step} of {total} after "
-                                       f"{(max_pause or PAUSE_LIMIT_S) / 60:.0f} minutes paused; "
-                                       "its weights are kept.")
+            res.status, words = "cancelled", said((N_(
+                "Stopped at step {step} of {total} after {minutes:.0f} minutes paused; its "
+                "weights are kept."), {**at, "minutes": (max_pause or PAUSE_LIMIT_S) / 60}))
         elif cancel.is_set():
-            res.status, res.message = ("cancelled", f"Stopped at step {step} of {total}; its "
-                                       "weights are kept.")
+            res.status, words = "cancelled", said((N_(
+                "Stopped at step {step} of {total}; its weights are kept."), at))
         elif limited == "time":
-            res.status, res.message = "completed", (
-                f"Stopped at the time limit: this server trains a run for at most "
-                f"{max_seconds:,.0f} s, and it reached step {shown(step):,} of {shown(total):,}"
-                f"{note}. Its weights and curves are kept; fewer epochs or a smaller model "
-                "finish in time.")
+            res.status, words = "completed", said((N_(
+                "Stopped at the time limit: this server trains a run for at most {limit:,.0f} "
+                "s, and it reached step {step:,} of {total:,}"), {
+                    "limit": max_seconds, "step": shown(step), "total": shown(total)}), *note,
+                (N_(". Its weights and curves are kept; fewer epochs or a smaller model finish "
+                    "in time."), {}))
         elif limited == "steps":
-            res.status, res.message = "completed", (
-                f"Stopped at the step limit: this server allows {total:,} optimizer steps per "
-                f"run and these settings ask for {planned:,}; trained in {res.seconds:.1f} s. "
-                "Its weights and curves are kept; fewer epochs or a larger batch fit.")
+            res.status, words = "completed", said((N_(
+                "Stopped at the step limit: this server allows {total:,} optimizer steps per "
+                "run and these settings ask for {planned:,}; trained in {seconds:.1f} s. Its "
+                "weights and curves are kept; fewer epochs or a larger batch fit."),
+                {**at, "planned": planned}))
         elif ended:
-            res.status, res.message = "completed", (f"{ended} Trained {step} of {total} steps in "
-                                                    f"{res.seconds:.1f} s{note}.")
+            res.status, words = "completed", said((ended, {}), (N_(
+                " Trained {step} of {total} steps in {seconds:.1f} s"), at), *note, (".", {}))
         elif unit:
-            res.status, res.message = "completed", (f"Finished {shown(step)} {unit} in "
-                                                    f"{res.seconds:.1f} s ({step} updates){note}.")
+            res.status, words = "completed", said((N_(
+                "Finished {shown} {unit} in {seconds:.1f} s ({step} updates)"),
+                {**at, "shown": shown(step), "unit": unit}), *note, (".", {}))
         else:
-            res.status, res.message = "completed", f"Finished {step} steps in {res.seconds:.1f} s{note}."
+            res.status, words = "completed", said((N_(
+                "Finished {step} steps in {seconds:.1f} s"), at), *note, (".", {}))
+        res.message, res.words = words["message"], words["message_words"]
     except Diverged as e:
         res.status, res.message = "diverged", str(e)
         try:        # the last picture: what blew up (a deep net's spreads at initialisation)
@@ -500,7 +524,8 @@ def run(lab, cfg, run_id: str, store: RunStore, cancel: threading.Event | None =
     res.seconds = res.seconds or time.perf_counter() - t0 - paused_s
     res.metrics = res.metrics or {**last_train, **last_val}
     try:
-        status(status=res.status, message=res.message, ended=time.time(), step=res.steps,
+        status(status=res.status, message=res.message, message_words=res.words,
+               ended=time.time(), step=res.steps,
                final=res.metrics, seconds=res.seconds, params=res.params,
                detail=res.detail, fix=res.fix, **({"limited": limited} if limited else {}))
     except OSError as e:
@@ -547,5 +572,5 @@ def _failure(e: Exception, cfg) -> tuple[str, str]:
                           f"from ({text.splitlines()[0][:160]}); the process is replaced: "
                           "press Train to start again.")
     if isinstance(e, (MemoryError,)) or "can't allocate memory" in str(e):
-        return "failed", _oom_message(cfg, "main")
-    return "failed", f"Training failed: {type(e).__name__}: {e}"
+        return "failed", _oom_message(cfg, N_("main"))
+    return "failed", N_("Training failed: {error}").format(error=f"{type(e).__name__}: {e}")

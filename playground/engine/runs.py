@@ -30,6 +30,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.i18n import N_
+
 ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "cancelled", "diverged", "failed", "interrupted")
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[a-z0-9_]{1,32}-[0-9a-f]{6}$")
@@ -399,7 +401,7 @@ class RunStore:
         except FileNotFoundError:
             raise NoSuchRun(f"no such run: {run_id}") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return {"status": "damaged", "message": "This run's status.json cannot be read."}
+            return {"status": "damaged", "message": N_("This run's status.json cannot be read.")}
 
     def metrics(self, run_id: str) -> list[dict]:
         """All records; a torn last line (a crash mid-write) is skipped, not fatal."""
@@ -485,7 +487,8 @@ class RunStore:
             st = info.status
             if st.get("status") in ACTIVE and not _pid_alive(st.get("pid")):
                 self.set_status(info.run_id, status="interrupted", ended=time.time(),
-                                message=f"The server stopped while this run was {st.get('status')}"
-                                        "; its metrics so far are kept. Press Train to start again.")
+                                message=N_("The server stopped while this run was {status}; its "
+                                           "metrics so far are kept. Press Train to start again."
+                                           ).format(status=st.get("status")))
                 fixed.append(info.run_id)
         return fixed

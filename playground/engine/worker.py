@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from playground.engine import asks, hosting, loop, procfs
+from playground.i18n import N_
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = ("process", "thread")
@@ -264,7 +265,7 @@ class ProcessExecutor:
                 worker = Worker(self)
             self._busy[job.run_id] = worker
         if not worker.ready.is_set():
-            store.set_status(job.run_id, message="Starting a training process...")
+            store.set_status(job.run_id, message=N_("Starting a training process..."))
         worker.run(job, limits, on_done)
 
     def _released(self, worker: Worker, rss_mb, broken: bool = False) -> None:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 
 import streamlit as st
 
+from playground.i18n import N_, _
 from playground import export
 from playground.engine import server
 from playground.engine.runs import NoSuchRun
@@ -62,10 +63,11 @@ def _exported(col, store, run_id: str, updated, what: str, make, label: str, fil
         col.caption(f"{label}: {e}")
         return
     except Exception as e:  # noqa: BLE001 - a failed export must not take the page down
-        col.caption(f"{label}: could not be made ({type(e).__name__}: {e}).")
+        error = f"{type(e).__name__}: {e}"
+        col.caption(_("{label}: could not be made ({error}).", label=label, error=error))
         return
     if why:
-        col.caption(f"{label}: {why}")
+        col.caption(f"{label}: {_(why)}")            # made in English, known by its shape
     else:
         _button(col, label, lambda: data, file_name, mime, key)
 
@@ -73,7 +75,7 @@ def _exported(col, store, run_id: str, updated, what: str, make, label: str, fil
 def _weights(store, run_id: str) -> bytes:
     path = store.model_path(run_id)
     if path is None:
-        raise FileNotFoundError(f"run {run_id} has no saved weights (model.pt)")
+        raise FileNotFoundError(N_("run {run} has no saved weights (model.pt)").format(run=run_id))
     return path.read_bytes()
 
 
@@ -95,25 +97,25 @@ def _completed(store, info, key: str, owner: bool) -> None:
     script = f"train_{info.lab}.py"
     c1, c2, c3, c4 = st.columns(4)
     _exported(c1, store, run_id, updated, "script", lambda: export.run_script(store, run_id),
-              f"Script ({script})", script, "text/x-python", f"{key}.script")
+              _("Script ({file})", file=script), script, "text/x-python", f"{key}.script")
     if store.model_path(run_id) is None:
-        c2.caption("Weights: this run saved no weights (model.pt).")
+        c2.caption(_("Weights: this run saved no weights (model.pt)."))
     else:
-        _button(c2, "Weights (model.pt)", lambda: _weights(store, run_id), f"{run_id}.pt",
+        _button(c2, _("Weights (model.pt)"), lambda: _weights(store, run_id), f"{run_id}.pt",
                 "application/octet-stream", f"{key}.weights")
     _exported(c3, store, run_id, updated, "onnx", lambda: _onnx(store, run_id),
               "ONNX", f"{run_id}.onnx", "application/octet-stream", f"{key}.onnx")
-    _button(c4, "Whole run (.zip)", lambda: export.bundle(store, run_id, detail=owner),
+    _button(c4, _("Whole run (.zip)"), lambda: export.bundle(store, run_id, detail=owner),
             f"{run_id}.zip", "application/zip", f"{key}.zip")
 
 
 def _unfinished(store, info, key: str, owner: bool) -> None:
     c1, c2 = st.columns([1, 3])
-    _button(c1, "Whole run (.zip)", lambda: export.bundle(store, info.run_id, detail=owner),
+    _button(c1, _("Whole run (.zip)"), lambda: export.bundle(store, info.run_id, detail=owner),
             f"{info.run_id}.zip", "application/zip", f"{key}.zip")
-    c2.caption(f"This run is {info.status.get('status', 'unfinished')}: the zip holds its "
-               "settings, status and metrics so far. The weights, the script and ONNX come with "
-               "a completed run.")
+    c2.caption(_("This run is {status}: the zip holds its settings, status and metrics so "
+                 "far. The weights, the script and ONNX come with a completed run.",
+                 status=_(info.status.get("status", N_("unfinished")))))
 
 
 def run_downloads(run_id: str, store, key: str, owner: bool = True) -> None:
@@ -122,12 +124,14 @@ def run_downloads(run_id: str, store, key: str, owner: bool = True) -> None:
     try:
         info = store.info(run_id)
         if info.damaged:
-            st.caption(f"Nothing to download: {info.damaged}")
+            st.caption(_("Nothing to download: {why}", why=info.damaged))
         elif info.status.get("status") == "completed":
             _completed(store, info, key, owner)
         else:
             _unfinished(store, info, key, owner)
     except NoSuchRun as e:
-        st.caption(f"Nothing to download: {e}.")
+        why = f"{e}."
+        st.caption(_("Nothing to download: {why}", why=why))
     except Exception as e:  # noqa: BLE001 - downloads must never hide the rest of the page
-        st.caption(f"The downloads could not be prepared ({type(e).__name__}: {e}).")
+        error = f"{type(e).__name__}: {e}"
+        st.caption(_("The downloads could not be prepared ({error}).", error=error))

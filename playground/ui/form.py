@@ -203,16 +203,18 @@ def _upload(key: str, spec: params.Spec, container) -> None:
             except uploads.BadUpload as e:
                 st.session_state[mine] = (seen, "", str(e), file.name)
             else:
-                note = (f"{info['points']:,} points" if "points" in info else
-                        f"{info['rows']:,} rows, {info['columns']} columns" if "columns" in info
-                        else
-                        f"{info['rows']:,} texts, {info['labels']} labels" if "rows" in info else
-                        f"{info['chars']:,} characters, {info['distinct']} different")
+                note = (_("{n:,} points", n=info["points"]) if "points" in info else
+                        _("{rows:,} rows, {columns} columns", rows=info["rows"],
+                          columns=info["columns"]) if "columns" in info else
+                        _("{rows:,} texts, {labels} labels", rows=info["rows"],
+                          labels=info["labels"]) if "rows" in info else
+                        _("{chars:,} characters, {distinct} different", chars=info["chars"],
+                          distinct=info["distinct"]))
                 st.session_state[mine] = (seen, text_id, note, file.name)
             st.session_state[key] = st.session_state[mine][1]
         note = st.session_state[mine][2]
         if st.session_state[mine][1]:
-            container.caption(f"Using {plain(file.name, 60)}: {note}.")
+            container.caption(_("Using {file}: {note}.", file=plain(file.name, 60), note=note))
         else:
             container.error(plain(note, 500))           # may quote the file
     elif removed and st.session_state.get(mine):        # the visitor removed their file
@@ -220,15 +222,17 @@ def _upload(key: str, spec: params.Spec, container) -> None:
             st.session_state[key] = ""
         del st.session_state[mine]
     elif st.session_state.get(key):
-        _, held, note, name = st.session_state.get(mine) or (None, "", "", "")
-        container.caption(f"Using {plain(name, 60)}, uploaded before: {note}."
+        _seen, held, note, name = st.session_state.get(mine) or (None, "", "", "")
+        container.caption(_("Using {file}, uploaded before: {note}.", file=plain(name, 60),
+                            note=note)
                           if held and held == st.session_state[key] else
-                          f"Using the uploaded file {st.session_state[key]} named in the link.")
-        container.button("Use no file", key=f"{key}.forget", on_click=_forget,
+                          _("Using the uploaded file {file} named in the link.",
+                            file=st.session_state[key]))
+        container.button(_("Use no file"), key=f"{key}.forget", on_click=_forget,
                          args=(key, mine), icon=":material/close:")
-    container.caption("An uploaded file is kept on this server under its fingerprint, so that "
-                      "the training process can read it; anyone with a link to a run trained on "
-                      "it can train on it too. Upload nothing private.")
+    container.caption(_("An uploaded file is kept on this server under its fingerprint, so "
+                        "that the training process can read it; anyone with a link to a run "
+                        "trained on it can train on it too. Upload nothing private."))
 
 
 def _forget(key: str, mine: str) -> None:

@@ -18,8 +18,8 @@ from playground.i18n import _
 def _device() -> None:
     where = manager().device_description(timeout=0.3)
     if where:
-        (st.success if where.startswith("GPU") else st.info)(_("**Device:** {where}", where=where),
-                                                             icon="🖥️")
+        shown = _("**Device:** {where}", where=_(where))        # the worker's words, in English
+        (st.success if where.startswith("GPU") else st.info)(shown, icon="🖥️")
         return
 
     @st.fragment(run_every=1.0)
@@ -37,6 +37,8 @@ GALLERY_COLUMNS = 3
 def sentences(doc: str) -> list[str]:
     """A docstring's sentences: split at a full stop that ends one (not "et al." or "e.g.")."""
     doc = " ".join((doc or "").split())
+    if re.search(r"[\u4e00-\u9fff]", doc):          # Chinese: a sentence ends with 。
+        return [x + "。" for x in doc.split("。") if x.strip()]
     return [x for x in re.split(r"(?<!\bal)(?<!\be\.g)\.\s+(?=[A-Z*])", doc) if x]
 
 
@@ -44,9 +46,17 @@ def idea(doc: str, limit: int = 170) -> str:
     """A lab's idea in a line: its docstring's first sentence, or the second where the first
     only names the architecture ("Residual network.")."""
     parts = sentences(doc) or [""]
-    text = parts[1] if len(parts) > 1 and len(parts[0]) < 60 else parts[0]
-    text = text.rstrip(".")
-    return text + "." if len(text) <= limit else text[:text.rfind(" ", 0, limit - 3)] + "..."
+    chinese = bool(re.search(r"[\u4e00-\u9fff]", doc or ""))
+    # only a name: short, or in Chinese a sentence without a clause ("图神经网络（GCN ...）。")
+    named = ("，" not in re.sub(r"（[^）]*）", "", parts[0]) if chinese else len(parts[0]) < 60)
+    limit = limit // 2 if chinese else limit                        # a character says more
+    text = parts[1] if len(parts) > 1 and named else parts[0]
+    text = text.rstrip(".。")
+    end = "。" if chinese else "."
+    if len(text) <= limit:
+        return text + end
+    cut = text.rfind(" ", 0, limit - 3) if not chinese else limit - 1
+    return text[:cut].rstrip("，、；：（ ") + ("…" if chinese else "...")
 
 
 @functools.lru_cache(maxsize=32)

@@ -65,34 +65,52 @@ def _header(run_id: str, status: dict, position: int | None, on_fix=None,
     total = status.get("total_steps") or 0
     step = status.get("step") or 0
     if state == "queued":
-        where = f"position {position} in the queue" if position else "waiting for a free slot"
-        st.info(f"Queued: {where}. It starts when the run before it finishes.")
+        where = (_("position {position} in the queue", position=position) if position
+                 else _("waiting for a free slot"))
+        st.info(_("Queued: {where}. It starts when the run before it finishes.", where=where))
     elif state == "running":
         if status.get("unit"):          # the lab's own count (environment steps)
             step, total = status.get("shown_step") or 0, status.get("shown_total") or total
         text = _("step {step:,} / {total:,} · ETA {eta} · {rate:,.0f} samples/s", step=step,
                  total=total, eta=_fmt_s(status.get("eta_s")),
                  rate=status.get("samples_per_s") or 0) if total else \
-            status.get("message", "starting...")
+            _message(status, _("starting..."))
         if status.get("paused"):
             text = "⏸ " + _("paused at step {step:,} / {total:,}", step=step, total=total)
         st.progress(min(1.0, step / total) if total else 0.0, text=text)
     elif state == "completed":
-        st.success(status.get("message", "Completed."))
+        st.success(_message(status, _("Completed.")))
     elif state in ("diverged", "failed", "damaged"):
-        st.error(plain(status.get("message", state), 1000))     # may quote an uploaded file
+        st.error(plain(_message(status, state), 1000))     # may quote an uploaded file
         fix = status.get("fix") or {}
         if fix and on_fix is not None:
             label = ", ".join(f"{k} = {v}" for k, v in fix.items())
-            st.button(f"Use {label} instead", key=f"fix-{run_id}", on_click=on_fix, args=(fix,),
+            st.button(_("Use {fix} instead", fix=label), key=f"fix-{run_id}", on_click=on_fix, args=(fix,),
                       icon=":material/build:")
         # a traceback names files and code: hosted, for the run's owner only (it stays in
         # the run's status.json either way)
         if status.get("detail") and owner:
-            with st.expander("Details"):
+            with st.expander(_("Details")):
                 st.code(status["detail"])
     elif state in ("cancelled", "interrupted"):
-        st.warning(status.get("message", state))
+        st.warning(_message(status, state))
+
+
+def _message(status: dict, default: str) -> str:
+    """A run's message in the page's language: made in the worker in English, with its words
+    (a message id and values) beside it where it has any."""
+    message, words = status.get("message"), status.get("message_words")
+    if not message or not isinstance(words, list):      # a recording's: known by its shape
+        return _(message) if message else default
+    try:
+        parts = [(w["text"], w.get("values") or {}) for w in words]
+        if "".join(t.format(**v) for t, v in parts) != message:
+            return _(message)           # words of an earlier message
+        # a value may be a word of its own (a lab's unit: "environment steps")
+        return "".join(_(t, **{k: _(x) if isinstance(x, str) else x for k, x in v.items()})
+                       for t, v in parts)
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError):
+        return _(message)
 
 
 def poll_seconds(status: dict, now: float | None = None) -> float:
@@ -118,7 +136,51 @@ def look() -> tuple:
     Part of every figure cache key: a stage and a desk may watch the same run."""
     from playground.ui import stage
 
-    return (STAGE_FONT_PX, STAGE_MAX_HEIGHT_PX) if stage.active() else ()
+    staged = (STAGE_FONT_PX, STAGE_MAX_HEIGHT_PX) if stage.active() else ()
+    lang = i18n.current()
+    return staged + ((lang,) if lang != i18n.DEFAULT else ())
+
+
+def _figure_words(spec: dict, lang: str) -> dict:
+    """A figure made in the worker, in English, with its words in `lang` where the catalogue
+    has them: axis, legend and chart titles, traces' names, annotations and words on an axis."""
+    def say(x):
+        return i18n.translate(x, lang) if isinstance(x, str) else x
+
+    def titled(d):
+        if not isinstance(d, dict):
+            return d
+        d = dict(d)
+        title = d.get("title")
+        if isinstance(title, dict):
+            d["title"] = {**title, "text": say(title.get("text"))}
+        elif isinstance(title, str):
+            d["title"] = say(title)
+        return d
+
+    layout = dict(spec.get("layout") or {})
+    for k in list(layout):
+        if k.startswith(("xaxis", "yaxis", "coloraxis", "legend", "title", "scene")):
+            layout[k] = say(layout[k]) if isinstance(layout[k], str) else titled(layout[k])
+    if isinstance(layout.get("annotations"), list):
+        layout["annotations"] = [{**a, "text": say(a.get("text"))} if isinstance(a, dict) else a
+                                 for a in layout["annotations"]]
+    data = []
+    for t in spec.get("data") or []:
+        t = dict(t) if isinstance(t, dict) else t
+        if isinstance(t, dict):
+            if isinstance(t.get("name"), str):
+                t["name"] = say(t["name"])
+            if isinstance(t.get("colorbar"), dict):
+                t["colorbar"] = titled(t["colorbar"])
+            marker = t.get("marker")
+            if isinstance(marker, dict) and isinstance(marker.get("colorbar"), dict):
+                t["marker"] = {**marker, "colorbar": titled(marker["colorbar"])}
+            for k in ("x", "y"):        # categories: bar charts of named things
+                if isinstance(t.get(k), list) and t[k] and all(isinstance(v, str) for v in t[k]):
+                    t[k] = [say(v) for v in t[k]]
+        data.append(t)
+    return {**spec, "layout": layout, "data": data}
 
 
 def _figure(spec: dict, look: tuple = ()):
@@ -130,6 +192,10 @@ def _figure(spec: dict, look: tuple = ()):
     dict: a poll then costs only the JSON of the picture. Profiled with py-spy on a watched run."""
     import plotly.graph_objects as go
 
+    lang = next((x for x in look if isinstance(x, str)), None)
+    look = tuple(x for x in look if not isinstance(x, str))
+    if lang:
+        spec = _figure_words(spec, lang)
     layout = dict(spec.get("layout") or {})
     template = layout.pop("template", None)
     # NOTE: axis automargin (which plotly's templates turn on) makes plotly.js measure every
@@ -280,15 +346,16 @@ def artifact_grid(items, columns: int = 2, prefix: str = "art", cache=None) -> N
             try:
                 _artifact(f"{prefix}-{key}", item, cache)
             except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
-                st.caption(f"This picture could not be shown ({type(e).__name__}).")
+                st.caption(_("This picture could not be shown ({error}).",
+                             error=type(e).__name__))
 
 
-def _artifact(key: str, item: dict, cache) -> None:
+def _artifact(key: str, item: dict, cache, name: str = "") -> None:
     # a picture's words are made in the worker, in English: shown in the page's language
     words = item.get("words") if isinstance(item.get("words"), dict) else {}
     values = words.get("values") if isinstance(words.get("values"), dict) else {}
     title = _(words["title"], **values) if words.get("title") else _(item.get("title", key))
-    st.markdown(f"**{title}**")
+    st.markdown(f"**{name}: {title}**" if name else f"**{title}**")
     kind, data = item.get("kind"), item.get("data")
     if kind == "plotly":
         st.plotly_chart(cache(key, lambda: _figure(data, look())), key=key, width="stretch")
@@ -340,7 +407,8 @@ def panel(run_id: str, store, manager, on_fix=None, curves: tuple = (),
     try:
         state = store.status(run_id).get("status")
     except NoSuchRun as e:
-        st.warning(f"{plain(e, 200)}. It may have been deleted, or the link is wrong.")
+        st.warning(_("{error}. It may have been deleted, or the link is wrong.",
+                     error=plain(e, 200)))
         return
     if not pictures_first:
         st.slider(_("Curve smoothing"), 0.0, 0.99, 0.6, 0.01, key="_smoothing",
@@ -413,9 +481,9 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
 
 def plain_rows(runs) -> list[dict]:
     """A comparison's table where its lab has none: the runs' final metrics."""
-    return [{"run": name, "status": r.status.get("status"),
-             "test accuracy": (r.status.get("final") or {}).get("val/acc"),
-             "parameters": r.status.get("params"), "seconds": r.status.get("seconds")}
+    return [{N_("run"): name, N_("status"): r.status.get("status"),
+             N_("test accuracy"): (r.status.get("final") or {}).get("val/acc"),
+             N_("parameters"): r.status.get("params"), N_("seconds"): r.status.get("seconds")}
             for name, r in runs]
 
 
@@ -425,20 +493,29 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
     runs = [(name, store.info(i)) for name, i in zip(names, ids) if store.exists(i)]
     rows, verdict = table(runs) if table is not None else (plain_rows(runs), "")
     frame = pd.DataFrame(rows)
+    if "status" in frame.columns:
+        frame["status"] = frame["status"].map(lambda v: _(_STATES.get(v, v))
+                                              if isinstance(v, str) else v)
+    for c in frame.columns:             # the compared runs' names, as the subheader says them
+        if frame[c].dtype == object:
+            frame[c] = frame[c].map(lambda v: _(v) if isinstance(v, str) and v in names else v)
+    # the columns keep their English names (a lab's table names them), shown translated
     formats = {}
     for c in frame.columns:
+        label = _(str(c))
         if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
+            formats[c] = st.column_config.Column(label)
             continue
         values = frame[c].dropna()
         if "accuracy" in c or "share" in c:
-            formats[c] = st.column_config.NumberColumn(format="percent")
+            formats[c] = st.column_config.NumberColumn(label, format="percent")
         elif len(values) and (values == values.round()).all():
-            formats[c] = st.column_config.NumberColumn(format="localized")     # 139,530
+            formats[c] = st.column_config.NumberColumn(label, format="localized")     # 139,530
         else:           # a GRU's 0.0004 and a gradient of 1e-07 are not "0"
-            formats[c] = st.column_config.NumberColumn(format="%.3g")
+            formats[c] = st.column_config.NumberColumn(label, format="%.3g")
     st.dataframe(frame, hide_index=True, width="stretch", column_config=formats)
     if verdict:
-        st.info(verdict, icon="⚖️")
+        st.info(_(verdict), icon="⚖️")          # a recording's verdict is English
 
 
 def compare_views(ids: list[str], names: tuple, store, views: tuple = (),
@@ -458,24 +535,25 @@ def compare_views(ids: list[str], names: tuple, store, views: tuple = (),
                 with col:
                     item = items.get(view)
                     if item is None:
-                        st.markdown(f"**{name}**")
-                        st.caption("Its picture comes once it trains." if not items else
-                                   "This run has no such picture.")
+                        st.markdown(f"**{_(name)}**")
+                        st.caption(_("Its picture comes once it trains.") if not items else
+                                   _("This run has no such picture."))
                         continue
                     try:
-                        _artifact(f"{prefix}-{i}-{view}", {**item, "title": f"{name}: "
-                                  f"{item.get('title', view)}"},
+                        _artifact(f"{prefix}-{i}-{view}", item,
                                   lambda key, make, t=tail: t.cached(
-                                      ("art", key, t.artifacts_version, look()), make))
+                                      ("art", key, t.artifacts_version, look()), make),
+                                  name=_(name))
                     except Exception as e:  # noqa: BLE001 - one bad picture must not hide the rest
-                        st.caption(f"This picture could not be shown ({type(e).__name__}).")
+                        st.caption(_("This picture could not be shown ({error}).",
+                                     error=type(e).__name__))
 
 
 def compare_panel(ids: list[str], names: tuple, store, table=None,
                   curves: tuple | None = None, views: tuple = ()) -> None:
-    st.subheader("Comparison: " + " vs ".join(names))
-    st.caption("Same data order, same seed. The runs train one after another, each one's "
-               "picture beside the others'; the panel further down follows the last one.")
+    st.subheader(_("Comparison: {names}", names=" vs ".join(_(n) for n in names)))
+    st.caption(_("Same data order, same seed. The runs train one after another, each one's "
+                 "picture beside the others'; the panel further down follows the last one."))
     if any(store.exists(i) and store.status(i).get("status") in ACTIVE for i in ids):
         @st.fragment(run_every=2 * POLL_S)
         def _live():

@@ -106,20 +106,21 @@ def _current_run(lab_name: str, store) -> str | None:
     try:
         cfg = store.config(run_id)
     except DamagedRun as e:
-        st.error(f"{e}. The other runs are fine; start a new one with Train.")
+        st.error(_("{error}. The other runs are fine; start a new one with Train.", error=e))
         return None
     except NoSuchRun:
-        st.warning(f"No such run: {plain(run_id)}. It may have been deleted, or the link is "
-                   "wrong.")
+        st.warning(_("No such run: {run}. It may have been deleted, or the link is wrong.",
+                     run=plain(run_id)))
         return None
     if cfg.get("lab") != lab_name:
-        st.warning(f"Run {run_id} belongs to the {cfg.get('lab')} lab, not this one.")
+        st.warning(_("Run {run} belongs to the {lab} lab, not this one.", run=run_id,
+                     lab=cfg.get("lab")))
         return None
     try:
         store.status(run_id)
     except NoSuchRun:                       # a crash between writing config and status
-        st.error(f"Run {run_id} is damaged: its status.json is missing. The other runs are "
-                 "fine; start a new one with Train.")
+        st.error(_("Run {run} is damaged: its status.json is missing. The other runs are fine; "
+                   "start a new one with Train.", run=run_id))
         return None
     visit(run_id)
     return run_id
@@ -191,14 +192,15 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
     if cfg is None or not all(getattr(cfg, k) in v for k, v in ex.get("when", {}).items()):
         return
     spec = {s.name: s for s in params.specs(lab.Config)}.get(ex.get("field"))
-    st.subheader(ex["title"])
+    st.subheader(_(ex["title"]))
     typed, text_key = "", f"{lab_name}._explore_text.{run_id}"
     if ex.get("probes"):
-        st.pills("Try one", ex["probes"], key=f"{text_key}.probe", on_change=_probe,
+        st.pills(_("Try one"), ex["probes"], key=f"{text_key}.probe", on_change=_probe,
                  args=(text_key,))
     if "text_label" in ex:              # typed, e.g. a word: that first, the number below
-        typed = st.text_input(ex["text_label"], key=text_key, max_chars=ex.get("max_chars", 100),
-                              help=ex.get("text_help")).strip()
+        typed = st.text_input(_(ex["text_label"]), key=text_key,
+                              max_chars=ex.get("max_chars", 100),
+                              help=_(ex["text_help"]) if ex.get("text_help") else None).strip()
     # settings the look may change (a sampling temperature, a sampler), the run's own first;
     # beside a typed look, only once something is typed
     names = ex.get("options", ())
@@ -209,24 +211,24 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
         for col, o in zip(st.columns(len(options)), options):
             key = f"{lab_name}._explore_{o.name}.{run_id}"
             if o.choices:
-                changed[o.name] = col.selectbox(o.title, o.choices, help=o.help, key=key,
+                changed[o.name] = col.selectbox(_(o.title), o.choices, help=_(o.help), key=key,
                                                 index=o.choices.index(getattr(cfg, o.name)))
                 continue
             kind = float if isinstance(getattr(cfg, o.name), float) else int
             changed[o.name] = col.number_input(
-                o.title, min_value=kind(o.lo), max_value=kind(o.hi),
-                value=getattr(cfg, o.name), help=o.help, key=key)
+                _(o.title), min_value=kind(o.lo), max_value=kind(o.hi),
+                value=getattr(cfg, o.name), help=_(o.help), key=key)
     own = all(changed[k] == getattr(cfg, k) for k in changed)
     cfg = dataclasses.replace(cfg, **changed)
     value = _explore_value(lab_name, ex, spec, cfg, run_id) if spec is not None else 0
     if not typed and (spec is None or (own and value == getattr(cfg, spec.name))):
         if spec is not None:
-            st.caption("The run's own choice is shown above: pick another to look again.")
+            st.caption(_("The run's own choice is shown above: pick another to look again."))
         return
     # computed by the training process (the server draws, the worker computes), one look at a
     # time on a shared server
     try:
-        with server.turn(), st.spinner("The training process is looking..."):
+        with server.turn(), st.spinner(_("The training process is looking...")):
             items = manager().ask("explore", owner=session_id(), args={
                 "lab": lab_name, "config": params.to_dict(cfg), "model": str(path),
                 "value": int(value), "typed": typed})
@@ -234,7 +236,7 @@ def _explore(lab_name: str, lab, store, run_id: str) -> None:
         st.warning(plain(e, 500))
         return
     except asks.AskError as e:          # a missing teacher or dataset is a message
-        st.caption(f"This run cannot be explored here ({plain(e, 500)}).")
+        st.caption(_("This run cannot be explored here ({why}).", why=plain(e, 500)))
         return
     live.artifact_grid(items, prefix=f"explore-{run_id}")
 
@@ -250,10 +252,11 @@ def _explore_value(lab_name: str, ex: dict, spec, cfg, run_id: str) -> int:
     hi, cap = int(spec.hi), getattr(hosting.caps(), ex.get("cap", ""), None)
     if cap and cap < hi:
         hi = cap
-        st.caption(f"This shared server takes at most {cap:,} {spec.title.lower()} at a look.")
-    return int(st.number_input(spec.title, min_value=int(spec.lo), max_value=hi,
+        st.caption(_("This shared server takes at most {cap:,} {what} at a look.", cap=cap,
+                     what=_(spec.title).lower()))
+    return int(st.number_input(_(spec.title), min_value=int(spec.lo), max_value=hi,
                                value=min(hi, int(getattr(cfg, spec.name))), step=1,
-                               help=ex.get("help"), key=f"{lab_name}._explore.{run_id}"))
+                               help=_(ex["help"]) if ex.get("help") else None, key=f"{lab_name}._explore.{run_id}"))
 
 
 def _steps(lab_name: str, lab, store, run_id: str) -> None:
@@ -270,13 +273,13 @@ def _steps(lab_name: str, lab, store, run_id: str) -> None:
     cfg, _errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
     if not stepping.offered(lab, cfg):
         return
-    st.subheader(spec["title"])
-    st.caption(spec["help"])
+    st.subheader(_(spec["title"]))
+    st.caption(_(spec["help"]))
     cap, batch = hosting.caps().server_examples, getattr(cfg, "batch_size", None)
     if cap and isinstance(batch, int) and batch > cap:
-        st.caption(f"On this shared server a step by hand uses at most {cap:,} examples (the "
-                   f"run's batches had {batch:,}).")
-    if not st.toggle("Step through it by hand", key=f"{lab_name}._steps_on.{run_id}"):
+        st.caption(_("On this shared server a step by hand uses at most {cap:,} examples (the "
+                     "run's batches had {batch:,}).", cap=cap, batch=batch))
+    if not st.toggle(_("Step through it by hand"), key=f"{lab_name}._steps_on.{run_id}"):
         return
     _stepper(lab_name, lab, store, run_id)
 
@@ -292,16 +295,16 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
     actions = list(lab.STEPS["actions"])
     cols = st.columns(len(actions) + 1)
     clicked = [label for col, label in zip(cols, actions)
-               if col.button(label, key=f"{key}.{label}", width="stretch")]
-    back = "Back to the start" if stepping.from_start(lab) else "Back to the run's end"
+               if col.button(_(label), key=f"{key}.{label}", width="stretch")]
+    back = _("Back to the start") if stepping.from_start(lab) else _("Back to the run's end")
     restart = cols[-1].button(back, key=f"{key}.reset", width="stretch",
                               icon=":material/restart_alt:")
     fresh = last is None or last["run_id"] != run_id or restart
     if fresh or clicked:
         token = st.session_state.setdefault("_steps_session", uuid.uuid4().hex)
         cfg, _errors = params.parse(lab.Config, store.config(run_id).get("config", {}))
-        doing = ("Setting the run up at its start..." if stepping.from_start(lab)
-                 else "Picking the run up where it ended...") if fresh else "Stepping..."
+        doing = (_("Setting the run up at its start...") if stepping.from_start(lab)
+                 else _("Picking the run up where it ended...")) if fresh else _("Stepping...")
         try:
             with st.spinner(doing), server.turn():
                 answer = manager().ask("steps", owner=session_id(), args={
@@ -311,14 +314,16 @@ def _stepper(lab_name: str, lab, store, run_id: str) -> None:
         except (asks.TooMuch, server.Busy) as e:
             st.warning(plain(e, 500))
         except asks.AskError as e:  # a missing dataset, an upload gone, a failed step
-            st.error(f"This run cannot be stepped here: {plain(e, 500)}" if fresh
-                     else f"The step failed: {plain(e, 500)}")
+            st.error(_("This run cannot be stepped here: {why}", why=plain(e, 500)) if fresh
+                     else _("The step failed: {why}", why=plain(e, 500)))
         else:
             last = st.session_state[key] = {"run_id": run_id, **answer}
     if last is None or last["run_id"] != run_id:
         return
-    taken = ", ".join(f"{n} x {label.lower()}" for label, n in last["counts"].items())
-    st.caption(f"Steps taken by hand: {taken}." if taken else lab.STEPS.get("ready", ""))
+    taken = _(", ").join(f"{n} x {_(label).lower()}" for label, n in last["counts"].items())
+    ready = lab.STEPS.get("ready", "")
+    st.caption(_("Steps taken by hand: {taken}.", taken=taken) if taken
+               else _(ready) if ready else "")
     if last["log"]:
         table = pd.DataFrame(last["log"])
         numbers = [c for c in table.columns if c not in ("#", "step")]
@@ -383,7 +388,7 @@ def _start_comparison(lab_name: str, cfg, compare: dict, mgr) -> None:
         ids = mgr.submit_plan(lab_name, compare["plan"], cfg, owner=session_id(),
                               client=client_id(), names=tuple(compare.get("names", ())))
     except (InvalidConfig, SubmitError) as e:
-        st.error(f"The comparison could not start: {plain(e, 500)}")
+        st.error(_("The comparison could not start: {why}", why=plain(e, 500)))
         return
     st.query_params["compare"] = ",".join(ids)
     st.query_params["run"] = ids[-1]
@@ -405,10 +410,10 @@ def _slow_machine(lab_name: str, store, run_id: str):
         if found is None:
             return
         name, predicted, recorded = found
-        st.warning(f"This machine is slow for this run: about {predicted:.0f} s to go where the "
-                   f"recording of the same settings took {recorded:.0f} s.",
-                   icon=":material/speed:")
-        st.button("Switch to the recording", key=f"slow-{run_id}", icon=":material/replay:",
+        st.warning(_("This machine is slow for this run: about {predicted:.0f} s to go where "
+                     "the recording of the same settings took {recorded:.0f} s.",
+                     predicted=predicted, recorded=recorded), icon=":material/speed:")
+        st.button(_("Switch to the recording"), key=f"slow-{run_id}", icon=":material/replay:",
                   on_click=lambda: st.query_params.update(demo=name))
     return notice
 
@@ -428,11 +433,11 @@ def _worker_table(lab_name: str, ids: list[str], names, store):
     def table(runs):
         args = {"lab": lab_name, "root": str(store.root), "ids": list(ids), "names": list(names)}
         try:
-            with st.spinner("The training process is making the table..."):
+            with st.spinner(_("The training process is making the table...")):
                 out = manager().ask_soon("table", args).result(timeout=asks.TIMEOUT_S)
         except (asks.AskError, TimeoutError) as e:
-            return live.plain_rows(runs), f"(This comparison's own table could not be made: " \
-                                          f"{plain(e, 300)}.)"
+            return live.plain_rows(runs), _("(This comparison's own table could not be made: "
+                                            "{why}.)", why=plain(e, 300))
         return out["rows"], out["verdict"]
     return table
 
@@ -465,11 +470,11 @@ def _overview(lab_name: str, lab, cfg) -> None:
     if cfg is None or not registry.has(lab_name, "overview"):
         return
     try:
-        with st.spinner("The training process is preparing the overview..."):
+        with st.spinner(_("The training process is preparing the overview...")):
             items = manager().ask("overview", {"lab": lab_name,
                                                "config": params.to_dict(cfg)})
     except asks.AskError as e:          # an overview must never hide the form and Train
-        st.caption(f"The overview could not be computed ({plain(e, 500)}).")
+        st.caption(_("The overview could not be computed ({why}).", why=plain(e, 500)))
         return
     live.artifact_grid(items, columns=1, prefix="overview")
 
@@ -529,10 +534,10 @@ def lab_page(lab_name: str) -> None:
         if compared:
             shared["compare"] = ",".join(compared)
         share.share_button(lab_name, shared, key=f"{lab_name}._share", container=c4,
-                           what="this comparison" if compared else "this run")
+                           what=N_("this comparison") if compared else N_("this run"))
     if not owned:
-        st.info("**Watching another visitor's run, read-only:** it is theirs to stop or delete. "
-                "Train starts a run of your own with the settings in the sidebar.",
+        st.info(_("**Watching another visitor's run, read-only:** it is theirs to stop or "
+                  "delete. Train starts a run of your own with the settings in the sidebar."),
                 icon=":material/visibility:")
     if errors:
         st.error(_("Fix these settings to train:") + "\n\n" + "\n".join(f"- {plain(e, 500)}"
@@ -556,7 +561,7 @@ def lab_page(lab_name: str) -> None:
         try:
             for rid in {run_id, *compared}:
                 mgr.cancel(rid, by=session_id())
-            c3.caption("Stopping...")
+            c3.caption(_("Stopping..."))
         except NotOwner as e:
             st.error(str(e))
     form.sync_url(lab_name, lab, cfg, run_id, extra={"compare": ",".join(compared)}

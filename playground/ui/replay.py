@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import streamlit as st
 
 from playground import demos, registry
+from playground.i18n import _
 from playground.ui import live, stage, timing
 from playground.ui.text import plain
 
@@ -94,7 +95,7 @@ class ReplayStore:
         return run_id in self._runs
 
     def status(self, run_id: str) -> dict:
-        run, t, _ = self._local(run_id)
+        run, t, _i = self._local(run_id)
         if t < 0:
             return {"status": "queued"}
         if t >= run.duration:
@@ -170,31 +171,32 @@ def exit_replay() -> None:
 def replay_page(lab_name: str, name: str) -> None:
     """The lab page in replay mode: the recording, its controls, and the way back to training."""
     meta = registry.meta(lab_name)
-    st.title(f"{meta.ICON} {meta.TITLE}")
+    st.title(f"{meta.ICON} {_(meta.TITLE)}")
     names = demos.demos_of(lab_name)
     if name not in names:
-        st.warning(f"This page has no recorded demo named {plain(name)}"
-                   + (f"; it has {', '.join(names)}." if names else "."))
-        st.button("Train it yourself", on_click=exit_replay, type="primary")
+        st.warning(_("This page has no recorded demo named {name}; it has {names}.",
+                     name=plain(name), names=", ".join(names)) if names else
+                   _("This page has no recorded demo named {name}.", name=plain(name)))
+        st.button(_("Train it yourself"), on_click=exit_replay, type="primary")
         return
     try:
         demo = load(lab_name, name)
     except demos.DemoError as e:
         st.error(str(e))
-        st.button("Train it yourself", on_click=exit_replay, type="primary")
+        st.button(_("Train it yourself"), on_click=exit_replay, type="primary")
         return
-    st.info(f"**Replay of a recorded run** ({demo.title}; recorded {demo.recorded}). Nothing "
-            "trains: the curves and pictures are the recording's, at the speed you pick.",
-            icon=":material/replay:")
+    st.info(_("**Replay of a recorded run** ({title}; recorded {recorded}). Nothing trains: "
+              "the curves and pictures are the recording's, at the speed you pick.",
+              title=_(demo.title), recorded=demo.recorded), icon=":material/replay:")
     if getattr(meta, "TRY_THIS", ""):
-        st.caption(f"**Try this:** {meta.TRY_THIS}")
+        st.caption(_("**Try this:** {text}", text=_(meta.TRY_THIS)))
     clock = _clock(lab_name, name)
     duration = demo.duration
     if clock.get("origin") is not None and position(clock, duration) >= duration:
         clock.update(at=duration, origin=None)          # played to the end: it stops there
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 2.2, 1.6])
     playing = clock.get("origin") is not None and position(clock, duration) < duration
-    if c1.button("Pause" if playing else "Play", key="_replay.play", width="stretch",
+    if c1.button(_("Pause") if playing else _("Play"), key="_replay.play", width="stretch",
                  icon=":material/pause:" if playing else ":material/play_arrow:",
                  shortcut=stage.key("play")):
         if playing:
@@ -204,7 +206,7 @@ def replay_page(lab_name: str, name: str) -> None:
             clock.update(at=start, origin=time.time())
         st.rerun()
     if len(names) > 1:
-        picked = c2.selectbox("Demo", names, index=names.index(name), key="_replay.pick",
+        picked = c2.selectbox(_("Demo"), names, index=names.index(name), key="_replay.pick",
                               label_visibility="collapsed")
         if picked != name:
             st.query_params["demo"] = picked
@@ -213,7 +215,7 @@ def replay_page(lab_name: str, name: str) -> None:
                                  format_func=lambda s: f"{s}x", label_visibility="collapsed")
     if speed and speed != clock["speed"]:
         _set(clock, duration, speed=speed)
-    c4.button("Train it yourself", on_click=exit_replay, type="primary", width="stretch",
+    c4.button(_("Train it yourself"), on_click=exit_replay, type="primary", width="stretch",
               icon=":material/model_training:")
 
     key = f"_replay.scrub.{lab_name}.{name}"     # each demo its own range
@@ -228,8 +230,8 @@ def replay_page(lab_name: str, name: str) -> None:
         # sets while the browser still shows an older one would come back as a "change" and
         # throw the replay back there. Paused, it jumps.
         st.session_state[key] = min(top, round(at, 1))
-        st.slider("Jump to (s)", 0.0, top, step=0.1, key=key, on_change=scrub,
-                  disabled=playing, help="Pause, then jump to a moment of the recording.")
+        st.slider(_("Jump to (s)"), 0.0, top, step=0.1, key=key, on_change=scrub,
+                  disabled=playing, help=_("Pause, then jump to a moment of the recording."))
     if not playing:
         scrubber(position(clock, duration), False)
     tick = st.session_state.setdefault(TICK_KEY, TICK_S)
@@ -244,7 +246,8 @@ def replay_page(lab_name: str, name: str) -> None:
             if playing:
                 scrubber(at, True)
             st.progress(min(1.0, at / duration),
-                        text=f"{at:.1f} s of the recording's {duration:.1f} s")
+                        text=_("{at:.1f} s of the recording's {duration:.1f} s", at=at,
+                               duration=duration))
             with timing.logged("replay"):
                 _show(demo, at, pictures_first=stage.active())
             finished = True
@@ -267,7 +270,7 @@ def _show(demo: demos.Demo, at: float, pictures_first: bool = False) -> None:
                    store.ids[-1] if at >= demo.duration else store.ids[0])
     if demo.compare:
         names = tuple(demo.compare["names"])
-        st.subheader("Comparison: " + " vs ".join(names))
+        st.subheader(_("Comparison: {names}", names=" vs ".join(_(n) for n in names)))
         cmp_curves = tuple(tuple(c) for c in demo.compare.get("curves") or ()) or None
         live.compare_views(store.ids, names, store, tuple(demo.compare.get("views") or ()),
                            prefix=f"replay-{demo.name}")

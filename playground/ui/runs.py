@@ -9,12 +9,14 @@ their own.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 
 import pandas as pd
 import streamlit as st
 
-from playground import params, registry
+from playground import i18n, params, registry
+from playground.i18n import N_, _
 from playground.engine.jobs import NotOwner
 from playground.engine.runs import ACTIVE, NoSuchRun, RunInfo
 from playground.ui import charts, share
@@ -25,7 +27,7 @@ from playground.ui.text import plain
 MAX_COMPARED = 8
 SELECTED = "runs.selected"
 MISSING = "–"
-X_AXES = {"step": "step", "epoch": "epoch", "time": "seconds since the run started"}
+X_AXES = {"step": N_("step"), "epoch": N_("epoch"), "time": N_("seconds since the run started")}
 _NOTES = "runs._notes"          # messages of the last delete, shown after its rerun
 
 
@@ -106,22 +108,42 @@ def _filters(runs: list[RunInfo]) -> list[RunInfo]:
     _keep_valid("runs.lab_filter", labs)
     _keep_valid("runs.status_filter", states)
     c1, c2 = st.columns(2)
-    lab_pick = c1.multiselect("Lab", labs, key="runs.lab_filter", placeholder="every lab")
-    state_pick = c2.multiselect("Status", states, key="runs.status_filter",
-                                placeholder="every status")
+    lang = i18n.current()
+    lab_pick = c1.multiselect(_("Lab"), labs, key="runs.lab_filter", placeholder=_("every lab"),
+                              format_func=functools.partial(_lab_title, lang=lang))
+    state_pick = c2.multiselect(_("Status"), states, key="runs.status_filter",
+                                placeholder=_("every status"),
+                                format_func=functools.partial(_state_word, lang=lang))
     return [r for r in runs if (not lab_pick or r.lab in lab_pick)
             and (not state_pick or _state(r) in state_pick)]
 
 
+def _lab_title(name: str, lang: str) -> str:
+    try:
+        return i18n.translate(registry.meta(name).TITLE, lang)
+    except registry.UnknownLab:
+        return name
+
+
+def _state_word(state: str, lang: str) -> str:
+    from playground.ui.live import _STATES
+
+    return i18n.translate(_STATES.get(state, state), lang)
+
+
 def _table(runs: list[RunInfo]) -> None:
+    lang = i18n.current()
     st.dataframe(pd.DataFrame([{
-        "run": r.run_id, "lab": r.lab, "status": _state(r),
+        "run": r.run_id, "lab": r.lab, "status": _state_word(_state(r), lang),
         "result": charts.result(r.lab, r.status.get("final")),
         "seconds": _number(r.status.get("seconds")),
         "created": dt.datetime.fromtimestamp(r.created) if r.created else None,
         "settings": _settings(r)} for r in runs]), hide_index=True, width="stretch",
-        column_config={"seconds": st.column_config.NumberColumn(format="%.1f"),
-                       "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+        column_config={"run": _("run"), "lab": _("lab"), "status": _("status"),
+                       "result": _("result"), "settings": _("settings"),
+                       "seconds": st.column_config.NumberColumn(_("seconds"), format="%.1f"),
+                       "created": st.column_config.DatetimeColumn(
+                           _("created"), format="YYYY-MM-DD HH:mm:ss")})
 
 
 def _selection(shown: list[RunInfo], by_id: dict[str, RunInfo]) -> list[str]:
@@ -134,14 +156,18 @@ def _selection(shown: list[RunInfo], by_id: dict[str, RunInfo]) -> list[str]:
     options = [r.run_id for r in shown]
     options += [i for i in st.session_state[SELECTED] if i not in options]
     picked = st.multiselect(
-        f"Runs to compare (up to {MAX_COMPARED})", options, key=SELECTED,
-        max_selections=MAX_COMPARED, placeholder="Pick runs to overlay their curves",
-        format_func=lambda i: f"{by_id[i].lab} · {_state(by_id[i])} · {i}")
+        _("Runs to compare (up to {n})", n=MAX_COMPARED), options, key=SELECTED,
+        max_selections=MAX_COMPARED, placeholder=_("Pick runs to overlay their curves"),
+        format_func=functools.partial(_run_choice, by_id, lang=i18n.current()))
     if picked:
         st.query_params["runs"] = ",".join(picked)
     elif "runs" in st.query_params:
         del st.query_params["runs"]
     return picked
+
+
+def _run_choice(by_id: dict, i: str, lang: str) -> str:
+    return f"{by_id[i].lab} · {_state_word(_state(by_id[i]), lang)} · {i}"
 
 
 def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
@@ -155,38 +181,39 @@ def _overlay(runs: list[RunInfo], store) -> None:
     keys = sorted({k for recs in records.values() for rec in recs for k, v in rec.items()
                    if k not in X_AXES and _number(v) is not None})
     if not keys:
-        st.caption("No metrics recorded yet in the selected runs.")
+        st.caption(_("No metrics recorded yet in the selected runs."))
         return
     if st.session_state.get("runs.metric") not in keys:
         st.session_state["runs.metric"] = ("val/acc" if "val/acc" in keys else
                                            "train/loss" if "train/loss" in keys else keys[0])
     c1, c2, c3 = st.columns(3)
-    metric = c1.selectbox("Metric", keys, key="runs.metric")
-    smoothing = c2.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="runs.smoothing",
-                          help="Exponential moving average, as in TensorBoard. Test metrics are "
-                               "sparse: smoothing them makes the curve lag behind.")
-    x = c3.radio("x axis", list(X_AXES), key="runs.x", horizontal=True)
+    metric = c1.selectbox(_("Metric"), keys, key="runs.metric")
+    smoothing = c2.slider(_("Smoothing"), 0.0, 0.99, 0.0, 0.01, key="runs.smoothing",
+                          help=_("Exponential moving average, as in TensorBoard. Test metrics "
+                                 "are sparse: smoothing them makes the curve lag behind."))
+    x = c3.radio(_("x axis"), list(X_AXES), key="runs.x", horizontal=True,
+                 format_func=functools.partial(i18n.translate, lang=i18n.current()))
     names = _names(runs, with_settings=True)
     series = {names[r.run_id]: _series(records[r.run_id], metric, x) for r in runs}
     lacking = [name for name, (xs, _) in series.items() if not xs]
-    fig = charts.curves({k: v for k, v in series.items() if v[0]}, metric, x_title=X_AXES[x],
+    fig = charts.curves({k: v for k, v in series.items() if v[0]}, metric, x_title=_(X_AXES[x]),
                         y_title=metric, smoothing=smoothing)
     st.plotly_chart(fig, key="runs.chart", width="stretch")
     if lacking:
-        st.caption(f"No {metric} in: {', '.join(lacking)}.")
+        st.caption(_("No {metric} in: {runs}.", metric=metric, runs=", ".join(lacking)))
 
 
 def _config_diff(runs: list[RunInfo]) -> None:
     names = _names(runs, with_settings=False)
     if len(runs) == 1:
-        st.markdown("**Settings**")
+        st.markdown("**" + _("Settings") + "**")
         rows = ["lab", *runs[0].config]
     else:
         rows = (["lab"] if len({r.lab for r in runs}) > 1 else []) + _differing(runs)
         if not rows:
-            st.info("The selected runs have the same settings.")
+            st.info(_("The selected runs have the same settings."))
             return
-        st.markdown("**Settings that differ**")
+        st.markdown("**" + _("Settings that differ") + "**")
     st.dataframe(pd.DataFrame({names[r.run_id]: [r.lab if k == "lab" else _cell(r, k)
                                                  for k in rows] for r in runs}, index=rows),
                  width="stretch")
@@ -199,19 +226,22 @@ def _per_run(runs: list[RunInfo], store) -> None:
     names = _names(runs, with_settings=False)
     for r in runs:
         with st.container(border=True):
-            st.markdown(f"**{names[r.run_id]}** · {_state(r)} · `{r.run_id}`")
-            note = r.damaged or r.status.get("message")
+            st.markdown(f"**{names[r.run_id]}** · {_state_word(_state(r), i18n.current())} · "
+                        f"`{r.run_id}`")
+            from playground.ui.live import _message
+
+            note = r.damaged or _message(r.status, "")
             if note:
                 st.caption(plain(note, 300))        # a failure may quote an uploaded file
             if r.lab in pages:
-                st.page_link(str(pages[r.lab]), label="Open on its lab page",
+                st.page_link(str(pages[r.lab]), label=_("Open on its lab page"),
                              query_params={"run": r.run_id}, icon=":material/open_in_new:")
             try:
                 st.download_button("metrics.csv", store.metrics_csv(r.run_id),
                                    file_name=f"{r.run_id}-metrics.csv", mime="text/csv",
                                    key=f"runs.csv.{r.run_id}", icon=":material/download:")
             except (NoSuchRun, OSError) as e:
-                st.caption(f"Its metrics cannot be read: {e}")
+                st.caption(_("Its metrics cannot be read: {error}", error=e))
             # Call site of the other downloads (zip of config, metrics and weights; standalone
             # script; ONNX), whose module may not be there yet.
             try:
@@ -239,9 +269,11 @@ def _delete_selected(mgr) -> None:
             notes.append(("warning", str(e)))
         except OSError as e:
             kept.append(run_id)
-            notes.append(("error", f"Run {run_id} could not be deleted: {e.strerror or e}."))
+            notes.append(("error", _("Run {run} could not be deleted: {error}.", run=run_id,
+                                     error=e.strerror or e)))
     if deleted:
-        notes.insert(0, ("success", f"Deleted {deleted} run{'s' * (deleted != 1)}."))
+        notes.insert(0, ("success", _("Deleted 1 run.") if deleted == 1 else
+                         _("Deleted {n} runs.", n=deleted)))
     st.session_state[SELECTED] = kept
     st.session_state["runs.confirm_delete"] = False
     st.session_state[_NOTES] = notes
@@ -250,20 +282,22 @@ def _delete_selected(mgr) -> None:
 def _delete_controls(picked: list[str], by_id: dict[str, RunInfo], mgr) -> None:
     others = [i for i in picked if not mine(i)]
     if picked and len(others) == len(picked):
-        st.caption("The selected runs belong to other visitors: you can compare and download "
-                   "them, not delete them.")
+        st.caption(_("The selected runs belong to other visitors: you can compare and "
+                     "download them, not delete them."))
         return
     active = [i for i in picked if _state(by_id[i]) in ACTIVE]
     c1, c2 = st.columns([3, 1])
-    sure = c1.checkbox(f"Delete the {len(picked)} selected run{'s' * (len(picked) != 1)} and "
-                       "their files for good", key="runs.confirm_delete", disabled=not picked)
-    c2.button("Delete selected runs", key="runs.delete", disabled=not (sure and picked),
+    sure = c1.checkbox(_("Delete the selected run and its files for good") if len(picked) == 1
+                       else _("Delete the {n} selected runs and their files for good",
+                              n=len(picked)), key="runs.confirm_delete", disabled=not picked)
+    c2.button(_("Delete selected runs"), key="runs.delete", disabled=not (sure and picked),
               on_click=_delete_selected, args=(mgr,), icon=":material/delete:",
               width="stretch")
     if active:
-        c1.caption(f"{len(active)} of them still training: those are skipped (stop them first).")
+        c1.caption(_("{n} of them still training: those are skipped (stop them first).",
+                     n=len(active)))
     if others:
-        c1.caption(f"{len(others)} of them belong to other visitors: those are kept.")
+        c1.caption(_("{n} of them belong to other visitors: those are kept.", n=len(others)))
 
 
 def _show_notes() -> None:
@@ -274,38 +308,38 @@ def _show_notes() -> None:
 def runs_page() -> None:
     mgr = manager()
     store = mgr.store
-    st.title("🗂️ Runs")
+    st.title("🗂️ " + _("Runs"))
     if mgr.caps.hosted:
-        st.markdown("Your runs, and the runs you opened through a link. Pick a few to overlay "
-                    "their curves and see which settings differ; **Share** gives a link to this "
-                    "view that others can open read-only.")
+        st.markdown(_("Your runs, and the runs you opened through a link. Pick a few to overlay "
+                      "their curves and see which settings differ; **Share** gives a link to "
+                      "this view that others can open read-only."))
         st.sidebar.caption(mgr.caps.describe_retention())
     else:
-        st.markdown("Every run of every lab. Pick a few to overlay their curves and see which "
-                    "settings differ; the link in the address bar reproduces this view.")
+        st.markdown(_("Every run of every lab. Pick a few to overlay their curves and see "
+                      "which settings differ; the link in the address bar reproduces this view."))
     _show_notes()
     sweep_ui.section(store)
     if SELECTED not in st.session_state:        # a link's runs join this visitor's list
         visit(*[i for i in str(st.query_params.get("runs", "")).split(",") if store.exists(i)])
     runs = visible_runs()
     if not runs:
-        st.info("No runs yet: train something on any page and it shows up here.")
+        st.info(_("No runs yet: train something on any page and it shows up here."))
         if "runs" in st.query_params:
             del st.query_params["runs"]
         return
     by_id = {r.run_id: r for r in runs}
     shown = _filters(runs)
-    st.caption(f"{len(shown)} of {len(runs)} runs")
+    st.caption(_("{shown} of {total} runs", shown=len(shown), total=len(runs)))
     _table(shown)
     picked = _selection(shown, by_id)
     compared = [by_id[i] for i in picked]
     if compared:
         if any(_state(r) in ACTIVE for r in compared):
-            st.caption("Some of these runs are still training: interact with the page or "
-                       "refresh to see their newest points.")
+            st.caption(_("Some of these runs are still training: interact with the page or "
+                         "refresh to see their newest points."))
         _overlay(compared, store)
         _config_diff(compared)
         share.share_button("runs", {"runs": ",".join(picked)}, key="runs.share",
-                           what="these runs side by side")
+                           what=N_("these runs side by side"))
         _per_run(compared, store)
     _delete_controls(picked, by_id, mgr)

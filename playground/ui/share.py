@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from playground.i18n import _
+from playground.i18n import N_, _
 
 
 def link(url_path: str, params: dict[str, str]) -> str:
@@ -24,7 +24,7 @@ def link(url_path: str, params: dict[str, str]) -> str:
     return f"{base}/{url_path}" + (f"?{query}" if query else "")
 
 
-def share_button(url_path: str, params: dict[str, str], *, key: str, what: str = "this run",
+def share_button(url_path: str, params: dict[str, str], *, key: str, what: str = N_("this run"),
                  container=None) -> None:
     from playground.ui.state import manager
 
@@ -32,8 +32,9 @@ def share_button(url_path: str, params: dict[str, str], *, key: str, what: str =
     with where.popover(_("Share"), icon=":material/share:", width="stretch", key=key):
         st.code(link(url_path, params), language=None, wrap_lines=True)
         if manager().caps.hosted:
-            st.caption(f"Anyone with this link can watch {what}, live or finished: read-only. "
-                       "Only you can stop or delete your runs (your browser remembers you; "
-                       "the link does not carry that).")
+            st.caption(_("Anyone with this link can watch {what}, live or finished: read-only. "
+                         "Only you can stop or delete your runs (your browser remembers you; "
+                         "the link does not carry that).", what=_(what)))
         else:
-            st.caption(f"Anyone who can reach this server can open {what} with this link.")
+            st.caption(_("Anyone who can reach this server can open {what} with this link.",
+                         what=_(what)))

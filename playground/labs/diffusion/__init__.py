@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import points_exportable, points_stubs
 from playground.params import param
@@ -100,17 +101,17 @@ PRESETS = {
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.data == "points" and not cfg.points_file:
-        errors.append("data = points needs your CSV of x,y points: upload it under 'Your "
-                      "points', or pick another data set.")
+        errors.append(_("data = points needs your CSV of x,y points: upload it under 'Your "
+                        "points', or pick another data set."))
     if cfg.schedule == "linear" and cfg.beta_start >= cfg.beta_end:
-        errors.append(f"Beta start ({cfg.beta_start:g}) must be below beta end "
-                      f"({cfg.beta_end:g}): the noise grows with t.")
+        errors.append(_("Beta start ({start:g}) must be below beta end ({end:g}): the noise "
+                        "grows with t.", start=cfg.beta_start, end=cfg.beta_end))
     if cfg.sampler == "ddim" and cfg.sample_steps > cfg.T:
-        errors.append(f"DDIM takes a subset of the T = {cfg.T} steps: sampling steps must be at "
-                      f"most {cfg.T} (it is {cfg.sample_steps}).")
+        errors.append(_("DDIM takes a subset of the T = {T} steps: sampling steps must be at "
+                        "most {T} (it is {steps}).", T=cfg.T, steps=cfg.sample_steps))
     if cfg.data in IMAGES and cfg.width % 8:
-        errors.append(f"The U-Net's group norm splits channels in groups of 8: width must be a "
-                      f"multiple of 8 (it is {cfg.width}).")
+        errors.append(_("The U-Net's group norm splits channels in groups of 8: width must be a "
+                        "multiple of 8 (it is {width}).", width=cfg.width))
     return errors
 
 
@@ -140,10 +141,10 @@ def schedule_warning(cfg: Config) -> str:
     left = signal_left(cfg)
     if left < SIGNAL_LEFT_WARNING:
         return ""
-    return (f"At t = T = {cfg.T} this schedule still keeps {left:.0%} of the signal "
-            f"(sqrt(abar_T) = {left:.2f}), but sampling starts from pure noise: the model never "
-            "learnt to denoise what it will be given, and its samples come out wrong. Raise T, "
-            "raise beta end, or use the cosine schedule.")
+    return _("At t = T = {T} this schedule still keeps {left:.0%} of the signal "
+             "(sqrt(abar_T) = {left:.2f}), but sampling starts from pure noise: the model never "
+             "learnt to denoise what it will be given, and its samples come out wrong. Raise T, "
+             "raise beta end, or use the cosine schedule.", T=cfg.T, left=left)
 
 
 ONNX_IO = (("x", "t"), ("noise",))
@@ -177,21 +178,22 @@ def comparison_table(runs) -> tuple[list[dict], str]:
         energy, noise = final.get("val/energy"), final.get("val/energy_noise")
         if energy is not None and noise:
             ratio[name] = energy / noise
-        parsed, _ = params.parse(Config, info.config)
-        rows.append({"schedule": name, "status": info.status.get("status"),
-                     "signal left at T": signal_left(parsed) if parsed else None,
-                     "energy": energy, "energy / noise's": ratio.get(name),
-                     "confident": final.get("val/confident"),
-                     "seconds": info.status.get("seconds")})
+        parsed, _errors = params.parse(Config, info.config)
+        rows.append({N_("schedule"): name, N_("status"): info.status.get("status"),
+                     N_("signal left at T"): signal_left(parsed) if parsed else None,
+                     N_("energy"): energy, N_("energy / noise's"): ratio.get(name),
+                     N_("confident"): final.get("val/confident"),
+                     N_("seconds"): info.status.get("seconds")})
     if len(ratio) < 2:
         if len(runs) == 2 and all(r["confident"] is not None for r in rows):
             (a, ca), (b, cb) = [(r["schedule"], r["confident"]) for r in rows]
-            return rows, f"Confident digits: {a} {ca:.0%}, {b} {cb:.0%}."
-        return rows, "The comparison is incomplete: a run did not finish."
+            return rows, _("Confident digits: {a} {ca:.0%}, {b} {cb:.0%}.", a=a, ca=ca, b=b,
+                           cb=cb)
+        return rows, _("The comparison is incomplete: a run did not finish.")
     (a, ra), (b, rb) = list(ratio.items())[:2]
-    return rows, (f"{a}: samples at {ra:.1%} of noise's energy distance from the data; {b}: "
-                  f"{rb:.1%}. A schedule that leaves signal at t = T starts sampling from a "
-                  "place the model was never trained on.")
+    return rows, _("{a}: samples at {ra:.1%} of noise's energy distance from the data; {b}: "
+                   "{rb:.1%}. A schedule that leaves signal at t = T starts sampling from a "
+                   "place the model was never trained on.", a=a, ra=ra, b=b, rb=rb)
 
 
 COMPARE = {"label": "Linear vs cosine", "names": ("linear", "cosine"),

@@ -10,11 +10,22 @@ import numpy as np
 import torch
 
 from playground.data import Data, DataUnavailable
+from playground.i18n import N_
 from playground.labs.diffusion import IMAGES, Config, schedule_warning
 from playground.labs.diffusion.model import (EVAL_IMAGES, EVAL_POINTS, State, _fixed_noise,
                                              _own_look, betas, build, denoise, load_data,
                                              sample_points, scores, timesteps)
 from playground.ui import charts
+
+POINTS_CAPTION = N_("Green: held-out data; orange: 1,000 samples ({sampler}, {taken} steps) from "
+                    "the same noise every time.")
+IMAGES_CAPTION = N_("The same 36 starting noises at every picture.")
+# "Sample again" says how long its pictures took: the same captions, timed
+TIMED = {POINTS_CAPTION: N_("Green: held-out data; orange: 1,000 samples ({sampler}, {taken} "
+                            "steps) from the same noise every time. Pictures made in {took:.2f} "
+                            "s."),
+         IMAGES_CAPTION: N_("The same 36 starting noises at every picture. Pictures made in "
+                            "{took:.2f} s.")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,8 +45,13 @@ def _cloud(x: np.ndarray, name: str, color: str, size: int = 3) -> dict:
                                                        "opacity": 0.6}}
 
 
-def _trajectory_view(shots: list[tuple[int, torch.Tensor]], real: np.ndarray) -> dict:
-    """The same points at each kept t, as small multiples in one figure."""
+def _trajectory_view(shots: list[tuple[int, torch.Tensor]], real: np.ndarray,
+                     title: str = N_("From noise to data: the same points at each t"),
+                     caption: str = N_("600 of the 2,000 points at evenly spaced steps of the "
+                                       "sampler, t = T (pure noise) first; green: the data."),
+                     **values) -> dict:
+    """The same points at each kept t, as small multiples in one figure; `title` and `caption`
+    messages, their placeholders `values`."""
     n = len(shots)
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -61,23 +77,21 @@ def _trajectory_view(shots: list[tuple[int, torch.Tensor]], real: np.ndarray) ->
         layout["annotations"].append({"text": f"t = {t}", "showarrow": False, "xref": "paper",
                                       "yref": "paper", "x": sum(dom_x) / 2, "y": dom_y[1] + 0.05,
                                       "font": {"size": 12}})
-    return charts.artifact("From noise to data: the same points at each t", "plotly",
-                           {"data": traces, "layout": layout},
-                           "600 of the 2,000 points at evenly spaced steps of the sampler, "
-                           "t = T (pure noise) first; green: the data.")
+    return charts.artifact(title, "plotly", {"data": traces, "layout": layout}, caption,
+                           **values)
 
 
 def _animation_view(shots: list[tuple[int, torch.Tensor]], real: np.ndarray) -> dict:
     """The trajectory as a slider with a Play button (plotly frames, played in the browser)."""
-    frames = [{"name": str(t), "data": [_cloud(real[:500], "data", "#2ca02c", 3),
-                                        _cloud(x.cpu().numpy()[:1000], "samples",
+    frames = [{"name": str(t), "data": [_cloud(real[:500], N_("data"), "#2ca02c", 3),
+                                        _cloud(x.cpu().numpy()[:1000], N_("samples"),
                                                charts.ORANGE, 3)]} for t, x in shots]
     layout = {**_layout(440, 2.2),
               **charts.player(frames, "t = ", active=len(frames) - 1, frame_ms=400,
                               transition_ms=300)}
-    return charts.artifact("Denoising, step by step", "plotly",
+    return charts.artifact(N_("Denoising, step by step"), "plotly",
                            {"data": frames[-1]["data"], "layout": layout, "frames": frames},
-                           "Drag the slider from t = T (noise) to 0, or press Play.")
+                           N_("Drag the slider from t = T (noise) to 0, or press Play."))
 
 
 def _field_view(s: State, real: np.ndarray, n: int = 21) -> dict:
@@ -91,27 +105,25 @@ def _field_view(s: State, real: np.ndarray, n: int = 21) -> dict:
     norm = eps.norm(dim=1, keepdim=True).clamp_min(1e-12)
     step = -eps / norm * 0.12 * (norm / norm.max()) ** 0.3
     start = x.cpu().numpy()
-    fig = {"data": [_cloud(real[:800], "data", "#2ca02c", 3),
-                    charts.arrows(start, start + step.cpu().numpy(), "-noise", "#7f3b08",
+    fig = {"data": [_cloud(real[:800], N_("data"), "#2ca02c", 3),
+                    charts.arrows(start, start + step.cpu().numpy(), N_("-noise"), "#7f3b08",
                                   head=6)],
            "layout": _layout()}
-    return charts.artifact(f"The learned noise field at t = {t}", "plotly", fig,
-                           "Each stroke: minus the predicted noise at that place, the direction "
-                           "a denoising step moves a point (longer = more noise to remove). "
-                           "They point onto the data.")
+    return charts.artifact(N_("The learned noise field at t = {t}"), "plotly", fig,
+                           N_("Each stroke: minus the predicted noise at that place, the "
+                              "direction a denoising step moves a point (longer = more noise to "
+                              "remove). They point onto the data."), t=t)
 
 
 def _points_views(s: State, data: Data) -> dict[str, dict]:
     real = data.test[0].cpu().numpy()
     _, x, shots = _own_look(s)
-    samples = {"data": [_cloud(real[:1000], "data", "#2ca02c"),
-                        _cloud(x.cpu().numpy()[:1000], "samples", charts.ORANGE)],
+    samples = {"data": [_cloud(real[:1000], N_("data"), "#2ca02c"),
+                        _cloud(x.cpu().numpy()[:1000], N_("samples"), charts.ORANGE)],
                "layout": _layout()}
     taken = len(timesteps(s.cfg, s.cfg.sampler, s.cfg.sample_steps))
-    return {"samples": charts.artifact("Samples over the data", "plotly", samples,
-                                       f"Green: held-out data; orange: 1,000 samples "
-                                       f"({s.cfg.sampler}, {taken} steps) from the same noise "
-                                       "every time."),
+    return {"samples": charts.artifact(N_("Samples over the data"), "plotly", samples,
+                                       POINTS_CAPTION, sampler=s.cfg.sampler, taken=taken),
             "field": _field_view(s, real),
             "trajectory": _trajectory_view(shots, real),
             "animation": _animation_view(shots, real)}
@@ -127,12 +139,11 @@ def _image_views(s: State, data: Data) -> dict[str, dict]:
     x, shots = denoise(s, z, gen=gen, keep=10)
     scale = max(2, 64 // shape[-1])
     strip = torch.stack([shot[0] for _, shot in shots])
-    return {"samples": charts.artifact("Samples from a fixed noise batch", "image",
-                                       _grid(x, 6, scale),
-                                       "The same 36 starting noises at every picture."),
-            "strip": charts.artifact("One sample, from noise to digit", "image",
-                                     _grid(strip, len(strip), scale),
-                                     "t = " + ", ".join(str(t) for t, _ in shots) + ".")}
+    return {"samples": charts.artifact(N_("Samples from a fixed noise batch"), "image",
+                                       _grid(x, 6, scale), IMAGES_CAPTION),
+            "strip": charts.artifact(N_("One sample, from noise to digit"), "image",
+                                     _grid(strip, len(strip), scale), N_("t = {steps}."),
+                                     steps=", ".join(str(t) for t, _ in shots))}
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
@@ -150,23 +161,24 @@ def overview(cfg: Config) -> dict[str, dict]:
     signal = abar.sqrt().numpy()
     snr = (abar / (1 - abar)).clamp_min(1e-12).numpy()
     fig = {"data": [{"type": "scatter", "x": [t[i] for i in keep],
-                     "y": signal[keep].round(5).tolist(), "name": "sqrt(abar): signal left"},
+                     "y": signal[keep].round(5).tolist(), "name": N_("sqrt(abar): signal left")},
                     {"type": "scatter", "x": [t[i] for i in keep],
-                     "y": np.log10(snr[keep]).round(3).tolist(), "name": "log10 SNR",
+                     "y": np.log10(snr[keep]).round(3).tolist(), "name": N_("log10 SNR"),
                      "yaxis": "y2", "line": {"dash": "dot"}}],
            "layout": {"template": "plotly_white", "height": 280,
                       "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
                       "xaxis": {"title": {"text": "t"}},
-                      "yaxis": {"title": {"text": "signal left"}, "range": [0, 1.02]},
-                      "yaxis2": {"title": {"text": "log10 SNR"}, "overlaying": "y",
+                      "yaxis": {"title": {"text": N_("signal left")}, "range": [0, 1.02]},
+                      "yaxis2": {"title": {"text": N_("log10 SNR")}, "overlaying": "y",
                                  "side": "right", "showgrid": False},
                       "legend": {"orientation": "h", "y": -0.25}}}
     items = {"schedule": charts.artifact(
-        f"The noise schedule ({cfg.schedule}, T = {cfg.T})", "plotly", fig,
-        f"At t = T: {signal[-1]:.1%} of the signal left, signal-to-noise {snr[-1]:.1e}.")}
+        N_("The noise schedule ({schedule}, T = {T})"), "plotly", fig,
+        N_("At t = T: {left:.1%} of the signal left, signal-to-noise {snr:.1e}."),
+        schedule=cfg.schedule, T=cfg.T, left=float(signal[-1]), snr=float(snr[-1]))}
     warning = schedule_warning(cfg)
     if warning:
-        items["warning"] = charts.artifact("The last step keeps too much signal", "warning",
+        items["warning"] = charts.artifact(N_("The last step keeps too much signal"), "warning",
                                            warning)
     if cfg.data in IMAGES:
         try:
@@ -184,10 +196,10 @@ def _forward_image_view(cfg: Config, abar: torch.Tensor) -> dict:
     ts = sorted({0, cfg.T // 10, cfg.T // 4, cfg.T // 2, 3 * cfg.T // 4, cfg.T - 1})
     row = torch.cat([abar[t].sqrt().float() * x0 + (1 - abar[t]).sqrt().float() * eps
                      for t in ts]).clamp(-1, 1)
-    return charts.artifact("The forward process: a test image as noise is added", "image",
+    return charts.artifact(N_("The forward process: a test image as noise is added"), "image",
                            _grid(row, len(ts), max(2, 64 // x0.shape[-1])),
-                           "t = " + ", ".join(str(t + 1) for t in ts) + ": by t = T it should "
-                           "be noise with nothing of the digit left.")
+                           N_("t = {steps}: by t = T it should be noise with nothing of the "
+                              "digit left."), steps=", ".join(str(t + 1) for t in ts))
 
 
 def _forward_view(cfg: Config, abar: torch.Tensor) -> dict:
@@ -198,10 +210,11 @@ def _forward_view(cfg: Config, abar: torch.Tensor) -> dict:
     ts = sorted({0, cfg.T // 10, cfg.T // 4, cfg.T // 2, cfg.T - 1})
     shots = [(t + 1, abar[t].sqrt().float() * x0 + (1 - abar[t]).sqrt().float() * eps)
              for t in ts]
-    item = _trajectory_view(shots, x0.numpy())
-    return {**item, "title": "The forward process: the data as noise is added",
-            "caption": "The same 600 points at t = " + ", ".join(str(t) for t, _ in shots)
-                       + ": by t = T they should look like a Gaussian blob."}
+    return _trajectory_view(shots, x0.numpy(),
+                            N_("The forward process: the data as noise is added"),
+                            N_("The same 600 points at t = {steps}: by t = T they should look "
+                               "like a Gaussian blob."),
+                            steps=", ".join(str(t) for t, _ in shots))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,10 +246,17 @@ def explore(cfg: Config, model_path: str, sample_steps: int) -> dict[str, dict]:
         views = artifacts(s, data)
         took = time.perf_counter() - t0
         out = {k: views[k] for k in ("samples", "trajectory", "strip") if k in views}
-        out["samples"] = {**out["samples"], "caption": out["samples"]["caption"]
-                          + f" Pictures made in {took:.2f} s."}
+        out["samples"] = _timed(out["samples"], took)
         out["speed"] = _speed_view(s, data)
     return out
+
+
+def _timed(item: dict, took: float) -> dict:
+    """A samples picture whose caption also says how long its pictures took."""
+    words = item.get("words") or {}
+    values = {**(words.get("values") or {}), "took": took}
+    return charts.artifact(words.get("title") or item["title"], item["kind"], item["data"],
+                           TIMED[words.get("caption") or item["caption"]], **values)
 
 
 def _speed_view(s: State, data: Data) -> dict:
@@ -251,8 +271,7 @@ def _speed_view(s: State, data: Data) -> dict:
         plan.append(("ddpm", cfg.T))
     most = server.max_steps()          # a shared server samples no more at a look
     kept = [(sampler, k) for sampler, k in plan if most is None or k <= most]
-    left_out = (f" Left out: the step counts over this shared server's {most:,}."
-                if len(kept) < len(plan) else "")
+    left_out = len(kept) < len(plan)
     plan = kept
     rows = []
     metric = "val/confident" if s.judge is not None else "val/energy"
@@ -262,8 +281,8 @@ def _speed_view(s: State, data: Data) -> dict:
         rows.append({"sampler": sampler, "steps": k, metric: float(out[metric]),
                      "seconds": time.perf_counter() - t0,
                      "noise": float(out.get("val/energy_noise", float("nan")))})
-    label = "confident samples (higher is better)" if s.judge is not None else \
-        "energy distance to data (lower is better)"
+    label = N_("confident samples (higher is better)") if s.judge is not None else \
+        N_("energy distance to data (lower is better)")
     fig = {"data": [{"type": "scatter", "mode": "lines+markers+text", "name": sampler,
                      "x": [r["seconds"] for r in rows if r["sampler"] == sampler],
                      "y": [r[metric] for r in rows if r["sampler"] == sampler],
@@ -271,11 +290,23 @@ def _speed_view(s: State, data: Data) -> dict:
                      "textposition": "top center"} for sampler in ("ddim", "ddpm")],
            "layout": {"template": "plotly_white", "height": 320,
                       "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                      "xaxis": {"title": {"text": "seconds to sample"}, "type": "log",
+                      "xaxis": {"title": {"text": N_("seconds to sample")}, "type": "log",
                                 "dtick": 1, "exponentformat": "power"},
                       "yaxis": {"title": {"text": label}},
                       "legend": {"orientation": "h", "y": -0.3}}}
-    what = (f"{EVAL_IMAGES} images" if s.judge is not None else f"{EVAL_POINTS:,} points")
-    return charts.artifact("Quality against sampling time", "plotly", fig,
-                           f"The same trained model sampling {what} with DDIM at several step "
-                           f"counts (labels) and with DDPM's {cfg.T} steps.{left_out}")
+    if s.judge is not None:
+        n, caption = EVAL_IMAGES, (
+            N_("The same trained model sampling {n} images with DDIM at several step counts "
+               "(labels) and with DDPM's {T} steps. Left out: the step counts over this shared "
+               "server's {most:,}.") if left_out else
+            N_("The same trained model sampling {n} images with DDIM at several step counts "
+               "(labels) and with DDPM's {T} steps."))
+    else:
+        n, caption = EVAL_POINTS, (
+            N_("The same trained model sampling {n:,} points with DDIM at several step counts "
+               "(labels) and with DDPM's {T} steps. Left out: the step counts over this shared "
+               "server's {most:,}.") if left_out else
+            N_("The same trained model sampling {n:,} points with DDIM at several step counts "
+               "(labels) and with DDPM's {T} steps."))
+    return charts.artifact(N_("Quality against sampling time"), "plotly", fig, caption, n=n,
+                           T=cfg.T, **({"most": most} if left_out else {}))

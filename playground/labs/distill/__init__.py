@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS
 from playground.labs.cnn import PRESETS as CNN_PRESETS
@@ -122,7 +123,7 @@ PRESETS = {
 # test images, after training on all 60,000 (the teacher also on jittered images). Shown as
 # accuracies: a folder with fewer images has another test set, so errors would not compare.
 PAPER = {"teacher": 1 - 67 / 10_000, "scratch": 1 - 146 / 10_000, "distill": 1 - 74 / 10_000}
-PAPER_COLUMN = "paper's test accuracy (60k MNIST)"
+PAPER_COLUMN = N_("paper's test accuracy (60k MNIST)")
 
 
 def _matches_paper(cfg: Config) -> bool:
@@ -134,14 +135,15 @@ def _matches_paper(cfg: Config) -> bool:
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.mode == "distill" and not cfg.teacher_run:
-        errors.append("Distilling needs a teacher: pick a finished run as teacher run, or set "
-                      "mode back to teacher and press 'Run the three-way comparison' (it trains "
-                      "the teacher first).")
+        errors.append(_("Distilling needs a teacher: pick a finished run as teacher run, or set "
+                        "mode back to teacher and press 'Run the three-way comparison' (it "
+                        "trains the teacher first)."))
     if cfg.teacher_run:
         errors += _teacher_problems(cfg)
-    for who in ("teacher", "student"):
+    for who, label in (("teacher", N_("Teacher CNN")), ("student", N_("Student CNN"))):
         if getattr(cfg, f"{who}_model") == "cnn":
-            errors += [f"{who.capitalize()} CNN: {e}" for e in cnn_check(_cnn_settings(cfg, who))]
+            errors += [_("{setting}: {error}", setting=_(label), error=e)
+                       for e in cnn_check(_cnn_settings(cfg, who))]
     return errors
 
 
@@ -151,21 +153,25 @@ def _teacher_problems(cfg: Config) -> list[str]:
 
     run_id = cfg.teacher_run
     if not RUN_ID.fullmatch(run_id):
-        return [f"Teacher run {run_id[:60]!r} is not a run id (they look like "
-                "20261125-093000-distill-1a2b3c; the Runs page lists them)."]
+        return [_("Teacher run {run!r} is not a run id (they look like "
+                  "20261125-093000-distill-1a2b3c; the Runs page lists them).",
+                  run=run_id[:60])]
     store = RunStore()
     if not store.exists(run_id):
-        return [f"There is no run {run_id}: it may have been deleted. The Runs page lists them."]
+        return [_("There is no run {run}: it may have been deleted. The Runs page lists them.",
+                  run=run_id)]
     info = store.info(run_id)
     state = info.status.get("status")
     if info.lab not in TEACHER_LABS:
-        return [f"Run {run_id} is a {info.lab} run; a teacher is a run of this page, the MLP "
-                "page or the CNN page."]
+        return [_("Run {run} is a {lab} run; a teacher is a run of this page, the MLP page or "
+                  "the CNN page.", run=run_id, lab=info.lab)]
     if state not in ("completed", "queued", "running"):
-        return [f"Teacher run {run_id} ended {state}: pick a completed run."]
+        return [_("Teacher run {run} ended {state}: pick a completed run.", run=run_id,
+                  state=state)]
     if info.config.get("dataset") != cfg.dataset:
-        return [f"Teacher run {run_id} learnt {info.config.get('dataset')}, not {cfg.dataset}: "
-                f"set dataset to {info.config.get('dataset')} or pick another teacher."]
+        return [_("Teacher run {run} learnt {learnt}, not {dataset}: set dataset to {learnt} or "
+                  "pick another teacher.", run=run_id, learnt=info.config.get("dataset"),
+                  dataset=cfg.dataset)]
     return []
 
 
@@ -240,18 +246,18 @@ def comparison_table(runs) -> tuple[list[dict], str]:
         mode = cfg_dict.get("mode", "teacher") if info.lab == "distill" else "teacher"
         acc[mode] = final.get("val/acc")
         errors = final.get("val/errors")
-        row = {"model": name, "network": arch, "status": info.status.get("status"),
-               "test accuracy": final.get("val/acc"),
-               "test errors": None if errors is None else int(errors),
-               "parameters": info.status.get("params"),
-               "CPU ms / 1,000 images": None if cost is None else round(cost["ms"], 2)}
+        row = {N_("model"): name, N_("network"): arch, N_("status"): info.status.get("status"),
+               N_("test accuracy"): final.get("val/acc"),
+               N_("test errors"): None if errors is None else int(errors),
+               N_("parameters"): info.status.get("params"),
+               N_("CPU ms / 1,000 images"): None if cost is None else round(cost["ms"], 2)}
         if mode == "teacher" and cost is not None:
             teacher_ms = cost["ms"]
-        row["speed-up vs teacher"] = (None if cost is None or not teacher_ms
-                                      else round(teacher_ms / cost["ms"], 1))
+        row[N_("speed-up vs teacher")] = (None if cost is None or not teacher_ms
+                                          else round(teacher_ms / cost["ms"], 1))
         if "val/acc_dropped" in final:
-            row["accuracy on the dropped class"] = final["val/acc_dropped"]
-            row["... with its bias raised"] = final.get("val/acc_dropped_bias")
+            row[N_("accuracy on the dropped class")] = final["val/acc_dropped"]
+            row[N_("... with its bias raised")] = final.get("val/acc_dropped_bias")
         rows.append(row)
     if student_cfg is not None and _matches_paper(student_cfg):
         for row, mode in zip(rows, MODES):
@@ -262,32 +268,41 @@ def comparison_table(runs) -> tuple[list[dict], str]:
 def _verdict(acc: dict, rows: list[dict], cfg: Config | None) -> str:
     scratch, distilled = acc.get("scratch"), acc.get("distill")
     if scratch is None or distilled is None:
-        return "The comparison is incomplete: a run did not finish, so there is nothing to judge."
+        return _("The comparison is incomplete: a run did not finish, so there is nothing to "
+                 "judge.")
     diff = distilled - scratch
     errors = {r["model"]: r["test errors"] for r in rows}
     e_s, e_d = errors.get(_name_of("scratch")), errors.get(_name_of("distill"))
-    fewer = "" if e_s is None or e_d is None else f"; {e_d} test errors against {e_s}"
+    fewer = "" if e_s is None or e_d is None else _("; {errors} test errors against {scratch}",
+                                                    errors=e_d, scratch=e_s)
     if diff > 0:
-        text = (f"Distillation helped here: the distilled student reached {distilled:.1%} test "
-                f"accuracy against {scratch:.1%} for the same student on labels alone "
-                f"(+{100 * diff:.1f} points{fewer}).")
+        text = _("Distillation helped here: the distilled student reached {distilled:.1%} test "
+                 "accuracy against {scratch:.1%} for the same student on labels alone "
+                 "(+{points:.1f} points{fewer}).", distilled=distilled, scratch=scratch,
+                 points=100 * diff, fewer=fewer)
     elif diff == 0:
-        text = (f"Distillation made no difference here: both students reached {scratch:.1%}. "
-                "Try a smaller transfer set or a smaller student.")
+        text = _("Distillation made no difference here: both students reached {scratch:.1%}. "
+                 "Try a smaller transfer set or a smaller student.", scratch=scratch)
     else:
-        text = (f"Distillation did not help at this setting: the distilled student reached "
-                f"{distilled:.1%}, the student on labels alone {scratch:.1%} "
-                f"({100 * diff:+.1f} points{fewer}). Try a smaller transfer set, a smaller "
-                "student, or another temperature.")
+        text = _("Distillation did not help at this setting: the distilled student reached "
+                 "{distilled:.1%}, the student on labels alone {scratch:.1%} ({points:+.1f} "
+                 "points{fewer}). Try a smaller transfer set, a smaller student, or another "
+                 "temperature.", distilled=distilled, scratch=scratch, points=100 * diff,
+                 fewer=fewer)
     dropped = [r.get("accuracy on the dropped class") for r in rows[1:]]
     raised = [r.get("... with its bias raised") for r in rows[1:]]
     if cfg is not None and cfg.drop_class >= 0 and all(d is not None for d in dropped):
-        text += (f" On class {cfg.drop_class}, which neither student saw: from scratch "
-                 f"{dropped[0]:.1%}, distilled {dropped[1]:.1%}")
         if all(r is not None for r in raised):
-            text += (f"; with that class's output bias raised (as in the paper): "
-                     f"{raised[0]:.1%} and {raised[1]:.1%}")
-        text += "."
+            text += " " + _("On class {drop}, which neither student saw: from scratch "
+                            "{scratch:.1%}, distilled {distilled:.1%}; with that class's output "
+                            "bias raised (as in the paper): {scratch_raised:.1%} and "
+                            "{distilled_raised:.1%}.", drop=cfg.drop_class, scratch=dropped[0],
+                            distilled=dropped[1], scratch_raised=raised[0],
+                            distilled_raised=raised[1])
+        else:
+            text += " " + _("On class {drop}, which neither student saw: from scratch "
+                            "{scratch:.1%}, distilled {distilled:.1%}.", drop=cfg.drop_class,
+                            scratch=dropped[0], distilled=dropped[1])
     return text
 
 
@@ -314,9 +329,9 @@ DEMOS = {"three-way": {"compare": True,
 def exportable(cfg: Config) -> str:
     """Why this run cannot become a standalone script ("" when it can)."""
     if cfg.mode == "distill" and _teacher_settings(cfg) is None:
-        return (f"This student's teacher (run {cfg.teacher_run}) is gone or was trained on "
-                "another page, whose code a script would need too: download the weights, or "
-                "distil from a teacher trained on this page.")
+        return _("This student's teacher (run {run}) is gone or was trained on another page, "
+                 "whose code a script would need too: download the weights, or distil from a "
+                 "teacher trained on this page.", run=cfg.teacher_run)
     return ""
 
 
@@ -348,7 +363,7 @@ def export_stubs(cfg: Config) -> dict[str, str]:
 def teacher_logits(cfg: Config, data: Data) -> tuple[torch.Tensor, torch.Tensor]:
     """Train the teacher as its run did, then take its logits for every training and test example
     once, on the CPU (as the playground does with the saved teacher)."""
-    _, teacher = train(TEACHER)
+    _unused, teacher = train(TEACHER)
     seen = load_data(TEACHER)
     teacher = teacher.cpu()
     with torch.no_grad():

@@ -15,6 +15,7 @@ from torch import nn
 
 from playground.data import Data, DataUnavailable, load_images
 from playground.data.images import image_shape
+from playground.i18n import N_, _
 from playground.labs._shared import make_optimizer, predict
 from playground.labs.cnn.model import CNN
 from playground.labs.distill import (Config, _cnn_settings, _cost_key, _role,
@@ -195,20 +196,23 @@ def _inspector(s: State, data: Data) -> dict:
     mine, teacher = _probabilities(s, data, i, t)
     out = {}
     if teacher is None:                           # no teacher here: the model's own softening
-        hard, _ = _probabilities(s, data, i, 1.0)
+        hard, _unused = _probabilities(s, data, i, 1.0)
         bars = [("T = 1", hard, charts.BLUE), (f"T = {t:g}", mine, charts.ORANGE)]
-        caption = (f"This {_role(s.cfg)}'s probabilities at T = 1 and softened at T = {t:g}: "
-                   "the small ones are what a student would learn from.")
+        caption = (N_("This teacher's probabilities at T = 1 and softened at T = {t:g}: the "
+                      "small ones are what a student would learn from.")
+                   if _role(s.cfg) == "teacher" else
+                   N_("This student's probabilities at T = 1 and softened at T = {t:g}: the "
+                      "small ones are what a student would learn from."))
     else:
         bars = [(f"teacher, T = {t:g}", teacher, charts.BLUE),
                 (f"student, T = {t:g}", mine, charts.ORANGE)]
-        caption = "The soft targets the student is pulled towards, and where it stands now."
+        caption = N_("The soft targets the student is pulled towards, and where it stands now.")
     fig = {"data": [{"type": "bar", "name": name, "x": classes, "y": np.round(p, 4).tolist(),
                      "marker": {"color": color}} for name, p, color in bars],
            "layout": {"barmode": "group", "height": 300, "template": "plotly_white",
                       "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
                       "xaxis": {"type": "category", "domain": [0.3, 1.0]},
-                      "yaxis": {"title": {"text": "probability"}},
+                      "yaxis": {"title": {"text": N_("probability")}},
                       "legend": {"orientation": "h", "y": -0.2},
                       # the image itself, left of the bars
                       "images": [{"source": "data:image/png;base64," + picture, "xref": "paper",
@@ -216,7 +220,8 @@ def _inspector(s: State, data: Data) -> dict:
                                   "sizey": 0.9, "xanchor": "left", "yanchor": "top",
                                   "layer": "above"}]}}
     out["soft_targets"] = charts.artifact(
-        f"Soft targets of test image {i} (a {truth}) at T = {t:g}", "plotly", fig, caption)
+        N_("Soft targets of test image {i} (a {truth}) at T = {t:g}"), "plotly", fig, caption,
+        i=int(i), truth=str(truth), t=float(t))
     if teacher is not None:
         kl = teacher * (np.log(np.maximum(teacher, 1e-12)) - np.log(np.maximum(mine, 1e-12)))
         fig = {"data": [{"type": "bar", "x": classes, "y": np.round(kl, 5).tolist(),
@@ -225,9 +230,10 @@ def _inspector(s: State, data: Data) -> dict:
                           "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
                           "xaxis": {"type": "category"},
                           "yaxis": {"title": {"text": "p_t log(p_t / p_s)"}}}}
-        out["kl"] = charts.artifact(f"KL per class (total {kl.sum():.4f})", "plotly", fig,
-                                    "Each class's share of KL(teacher || student) for this image: "
-                                    "where the student still disagrees with its teacher.")
+        out["kl"] = charts.artifact(N_("KL per class (total {total:.4f})"), "plotly", fig,
+                                    N_("Each class's share of KL(teacher || student) for this "
+                                       "image: where the student still disagrees with its "
+                                       "teacher."), total=float(kl.sum()))
     return out
 
 
@@ -262,7 +268,7 @@ def _measure(model: nn.Module, shape: tuple[int, ...]) -> dict:
     macs = sum(r["mult-adds"] for r in layer_table(model, torch.zeros((2,) + tuple(shape))))
     x = torch.randn((1000,) + tuple(shape))
     with torch.no_grad():
-        for _ in range(2):                                    # warm-up (allocations, kernels)
+        for _i in range(2):                                    # warm-up (allocations, kernels)
             model(x)
         t0 = time.perf_counter()
         model(x)
@@ -270,9 +276,9 @@ def _measure(model: nn.Module, shape: tuple[int, ...]) -> dict:
         # mostly the clock's and the scheduler's noise: time blocks of repeats, take the median
         reps = max(1, min(50, int(0.01 / max(time.perf_counter() - t0, 1e-6))))
         times = []
-        for _ in range(7):
+        for _i in range(7):
             t0 = time.perf_counter()
-            for _ in range(reps):
+            for _i in range(reps):
                 model(x)
             times.append((time.perf_counter() - t0) / reps)
     return {"params": sum(p.numel() for p in model.parameters()), "macs": macs,
@@ -347,7 +353,7 @@ def _run_params(run_id: str) -> int:
     try:
         info = RunStore().info(run_id)
         lab = registry.get(info.lab)
-        run_cfg, _ = registry.parse_config(lab, info.config, budget=False)
+        run_cfg, _unused = registry.parse_config(lab, info.config, budget=False)
         return summary.describe(lab, run_cfg)["params"] if run_cfg is not None else 0
     except (LookupError, OSError, AttributeError):
         return 0
@@ -356,17 +362,20 @@ def _run_params(run_id: str) -> int:
 def overview(cfg: Config) -> dict[str, dict]:
     why = _too_large_to_time(cfg)
     if why:
-        return {"models": charts.artifact("Teacher vs student", "markdown", why)}
+        return {"models": charts.artifact(N_("Teacher vs student"), "markdown", why)}
     teacher, teacher_name = _teacher_cost(cfg)
     student = _cost(_cost_key(cfg), "student")
-    rows = ["| | network | parameters | multiply-adds per image | CPU time per 1,000 images |",
+    # an overview is asked by a page: its words in the page's language
+    rows = ["| | " + " | ".join((_("network"), _("parameters"), _("multiply-adds per image"),
+                                 _("CPU time per 1,000 images"))) + " |",
             "|---|---|---:|---:|---:|"]
-    for who, name, c in (("teacher", teacher_name, teacher),
-                         ("student", describe_model(cfg, "student"), student)):
+    for who, name, c in ((_("teacher"), teacher_name, teacher),
+                         (_("student"), describe_model(cfg, "student"), student)):
         rows.append(f"| **{who}** | {name} | {c['params']:,} | {c['macs']:,} | {c['ms']:.2f} ms |")
-    rows.append(f"\nThe student is **{teacher['params'] / max(1, student['params']):.1f}x "
-                f"smaller** and **{teacher['ms'] / max(1e-6, student['ms']):.1f}x faster** than "
-                "the teacher (time measured here, batch of 1,000). The soft term of the loss is "
-                "multiplied by T² so that its gradients keep their size whatever T is (see "
-                "*More about this architecture*).")
-    return {"models": charts.artifact("Teacher vs student", "markdown", "\n".join(rows))}
+    rows.append("\n" + _(
+        "The student is **{smaller:.1f}x smaller** and **{faster:.1f}x faster** than the teacher "
+        "(time measured here, batch of 1,000). The soft term of the loss is multiplied by T² so "
+        "that its gradients keep their size whatever T is (see *{more}*).",
+        smaller=teacher["params"] / max(1, student["params"]),
+        faster=teacher["ms"] / max(1e-6, student["ms"]), more=_("More about this architecture")))
+    return {"models": charts.artifact(N_("Teacher vs student"), "markdown", "\n".join(rows))}

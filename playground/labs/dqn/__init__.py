@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, replace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.params import param
 
@@ -102,7 +103,7 @@ def steps_of(cfg: Config) -> int:
     return max(0, (cfg.env_steps - first_update(cfg)) // cfg.train_frequency + 1)
 
 
-STEP_UNIT = "environment steps"
+STEP_UNIT = N_("environment steps")
 
 
 def shown_step(cfg: Config, step: int) -> int:
@@ -114,15 +115,17 @@ def shown_step(cfg: Config, step: int) -> int:
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.batch_size > cfg.buffer_size:
-        errors.append(f"Batch size ({cfg.batch_size}) must not exceed the replay buffer "
-                      f"({cfg.buffer_size}).")
+        errors.append(_("Batch size ({batch_size}) must not exceed the replay buffer "
+                        "({buffer_size}).", batch_size=cfg.batch_size,
+                        buffer_size=cfg.buffer_size))
     if first_update(cfg) > cfg.env_steps:
-        errors.append(f"The first update comes at environment step {first_update(cfg):,} "
-                      f"(learning starts, batch size, train frequency), after the run's "
-                      f"{cfg.env_steps:,} steps: more environment steps or an earlier start.")
+        errors.append(_("The first update comes at environment step {first:,} (learning "
+                        "starts, batch size, train frequency), after the run's {steps:,} steps: "
+                        "more environment steps or an earlier start.", first=first_update(cfg),
+                        steps=cfg.env_steps))
     if cfg.eps_end > cfg.eps_start:
-        errors.append(f"Epsilon end ({cfg.eps_end}) must not exceed epsilon start "
-                      f"({cfg.eps_start}): epsilon falls as the agent learns.")
+        errors.append(_("Epsilon end ({end}) must not exceed epsilon start ({start}): epsilon "
+                        "falls as the agent learns.", end=cfg.eps_end, start=cfg.eps_start))
     return errors
 
 
@@ -136,9 +139,9 @@ HEADLINE = (("val/return", "return"),)
 
 def divergence_hint(cfg: Config) -> str | None:
     if not cfg.target_network:
-        return ("without a target network the Q-values ran away - every update moved the "
-                "targets it chased, and Q grew past any return there is (see 'Mean Q'). "
-                "Switch the target network on.")
+        return _("without a target network the Q-values ran away - every update moved the "
+                 "targets it chased, and Q grew past any return there is (see 'Mean Q'). "
+                 "Switch the target network on.")
     return None
 
 
@@ -153,20 +156,23 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     rows = []
     for name, info in runs:
         final = info.status.get("final") or {}
-        rows.append({"target network": name, "status": info.status.get("status"),
-                     "greedy return at the end": final.get("val/return"),
-                     "best greedy return": final.get("val/best_return"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("target network"): name, N_("status"): info.status.get("status"),
+                     N_("greedy return at the end"): final.get("val/return"),
+                     N_("best greedy return"): final.get("val/best_return"),
+                     N_("seconds"): info.status.get("seconds")})
     if len(rows) < 2 or any(r["greedy return at the end"] is None for r in rows):
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     (a, b) = rows[:2]
-    ran_away = " - its Q-values ran away and the run was stopped" \
-        if b["status"] == "diverged" else ""
-    return rows, (f"With a target network: greedy return {a['greedy return at the end']:.0f} at "
-                  f"the end (best {a['best greedy return']:.0f}); without: "
-                  f"{b['greedy return at the end']:.0f} (best {b['best greedy return']:.0f})"
-                  f"{ran_away}. Chasing targets it moves itself, the network without one "
-                  "learns on sand.")
+    returns = {"a_end": a["greedy return at the end"], "a_best": a["best greedy return"],
+               "b_end": b["greedy return at the end"], "b_best": b["best greedy return"]}
+    if b["status"] == "diverged":
+        return rows, _("With a target network: greedy return {a_end:.0f} at the end (best "
+                       "{a_best:.0f}); without: {b_end:.0f} (best {b_best:.0f}) - its Q-values "
+                       "ran away and the run was stopped. Chasing targets it moves itself, the "
+                       "network without one learns on sand.", **returns)
+    return rows, _("With a target network: greedy return {a_end:.0f} at the end (best "
+                   "{a_best:.0f}); without: {b_end:.0f} (best {b_best:.0f}). Chasing targets it "
+                   "moves itself, the network without one learns on sand.", **returns)
 
 
 COMPARE = {"label": "With vs without target network", "names": ("with", "without"),

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs.dqn import Config, first_update
 from playground.ui import charts
 
@@ -319,7 +320,7 @@ def evaluate(s: State, data: Data) -> dict[str, float]:
 def _returns_view(s: State) -> dict:
     eps = s.episodes
     if not eps:
-        return charts.artifact("Return of every training episode", "markdown",
+        return charts.artifact(N_("Return of every training episode"), "markdown",
                                "No episode has ended yet.")
     t = np.array([e[0] for e in eps])
     r = np.array([e[1] for e in eps])
@@ -327,18 +328,20 @@ def _returns_view(s: State) -> dict:
     lo = np.maximum(0, np.arange(len(r)) - MOVING + 1)
     avg = (c[1:] - c[lo]) / (np.arange(len(r)) + 1 - lo)      # over the last MOVING episodes
     keep = np.unique(np.linspace(0, len(t) - 1, min(len(t), 1500)).astype(int))
-    traces = [{"type": "scatter", "mode": "markers", "name": "episode", "x": t[keep].tolist(),
+    traces = [{"type": "scatter", "mode": "markers", "name": N_("episode"),
+               "x": t[keep].tolist(),
                "y": r[keep].round(2).tolist(), "marker": {"size": 3, "color": "#9ecae1"}},
               {"type": "scatter", "mode": "lines", "name": f"moving average ({MOVING})",
                "x": t[keep].tolist(), "y": avg[keep].round(2).tolist(),
                "line": {"color": charts.ORANGE, "width": 2.5}}]
     fig = {"data": traces, "layout": {
         "template": "plotly_white", "height": 380, "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-        "xaxis": {"title": {"text": "environment step"}},
-        "yaxis": {"title": {"text": "return"}}, "legend": {"orientation": "h", "y": -0.2}}}
-    return charts.artifact("Return of every training episode", "plotly", fig,
-                           f"{len(eps):,} episodes in {s.t:,} steps, exploring (epsilon now "
-                           f"{epsilon(s.cfg, s.t):.2f}); the greedy return is charted above.")
+        "xaxis": {"title": {"text": N_("environment step")}},
+        "yaxis": {"title": {"text": N_("return")}}, "legend": {"orientation": "h", "y": -0.2}}}
+    return charts.artifact(N_("Return of every training episode"), "plotly", fig,
+                           N_("{episodes:,} episodes in {steps:,} steps, exploring (epsilon now "
+                              "{epsilon:.2f}); the greedy return is charted above."),
+                           episodes=len(eps), steps=s.t, epsilon=float(epsilon(s.cfg, s.t)))
 
 
 def _scene(name: str, state: np.ndarray) -> list[dict]:
@@ -349,24 +352,24 @@ def _scene(name: str, state: np.ndarray) -> list[dict]:
     if name == "CartPole-v1":
         x, _, theta, _ = (float(v) for v in state)
         top = (x + 1.2 * math.sin(theta), 0.15 + 1.2 * math.cos(theta))
-        return [line([-2.4, 2.4], [0, 0], "#888888", 2, "track"),
+        return [line([-2.4, 2.4], [0, 0], "#888888", 2, N_("track")),
                 line([x - .25, x + .25, x + .25, x - .25, x - .25], [0, 0, .3, .3, 0],
-                     "#1f77b4", 3, "cart"),
-                line([x, top[0]], [0.15, top[1]], charts.ORANGE, 7, "pole")]
+                     "#1f77b4", 3, N_("cart")),
+                line([x, top[0]], [0.15, top[1]], charts.ORANGE, 7, N_("pole"))]
     if name == "Acrobot-v1":
         c1, s1, c2, s2 = (float(v) for v in state[:4])
         a1, a2 = math.atan2(s1, c1), math.atan2(s2, c2)
         p1 = (math.sin(a1), -math.cos(a1))
         p2 = (p1[0] + math.sin(a1 + a2), p1[1] - math.cos(a1 + a2))
-        return [line([-2.2, 2.2], [1, 1], "#888888", 1, "goal"),
-                line([0, p1[0], p2[0]], [0, p1[1], p2[1]], "#1f77b4", 6, "links")]
+        return [line([-2.2, 2.2], [1, 1], "#888888", 1, N_("goal")),
+                line([0, p1[0], p2[0]], [0, p1[1], p2[1]], "#1f77b4", 6, N_("links"))]
     pos = float(state[0])
     hill = np.linspace(-1.2, 0.6, 60)
     return [line(hill.round(3).tolist(), (np.sin(3 * hill) * .45 + .55).round(3).tolist(),
-                 "#888888", 2, "hill"),
-            line([0.5, 0.5], [1.0, 1.15], "#2ca02c", 3, "flag"),
+                 "#888888", 2, N_("hill")),
+            line([0.5, 0.5], [1.0, 1.15], "#2ca02c", 3, N_("flag")),
             {"type": "scatter", "mode": "markers", "x": [pos], "y": [math.sin(3 * pos) * .45 + .55],
-             "name": "car", "marker": {"size": 16, "color": "#1f77b4"}}]
+             "name": N_("car"), "marker": {"size": 16, "color": "#1f77b4"}}]
 
 
 SCENE_RANGE = {"CartPole-v1": ([-2.6, 2.6], [-0.3, 1.6]), "Acrobot-v1": ([-2.2, 2.2], [-2.2, 2.2]),
@@ -374,7 +377,7 @@ SCENE_RANGE = {"CartPole-v1": ([-2.6, 2.6], [-0.3, 1.6]), "Acrobot-v1": ([-2.2, 
 
 
 def _episode_view(s: State) -> dict:
-    title = "The latest greedy episode, replayed"
+    title = N_("The latest greedy episode, replayed")
     if not s.greedy:
         return charts.artifact(title, "markdown", "Shown after the first evaluation.")
     stride = max(1, math.ceil(len(s.greedy) / 100))
@@ -387,19 +390,21 @@ def _episode_view(s: State) -> dict:
               "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
               "xaxis": {"range": xr, "visible": False},
               "yaxis": {"range": yr, "visible": False, "scaleanchor": "x"},
-              **charts.player(frames, "step ", active=0, frame_ms=60, button_y=1.12, pad=20)}
+              **charts.player(frames, N_("step "), active=0, frame_ms=60, button_y=1.12,
+                              pad=20)}
     return charts.artifact(title, "plotly",
                            {"data": frames[0]["data"], "layout": layout, "frames": frames},
-                           f"Evaluation episode 1 (seed {EVAL_SEED}): {len(s.greedy) - 1} steps, "
-                           f"return {s.greedy_return:g}. Press Play, or drag the slider.")
+                           N_("Evaluation episode 1 (seed {seed}): {steps} steps, return "
+                              "{ret:g}. Press Play, or drag the slider."),
+                           seed=EVAL_SEED, steps=len(s.greedy) - 1, ret=s.greedy_return)
 
 
 # The two state numbers the policy map spans; the others are held at `base`
-POLICY_AXES = {"CartPole-v1": ((2, "pole angle (rad)", 0.21), (3, "angular velocity", 2.0),
-                               np.zeros(4)),
-               "Acrobot-v1": ((None, "first joint angle (rad)", math.pi),
-                              (4, "its angular velocity", 4 * math.pi), None),
-               "MountainCar-v0": ((0, "position", None), (1, "velocity", None), None)}
+POLICY_AXES = {"CartPole-v1": ((2, N_("pole angle (rad)"), 0.21),
+                               (3, N_("angular velocity"), 2.0), np.zeros(4)),
+               "Acrobot-v1": ((None, N_("first joint angle (rad)"), math.pi),
+                              (4, N_("its angular velocity"), 4 * math.pi), None),
+               "MountainCar-v0": ((0, N_("position"), None), (1, N_("velocity"), None), None)}
 
 
 def _policy_states(name: str, n: int = 41) -> tuple[torch.Tensor, np.ndarray, np.ndarray, str, str]:
@@ -439,11 +444,13 @@ def _policy_view(s: State) -> dict:
            "layout": {"template": "plotly_white", "height": 380,
                       "margin": {"l": 60, "r": 10, "t": 10, "b": 50},
                       "xaxis": {"title": {"text": xl}}, "yaxis": {"title": {"text": yl}}}}
-    rest = {"CartPole-v1": "cart at the centre, at rest",
-            "Acrobot-v1": "second joint straight and still",
-            "MountainCar-v0": "every state there is"}[s.cfg.env]
-    return charts.artifact("The greedy action over the state", "plotly", fig,
-                           f"What the network picks ({rest}); hover for Q.")
+    caption = {"CartPole-v1": N_("What the network picks (cart at the centre, at rest); hover "
+                                 "for Q."),
+               "Acrobot-v1": N_("What the network picks (second joint straight and still); "
+                                "hover for Q."),
+               "MountainCar-v0": N_("What the network picks (every state there is); hover for "
+                                    "Q.")}[s.cfg.env]
+    return charts.artifact(N_("The greedy action over the state"), "plotly", fig, caption)
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, replace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.params import param
 
@@ -200,13 +201,14 @@ def divergence_hint(cfg: Config) -> str | None:
     if cfg.experiment == "init":
         he = math.sqrt(2 / cfg.width)
         if cfg.init == "normal" and cfg.init_std > 1.5 * he:
-            return (f"the signal overflowed - each of the {cfg.depth} layers multiplies its "
-                    f"spread by about {cfg.init_std / he:.2g} (std {cfg.init_std:g}; He's for "
-                    f"width {cfg.width} is {he:.3g}). Pick init = he, or init std {he:.3g}.")
+            return _("the signal overflowed - each of the {depth} layers multiplies its "
+                     "spread by about {factor:.2g} (std {std:g}; He's for width {width} is "
+                     "{he:.3g}). Pick init = he, or init std {he:.3g}.", depth=cfg.depth,
+                     factor=cfg.init_std / he, std=cfg.init_std, width=cfg.width, he=he)
         return None
     if cfg.experiment in ("regularization", "losses"):
-        return ("training became unstable; this experiment's step size is fixed: lower L1 "
-                "and L2 (regularization) or focal gamma (losses).")
+        return _("training became unstable; this experiment's step size is fixed: lower L1 "
+                 "and L2 (regularization) or focal gamma (losses).")
     return None
 
 
@@ -272,64 +274,75 @@ def _table(columns: tuple[tuple[str, str], ...], verdict):
         for name, info in runs:
             final = info.status.get("final") or {}
             finals.append(final)
-            rows.append({"run": name, "status": info.status.get("status"),
+            rows.append({N_("run"): name, N_("status"): info.status.get("status"),
                          **{head: final.get(key) for key, head in columns},
-                         "seconds": info.status.get("seconds")})
+                         N_("seconds"): info.status.get("seconds")})
         if len(runs) < 2 or any(r["status"] != "completed" for r in rows):
-            return rows, "The comparison is incomplete: a run did not finish."
-        return rows, verdict(*(n for n, _ in runs[:2]), *finals[:2])
+            return rows, _("The comparison is incomplete: a run did not finish.")
+        return rows, verdict(*(n for n, _info in runs[:2]), *finals[:2])
     return table
 
 
 def _steps(v) -> str:
-    return f"step {v:.0f}" if v is not None and v >= 0 else "not within the tolerance"
+    return _("step {v:.0f}", v=v) if v is not None and v >= 0 else _("not within the tolerance")
 
 
 def comparison(cfg: Config) -> dict | None:
     """COMPARE, one per experiment (the regression and classification losses already train
     side by side in one run)."""
     if cfg.experiment == "optimizers":
-        return {"label": f"SGD vs Adam on {cfg.surface}", "names": ("SGD", "Adam"),
+        return {"label": _("SGD vs Adam on {surface}", surface=cfg.surface),
+                "names": ("SGD", "Adam"),
                 "plan": _plan(({"optimizers": ("sgd",)}, {"optimizers": ("adam",)})),
-                "curves": (("train/loss", "Loss on the surface", False),
-                           ("val/loss", "Gap to the minimum", False)),
-                "table": _table((("val/loss", "gap to the minimum"),), lambda a, b, fa, fb: (
-                    f"{a}: {_steps(fa.get('val/steps_sgd'))}, {fa.get('val/loss', 0):.2g} from "
-                    f"the minimum at the end; {b}: {_steps(fb.get('val/steps_adam'))}, "
-                    f"{fb.get('val/loss', 0):.2g}.")), "views": ("race",)}
+                "curves": (("train/loss", N_("Loss on the surface"), False),
+                           ("val/loss", N_("Gap to the minimum"), False)),
+                "table": _table((("val/loss", N_("gap to the minimum")),), lambda a, b, fa, fb: _(
+                    "{a}: {reached_a}, {gap_a:.2g} from the minimum at the end; {b}: "
+                    "{reached_b}, {gap_b:.2g}.", a=a, reached_a=_steps(fa.get('val/steps_sgd')),
+                    gap_a=fa.get('val/loss', 0), b=b,
+                    reached_b=_steps(fb.get('val/steps_adam')), gap_b=fb.get('val/loss', 0))),
+                "views": ("race",)}
     if cfg.experiment == "init":
-        return {"label": f"He vs Xavier at depth {cfg.depth}", "names": ("He", "Xavier"),
+        return {"label": _("He vs Xavier at depth {depth}", depth=cfg.depth),
+                "names": ("He", "Xavier"),
                 "plan": _plan(({"init": "he"}, {"init": "xavier"})),
-                "table": _table((("val/acc", "test accuracy"),
-                                 ("val/act_std_init", "last layer's spread at initialisation")),
-                                lambda a, b, fa, fb: (
-                    f"{a}: the last layer's spread starts at {fa.get('val/act_std_init', 0):.2g} "
-                    f"and it reaches {fa.get('val/acc', 0):.0%}; {b}: "
-                    f"{fb.get('val/act_std_init', 0):.2g}, {fb.get('val/acc', 0):.0%} (half is "
-                    "chance)."))}
+                "table": _table((("val/acc", N_("test accuracy")),
+                                 ("val/act_std_init",
+                                  N_("last layer's spread at initialisation"))),
+                                lambda a, b, fa, fb: _(
+                    "{a}: the last layer's spread starts at {spread_a:.2g} and it reaches "
+                    "{acc_a:.0%}; {b}: {spread_b:.2g}, {acc_b:.0%} (half is chance).",
+                    a=a, spread_a=fa.get('val/act_std_init', 0), acc_a=fa.get('val/acc', 0),
+                    b=b, spread_b=fb.get('val/act_std_init', 0), acc_b=fb.get('val/acc', 0)))}
     if cfg.experiment == "activations":
-        return {"label": "ReLU vs leaky ReLU", "names": ("ReLU", "leaky ReLU"),
+        return {"label": _("ReLU vs leaky ReLU"), "names": ("ReLU", "leaky ReLU"),
                 "plan": _plan(({"activation": "relu"}, {"activation": "leaky_relu"})),
-                "curves": (("val/dead", "Dead units (share)", False),
-                           ("val/acc", "Test accuracy", False)),
-                "table": _table((("val/dead", "dead units"), ("val/acc", "test accuracy")),
-                                lambda a, b, fa, fb: (
-                    f"{a}: {fa.get('val/dead', 0):.0%} of the units dead at lr {cfg.lr:g}; "
-                    f"{b}: {fb.get('val/dead', 0):.0%}."))}
+                "curves": (("val/dead", N_("Dead units (share)"), False),
+                           ("val/acc", N_("Test accuracy"), False)),
+                "table": _table((("val/dead", N_("dead units")),
+                                 ("val/acc", N_("test accuracy"))),
+                                lambda a, b, fa, fb: _(
+                    "{a}: {dead_a:.0%} of the units dead at lr {lr:g}; {b}: {dead_b:.0%}.",
+                    a=a, dead_a=fa.get('val/dead', 0), lr=cfg.lr, b=b,
+                    dead_b=fb.get('val/dead', 0)))}
     if cfg.experiment == "regularization":
         on = regularizers(cfg)
         with_ = {k: getattr(cfg, k) for k in NO_REGULARIZATION} if on else SUGGESTED
-        return {"label": "Without vs with regularization",
+        return {"label": _("Without vs with regularization"),
                 "names": ("none", on or regularizers(replace(cfg, **SUGGESTED))),
                 "plan": _plan((NO_REGULARIZATION, with_)),
-                "curves": (("val/loss", "Test loss", False), ("val/acc", "Test accuracy", False)),
-                "table": _table((("val/acc", "test accuracy"), ("val/loss", "test loss"),
-                                 ("val/memorised", "share of wrong labels learned by heart")),
-                                lambda a, b, fa, fb: (
-                    f"Without regularization the network repeats {fa.get('val/memorised', 0):.0%} "
-                    f"of the wrong training labels and gets {fa.get('val/acc', 0):.0%} of the "
-                    f"test set right; with {b}: {fb.get('val/memorised', 0):.0%} and "
-                    f"{fb.get('val/acc', 0):.0%}.")), "views": ("acc_curves",)}
+                "curves": (("val/loss", N_("Test loss"), False),
+                           ("val/acc", N_("Test accuracy"), False)),
+                "table": _table((("val/acc", N_("test accuracy")), ("val/loss", N_("test loss")),
+                                 ("val/memorised",
+                                  N_("share of wrong labels learned by heart"))),
+                                lambda a, b, fa, fb: _(
+                    "Without regularization the network repeats {memorised_a:.0%} of the wrong "
+                    "training labels and gets {acc_a:.0%} of the test set right; with {b}: "
+                    "{memorised_b:.0%} and {acc_b:.0%}.",
+                    memorised_a=fa.get('val/memorised', 0), acc_a=fa.get('val/acc', 0), b=b,
+                    memorised_b=fb.get('val/memorised', 0), acc_b=fb.get('val/acc', 0))),
+                "views": ("acc_curves",)}
     return None
 
 

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs.fundamentals import ACTIVATIONS
 from playground.labs.fundamentals.common import State
 from playground.ui import charts
@@ -50,8 +51,8 @@ def _activation_views(s: State, data: Data) -> dict:
             out = ACT_FNS[name](z)
             slope, = torch.autograd.grad(out.sum(), z)
         curves[name] = (out.detach().numpy(), slope.numpy())
-    for key, k, title in (("functions", 0, "The activation functions"),
-                          ("slopes", 1, "Their slopes (derivatives)")):
+    for key, k, title in (("functions", 0, N_("The activation functions")),
+                          ("slopes", 1, N_("Their slopes (derivatives)"))):
         traces = [{"type": "scatter", "mode": "lines", "name": name,
                    "x": z.detach().numpy().round(3).tolist(),
                    "y": curves[name][k].round(4).tolist(),
@@ -61,20 +62,21 @@ def _activation_views(s: State, data: Data) -> dict:
         figs[key] = charts.artifact(title, "plotly", {"data": traces, "layout": {
             "template": "plotly_white", "height": 380,
             "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
-            "xaxis": {"title": {"text": "input"}},
+            "xaxis": {"title": {"text": N_("input")}},
             "yaxis": {"range": [-1.5, 4] if k == 0 else [-0.2, 1.3]},
             "legend": {"orientation": "h", "y": -0.2}}},
-            f"Bold: {s.cfg.activation}, the one this network uses." if k == 0 else
-            "Where the slope is 0, no gradient passes: a ReLU unit whose inputs are all negative "
-            "never learns again.")
+            N_("Bold: {activation}, the one this network uses.") if k == 0 else
+            N_("Where the slope is 0, no gradient passes: a ReLU unit whose inputs are all "
+               "negative never learns again."), activation=s.cfg.activation)
     dead = dead_units(s.model, data.train[0])
-    figs["dead"] = charts.artifact("Dead units, layer by layer", "plotly", {
+    figs["dead"] = charts.artifact(N_("Dead units, layer by layer"), "plotly", {
         "data": [{"type": "bar", "x": [f"layer {i + 1}" for i in range(len(dead))],
                   "y": [round(d, 4) for d in dead], "marker": {"color": "#d62728"}}],
         "layout": {"template": "plotly_white", "height": 300,
                    "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-                   "yaxis": {"range": [0, 1], "title": {"text": "share of units"},
+                   "yaxis": {"range": [0, 1], "title": {"text": N_("share of units")},
                              "tickformat": ".0%"}}},
-        f"A unit is dead when its slope is 0 for all {len(data.train[0])} training points; "
-        f"{sum(dead) / len(dead):.0%} of the {ACT_DEPTH} x {ACT_WIDTH} units now.")
+        N_("A unit is dead when its slope is 0 for all {points} training points; {dead:.0%} of "
+           "the {depth} x {width} units now."), points=len(data.train[0]),
+        dead=sum(dead) / len(dead), depth=ACT_DEPTH, width=ACT_WIDTH)
     return figs

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs.fundamentals import Config
 from playground.labs.fundamentals.activations import ACT_DEPTH, ACT_FNS, ACT_WIDTH, dead_units
 from playground.labs.fundamentals.common import State
@@ -113,22 +114,25 @@ def _spread_views(s: State, data: Data) -> dict:
     now = spreads(s.model, *data.train)
     layers = list(range(1, s.cfg.depth + 1))
     figs = {}
-    for key, title, k in (("forward", "Activations' spread, layer by layer", 0),
-                          ("backward", "Gradients' spread, layer by layer", 1)):
+    for key, title, k in (("forward", N_("Activations' spread, layer by layer"), 0),
+                          ("backward", N_("Gradients' spread, layer by layer"), 1)):
         traces = []
-        for when, values, dash in (("at initialisation", s.at_init[k], "dot"),
-                                   ("now", now[k], "solid")):
+        for when, values, dash in ((N_("at initialisation"), s.at_init[k], "dot"),
+                                   (N_("now"), now[k], "solid")):
             v = np.maximum(np.asarray(values, dtype=float), 1e-30)
             traces.append({"type": "scatter", "mode": "lines+markers", "name": when,
                            "x": layers, "y": v.tolist(), "line": {"dash": dash}})
         figs[key] = charts.artifact(title, "plotly", {"data": traces, "layout": {
             "template": "plotly_white", "height": 380, "margin": {"l": 60, "r": 10, "t": 10,
                                                                  "b": 40},
-            "xaxis": {"title": {"text": "layer"}},
-            "yaxis": {"title": {"text": "standard deviation"}, "type": "log",
+            "xaxis": {"title": {"text": N_("layer")}},
+            "yaxis": {"title": {"text": N_("standard deviation")}, "type": "log",
                       "exponentformat": "power"},
             "legend": {"orientation": "h", "y": -0.2}}},
-            f"{s.cfg.init} init, {s.cfg.activation}: after {s.cfg.depth} layers the spread is "
-            f"{s.at_init[k][-1 if k == 0 else 0]:.2g} at initialisation"
-            + (" (the first layer's gradient)" if k == 1 else "") + ".")
+            N_("{init} init, {activation}: after {depth} layers the spread is {spread:.2g} at "
+               "initialisation.") if k == 0 else
+            N_("{init} init, {activation}: after {depth} layers the spread is {spread:.2g} at "
+               "initialisation (the first layer's gradient)."), init=s.cfg.init,
+            activation=s.cfg.activation, depth=s.cfg.depth,
+            spread=float(s.at_init[k][-1 if k == 0 else 0]))
     return figs

@@ -9,14 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs.fundamentals import Config
 from playground.labs.fundamentals.common import HISTORY_POINTS, State, _plot, _record
 from playground.ui import charts
 
 REG_LOSSES = ("mse", "mae", "huber")
 CLS_LOSSES = ("ce", "mse", "smooth", "focal")
-CLS_TITLES = {"ce": "cross-entropy", "mse": "MSE on softmax", "smooth": "label smoothing",
-              "focal": "focal"}
+CLS_TITLES = {"ce": N_("cross-entropy"), "mse": N_("MSE on softmax"),
+              "smooth": N_("label smoothing"), "focal": N_("focal")}
 CLS_COLORS = {"ce": "#1f77b4", "mse": "#ff7f0e", "smooth": "#2ca02c", "focal": "#9467bd"}
 CLS_WIDTH, CLS_LR = 64, 1e-2    # four small classifiers, one per loss, the same start
 TRUE_LINE = (2.0, 0.5)           # y = 2 x + 0.5 + noise; the outliers sit far above
@@ -154,10 +155,10 @@ def _fit_views(s: State, data: Data) -> dict:
     x, y = (t.cpu()[:, 0] for t in data.train)
     grid = torch.linspace(-2, 2, 2)
     w, b = s.model.fit.weight[:, 0].cpu(), s.model.fit.bias.cpu()
-    traces = [{"type": "scatter", "mode": "markers", "name": "points",
+    traces = [{"type": "scatter", "mode": "markers", "name": N_("points"),
                "x": x.round(decimals=3).tolist(), "y": y.round(decimals=3).tolist(),
                "marker": {"size": 5, "color": "#888888"}},
-              {"type": "scatter", "mode": "lines", "name": "the true line",
+              {"type": "scatter", "mode": "lines", "name": N_("the true line"),
                "x": grid.tolist(), "y": (TRUE_LINE[0] * grid + TRUE_LINE[1]).tolist(),
                "line": {"dash": "dot", "color": "#000000"}}]
     for i, name in enumerate(REG_LOSSES):
@@ -165,12 +166,13 @@ def _fit_views(s: State, data: Data) -> dict:
                        "name": f"{name}: y = {w[i]:.2f} x + {b[i]:.2f}",
                        "x": grid.tolist(), "y": (w[i] * grid + b[i]).round(decimals=3).tolist(),
                        "line": {"color": ("#1f77b4", "#ff7f0e", "#2ca02c")[i], "width": 3}})
-    return {"fit": charts.artifact("Three lines, three losses, the same points", "plotly", {
+    return {"fit": charts.artifact(N_("Three lines, three losses, the same points"), "plotly", {
         "data": traces, "layout": {"template": "plotly_white", "height": 420,
                                    "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
                                    "legend": {"orientation": "h", "y": -0.15}}},
-        f"{s.cfg.outliers:.0%} of the points moved far above the line: squared errors let them "
-        "pull the MSE line up; absolute errors (MAE) and Huber's barely feel them.")}
+        N_("{outliers:.0%} of the points moved far above the line: squared errors let them "
+           "pull the MSE line up; absolute errors (MAE) and Huber's barely feel them."),
+        outliers=s.cfg.outliers)}
 
 
 def margin_curves(cfg: Config, margins: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -194,39 +196,39 @@ def _classifier_views(s: State, data: Data) -> dict:
     mx = margins.numpy().round(2).tolist()
     figs = {}
     for key, values, title, y_title, caption in (
-            ("margin_loss", loss, "Each loss against the margin", "loss",
-             "The margin is the right class's logit minus the other's: negative means wrong, "
-             "and the further left, the more confidently wrong."),
-            ("margin_slope", slope, "How hard each example pulls", "|slope|",
-             "MSE on the softmax barely pulls on a confidently wrong example (left): its slope "
-             "dies where cross-entropy's is largest. Focal loss lets go of the ones already "
-             f"right (right); label smoothing ({cfg.smoothing:g}) pushes back when a margin "
-             "grows too large.")):
+            ("margin_loss", loss, N_("Each loss against the margin"), N_("loss"),
+             N_("The margin is the right class's logit minus the other's: negative means "
+                "wrong, and the further left, the more confidently wrong.")),
+            ("margin_slope", slope, N_("How hard each example pulls"), N_("|slope|"),
+             N_("MSE on the softmax barely pulls on a confidently wrong example (left): its "
+                "slope dies where cross-entropy's is largest. Focal loss lets go of the ones "
+                "already right (right); label smoothing ({smoothing:g}) pushes back when a "
+                "margin grows too large."))):
         figs[key] = charts.artifact(title, "plotly", _plot(
             [{"type": "scatter", "mode": "lines", "name": CLS_TITLES[n], "x": mx,
               "y": values[i].round(4).tolist(), "line": {"color": CLS_COLORS[n], "width": 2.5}}
-             for i, n in enumerate(CLS_LOSSES)], 360, "margin", y_title), caption)
+             for i, n in enumerate(CLS_LOSSES)], 360, N_("margin"), y_title), caption,
+            smoothing=cfg.smoothing)
     h = torch.stack(s.history).cpu().numpy()                  # (records, 8)
-    figs["accuracy"] = charts.artifact("Test accuracy of each network", "plotly", _plot(
+    figs["accuracy"] = charts.artifact(N_("Test accuracy of each network"), "plotly", _plot(
         [{"type": "scatter", "mode": "lines", "name": CLS_TITLES[n], "x": s.history_steps,
           "y": h[:, i].round(4).tolist(), "line": {"color": CLS_COLORS[n]}}
-         for i, n in enumerate(CLS_LOSSES)], 360, "step", "accuracy",
-        yaxis={"tickformat": ".0%"}), "The same network, the same start, the same data; only "
-                                      "the loss differs.")
+         for i, n in enumerate(CLS_LOSSES)], 360, N_("step"), N_("accuracy"),
+        yaxis={"tickformat": ".0%"}), N_("The same network, the same start, the same data; "
+                                         "only the loss differs."))
     x, y = data.test
     logits = s.model(x).detach().float()
     acc = (logits.argmax(-1) == y).float().mean(1).tolist()
     conf = logits.softmax(-1).max(-1).values.mean(1).tolist()
-    figs["calibration"] = charts.artifact("Accuracy and confidence", "plotly", _plot(
-        [{"type": "bar", "name": "accuracy", "x": [CLS_TITLES[n] for n in CLS_LOSSES],
+    figs["calibration"] = charts.artifact(N_("Accuracy and confidence"), "plotly", _plot(
+        [{"type": "bar", "name": N_("accuracy"), "x": [CLS_TITLES[n] for n in CLS_LOSSES],
           "y": [round(a, 4) for a in acc], "marker": {"color": "#7f7f7f"}},
-         {"type": "bar", "name": "mean confidence", "x": [CLS_TITLES[n] for n in CLS_LOSSES],
+         {"type": "bar", "name": N_("mean confidence"), "x": [CLS_TITLES[n] for n in CLS_LOSSES],
           "y": [round(c, 4) for c in conf], "marker": {"color": "#d62728"}}],
-        360, "", "share of the test set", yaxis={"tickformat": ".0%", "range": [0, 1.02]},
+        360, "", N_("share of the test set"), yaxis={"tickformat": ".0%", "range": [0, 1.02]},
         layout={"barmode": "group"}),
-        "Confidence above accuracy is overconfidence: "
-        + ", ".join(f"{CLS_TITLES[n]} {c - a:+.1%}" for n, a, c in zip(CLS_LOSSES, acc, conf))
-        + ".")
+        N_("Confidence above accuracy is overconfidence: {gaps}."),
+        gaps=", ".join(f"{CLS_TITLES[n]} {c - a:+.1%}" for n, a, c in zip(CLS_LOSSES, acc, conf)))
     # where each network puts the boundary, and how sure it is of it
     x, y = (t.cpu() for t in data.test)
     lo, hi = (x.min(0).values - 0.2).tolist(), (x.max(0).values + 0.2).tolist()
@@ -235,9 +237,10 @@ def _classifier_views(s: State, data: Data) -> dict:
     prob = s.model(grid.to(data.test[0].device)).detach().float().softmax(-1)[..., 1].cpu().numpy()
     for i, n in enumerate(CLS_LOSSES):
         fig = charts.boundary(gx, gy, prob[i].reshape(60, 60),
-                              [("test points", x[:, 0].numpy(), x[:, 1].numpy(), y.numpy(),
+                              [(N_("test points"), x[:, 0].numpy(), x[:, 1].numpy(), y.numpy(),
                                 "circle")])
         fig["layout"]["height"] = 340
-        figs[f"boundary_{n}"] = charts.artifact(f"{CLS_TITLES[n]}: where it is sure", "plotly",
-                                                fig, "Deep colour: probability near 0 or 1.")
+        figs[f"boundary_{n}"] = charts.artifact(N_("{loss}: where it is sure"), "plotly", fig,
+                                                N_("Deep colour: probability near 0 or 1."),
+                                                loss=CLS_TITLES[n])
     return figs

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs.fundamentals import Config
 from playground.labs.fundamentals.common import State
 from playground.ui import charts
@@ -155,7 +156,7 @@ def _contours(cfg: Config, n: int = 120) -> dict:
     return {"type": "contour", "x": xs.round(4).tolist(), "y": ys.round(4).tolist(),
             "z": z.round(3).tolist(), "colorscale": "Greys", "reversescale": True,
             "showscale": False, "ncontours": 30, "hoverinfo": "skip",
-            "contours": {"coloring": "lines"}, "name": "log10 loss"}
+            "contours": {"coloring": "lines"}, "name": N_("log10 loss")}
 
 
 def _race_views(s: State) -> dict:
@@ -177,7 +178,7 @@ def _race_views(s: State) -> dict:
                        "marker": {"size": [3 if len(keep) > 60 else 7] * (len(keep) - 1) + [13],
                                   "color": COLORS[name],
                                   "line": {"color": "#ffffff", "width": 1}}})
-    traces.append({"type": "scatter", "mode": "markers", "name": "minimum",
+    traces.append({"type": "scatter", "mode": "markers", "name": N_("minimum"),
                    "x": [best_at[0]], "y": [best_at[1]],
                    "marker": {"symbol": "star", "size": 14, "color": "#000000"}})
     race = {"data": traces, "layout": {
@@ -191,17 +192,19 @@ def _race_views(s: State) -> dict:
                         "line": {"color": COLORS[name]}} for i, name in enumerate(cfg.optimizers)],
               "layout": {"template": "plotly_white", "height": 460,
                          "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-                         "xaxis": {"title": {"text": "step"}},
-                         "yaxis": {"title": {"text": "loss - minimum"}, "type": "log"},
+                         "xaxis": {"title": {"text": N_("step")}},
+                         "yaxis": {"title": {"text": N_("loss - minimum")}, "type": "log"},
                          "legend": {"orientation": "h", "y": -0.15}}}
     steps = reached(s)
     rows = "; ".join(f"{n}: {'step ' + str(v) if v is not None else 'not yet'}"
                      for n, v in steps.items())
-    return {"race": charts.artifact(f"The race on the {cfg.surface} surface", "plotly", race,
-                                    f"Every path from ({cfg.start_x:g}, {cfg.start_y:g}); the "
-                                    "contours are log10 of the loss."),
-            "gap": charts.artifact("Distance to the minimum's loss", "plotly", curves,
-                                   f"Within {cfg.tolerance:g} of the minimum: {rows}.")}
+    return {"race": charts.artifact(N_("The race on the {surface} surface"), "plotly", race,
+                                    N_("Every path from ({x:g}, {y:g}); the contours are log10 "
+                                       "of the loss."), surface=cfg.surface,
+                                    x=float(cfg.start_x), y=float(cfg.start_y)),
+            "gap": charts.artifact(N_("Distance to the minimum's loss"), "plotly", curves,
+                                   N_("Within {tolerance:g} of the minimum: {reached}."),
+                                   tolerance=float(cfg.tolerance), reached=rows)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,19 +227,19 @@ def _last_step_view(s: State) -> dict:
     moved = (s.path[-1] - s.path[-2]).norm(dim=1).tolist()
     grads = [float(s.model.pos[n].grad.norm()) if s.model.pos[n].grad is not None else 0.0
              for n in names]
-    bars = [{"type": "bar", "name": "slope (gradient length)", "x": names, "y": grads,
+    bars = [{"type": "bar", "name": N_("slope (gradient length)"), "x": names, "y": grads,
              "marker": {"color": "#bbbbbb"}},
-            {"type": "bar", "name": "step length", "x": names, "y": moved,
+            {"type": "bar", "name": N_("step length"), "x": names, "y": moved,
              "marker": {"color": [COLORS[n] for n in names]}}]
     fig = {"data": bars, "layout": {
         "template": "plotly_white", "height": 360, "barmode": "group",
         "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-        "yaxis": {"type": "log", "title": {"text": "length (log)"}},
+        "yaxis": {"type": "log", "title": {"text": N_("length (log)")}},
         "legend": {"orientation": "h", "y": -0.15}}}
-    return charts.artifact(f"Step {s.step}: how steep, how far", "plotly", fig,
-                           f"The gradient each racer saw at step {s.step} (grey) and how far it "
-                           "moved (colour); learning rates: " + ", ".join(
-                               f"{n} {getattr(s.cfg, 'lr_' + n):g}" for n in names) + ".")
+    return charts.artifact(N_("Step {step}: how steep, how far"), "plotly", fig,
+                           N_("The gradient each racer saw at step {step} (grey) and how far it "
+                              "moved (colour); learning rates: {rates}."), step=s.step,
+                           rates=", ".join(f"{n} {getattr(s.cfg, 'lr_' + n):g}" for n in names))
 
 
 def show_steps(s: State, data: Data) -> dict[str, dict]:

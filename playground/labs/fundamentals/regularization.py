@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.labs.fundamentals import CHECK_EVERY, Config
 from playground.labs.fundamentals.common import HISTORY_POINTS, State, _plot, _record
 from playground.ui import charts
@@ -183,41 +184,45 @@ def _regularization_views(s: State, data: Data) -> dict:
     if s.best is not None and cfg.early_stopping:
         mark = [{"type": "line", "x0": s.best[1], "x1": s.best[1], "yref": "paper", "y0": 0,
                  "y1": 1, "line": {"dash": "dash", "color": "#2ca02c"}}]
-    figs["loss_curves"] = charts.artifact("Train, validation and test loss", "plotly", _plot(
+    figs["loss_curves"] = charts.artifact(N_("Train, validation and test loss"), "plotly", _plot(
         [{"type": "scatter", "mode": "lines", "name": name, "x": h[:, 0].tolist(),
           "y": h[:, k].round(4).tolist(), "line": {"color": color}}
-         for name, k, color in (("train (its labels)", 1, "#1f77b4"),
-                                ("validation", 3, "#2ca02c"), ("test", 5, "#d62728"))],
-        360, "step", "cross-entropy", layout={"shapes": mark}),
-        "The training loss falls as the network learns the wrong labels too; the test loss "
-        "then climbs. " + (f"Dashed: the best validation loss (step {s.best[1]}), the weights "
-                           "early stopping keeps." if mark else ""))
+         for name, k, color in ((N_("train (its labels)"), 1, "#1f77b4"),
+                                (N_("validation"), 3, "#2ca02c"), (N_("test"), 5, "#d62728"))],
+        360, N_("step"), N_("cross-entropy"), layout={"shapes": mark}),
+        N_("The training loss falls as the network learns the wrong labels too; the test loss "
+           "then climbs. Dashed: the best validation loss (step {best}), the weights early "
+           "stopping keeps.") if mark else
+        N_("The training loss falls as the network learns the wrong labels too; the test loss "
+           "then climbs."), best=s.best[1] if mark else 0)
     clean = 1 - float((data.train[1] != data.train[2]).float().mean())
-    figs["acc_curves"] = charts.artifact("Train and test accuracy", "plotly", _plot(
+    figs["acc_curves"] = charts.artifact(N_("Train and test accuracy"), "plotly", _plot(
         [{"type": "scatter", "mode": "lines", "name": name, "x": h[:, 0].tolist(),
           "y": h[:, k].round(4).tolist(), "line": {"color": color}}
-         for name, k, color in (("train (its labels)", 2, "#1f77b4"),
-                                ("validation", 4, "#2ca02c"), ("test", 6, "#d62728"))]
-        + [{"type": "scatter", "mode": "lines", "name": "right labels in the training set",
+         for name, k, color in ((N_("train (its labels)"), 2, "#1f77b4"),
+                                (N_("validation"), 4, "#2ca02c"), (N_("test"), 6, "#d62728"))]
+        + [{"type": "scatter", "mode": "lines", "name": N_("right labels in the training set"),
             "x": [0, max(s.step, 1)], "y": [clean, clean],
             "line": {"dash": "dot", "color": "#000000"}}],
-        360, "step", "accuracy", yaxis={"tickformat": ".0%", "range": [0, 1.02]}),
-        f"{1 - clean:.0%} of the training labels are wrong: above the dotted line the network "
-        "repeats wrong labels it has learned by heart.")
+        360, N_("step"), N_("accuracy"), yaxis={"tickformat": ".0%", "range": [0, 1.02]}),
+        N_("{wrong:.0%} of the training labels are wrong: above the dotted line the network "
+           "repeats wrong labels it has learned by heart."), wrong=1 - clean)
     now = torch.cat([w.detach().flatten() for w in s.model.weights()]).float().cpu()
     edge = float(max(s.at_init.abs().max(), now.abs().max(), 1e-6))
     bins = np.linspace(-edge, edge, 81)
     centres = ((bins[:-1] + bins[1:]) / 2).round(5).tolist()
     traces = []
-    for name, w, color in (("at initialisation", s.at_init, "#7f7f7f"), ("now", now, "#1f77b4")):
+    for name, w, color in ((N_("at initialisation"), s.at_init, "#7f7f7f"),
+                           (N_("now"), now, "#1f77b4")):
         counts, _ = np.histogram(w.numpy(), bins=bins)
         traces.append({"type": "bar", "name": name, "x": centres, "y": counts.tolist(),
                        "marker": {"color": color}, "opacity": 0.6})
     tiny = [float((w.abs() < 1e-3).float().mean()) for w in (s.at_init, now)]
-    figs["weights"] = charts.artifact("The weights' histogram", "plotly", _plot(
-        traces, 360, "weight", "count (log)", yaxis={"type": "log"},
+    figs["weights"] = charts.artifact(N_("The weights' histogram"), "plotly", _plot(
+        traces, 360, N_("weight"), N_("count (log)"), yaxis={"type": "log"},
         layout={"barmode": "overlay", "bargap": 0}),
-        f"{len(now):,} weights; near 0 (|w| < 0.001): {tiny[0]:.1%} at initialisation, "
-        f"{tiny[1]:.1%} now. Sum of squares {float((now ** 2).sum()):.1f} (at initialisation "
-        f"{float((s.at_init ** 2).sum()):.1f}).")
+        N_("{weights:,} weights; near 0 (|w| < 0.001): {tiny_init:.1%} at initialisation, "
+           "{tiny_now:.1%} now. Sum of squares {squares_now:.1f} (at initialisation "
+           "{squares_init:.1f})."), weights=len(now), tiny_init=tiny[0], tiny_now=tiny[1],
+        squares_now=float((now ** 2).sum()), squares_init=float((s.at_init ** 2).sum()))
     return figs

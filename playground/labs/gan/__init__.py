@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import points_exportable, points_stubs
 from playground.params import param
@@ -90,11 +91,11 @@ PRESETS = {
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.data == "points" and not cfg.points_file:
-        errors.append("data = points needs your CSV of x,y points: upload it under 'Your "
-                      "points', or pick another data set.")
+        errors.append(_("data = points needs your CSV of x,y points: upload it under 'Your "
+                        "points', or pick another data set."))
     if cfg.loss == "wgan-gp" and cfg.gp_weight == 0:
-        errors.append("wgan-gp without its gradient penalty is an unconstrained critic that "
-                      "diverges: set the gradient penalty above 0 (10 in the paper).")
+        errors.append(_("wgan-gp without its gradient penalty is an unconstrained critic that "
+                        "diverges: set the gradient penalty above 0 (10 in the paper)."))
     return errors
 
 
@@ -141,15 +142,17 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     for name, info in runs:
         final = info.status.get("final") or {}
         modes[name] = final.get("val/modes")
-        rows.append({"run": name, "status": info.status.get("status"),
-                     "modes covered": final.get("val/modes"),
-                     "quality": final.get("val/quality"), "coverage": final.get("val/coverage"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("run"): name, N_("status"): info.status.get("status"),
+                     N_("modes covered"): final.get("val/modes"),
+                     N_("quality"): final.get("val/quality"),
+                     N_("coverage"): final.get("val/coverage"),
+                     N_("seconds"): info.status.get("seconds")})
     if not runs or any(v is None for v in modes.values()):
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     (a, ma), (b, mb) = list(modes.items())[:2]
-    return rows, (f"{a}: {ma:.0f} modes covered; {b}: {mb:.0f}. A collapsed generator puts "
-                  "its samples on a few modes; the fix spreads them over all.")
+    return rows, _("{a}: {ma:.0f} modes covered; {b}: {mb:.0f}. A collapsed generator puts its "
+                   "samples on a few modes; the fix spreads them over all.",
+                   a=a, ma=ma, b=b, mb=mb)
 
 
 COMPARE = {"label": "Collapse vs fix", "names": ("collapse", "fix"), "plan": _collapse_then_fix,

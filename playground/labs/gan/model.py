@@ -13,6 +13,7 @@ from playground.data import Data, uploads
 from playground.data.base import split
 from playground.data.images import load_pm1
 from playground.data.toy2d import _points as toy_points
+from playground.i18n import N_
 from playground.labs._shared import ACTIVATIONS, digit_judge, image_scores
 from playground.labs.gan import IMAGES, Config
 from playground.ui import charts
@@ -308,13 +309,14 @@ def _points_view(s: State, data: Data) -> dict:
                "showscale": False, "hovertemplate": ("D(x) = %{z:.2f}" if critic else
                                                      "critic score (scaled) %{z:.2f}")
                + "<extra></extra>"},
-              {"type": "scatter", "mode": "markers", "name": "real", "x": real[:, 0].tolist(),
+              {"type": "scatter", "mode": "markers", "name": N_("real"),
+               "x": real[:, 0].tolist(),
                "y": real[:, 1].tolist(), "marker": {"size": 4, "color": "#2ca02c",
                                                     "opacity": 0.6}},
-              {"type": "scatter", "mode": "markers", "name": "generated",
+              {"type": "scatter", "mode": "markers", "name": N_("generated"),
                "x": fake[:, 0].tolist(), "y": fake[:, 1].tolist(),
                "marker": {"size": 4, "color": charts.ORANGE, "opacity": 0.8}},
-              charts.arrows(fake[:150], fake[:150] + push, "G's gradient", "#7f3b08",
+              charts.arrows(fake[:150], fake[:150] + push, N_("G's gradient"), "#7f3b08",
                             head=6)]
     fig = {"data": traces, "layout": {
         "template": "plotly_white", "height": 460, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
@@ -322,9 +324,10 @@ def _points_view(s: State, data: Data) -> dict:
         "yaxis": {"range": [-BOX, BOX], "scaleanchor": "x", "showgrid": False},
         "legend": {"orientation": "h", "y": -0.08}}}
     return charts.artifact(
-        "Real vs generated, and what D thinks", "plotly", fig,
-        "Green: real points; orange: generated. Background: D's probability that a place is "
-        "real (darker = more real). Brown strokes: where G's next update pushes each sample.")
+        N_("Real vs generated, and what D thinks"), "plotly", fig,
+        N_("Green: real points; orange: generated. Background: D's probability that a place is "
+           "real (darker = more real). Brown strokes: where G's next update pushes each "
+           "sample."))
 
 
 def _trail_view(s: State) -> dict:
@@ -337,9 +340,9 @@ def _trail_view(s: State) -> dict:
         ys += p[:, 1].tolist() + [None]
     # the whole of every path in the frame, the data's box at least
     reach = float(max(BOX, 1.05 * np.abs(path).max()))
-    fig = {"data": [{"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": "path",
+    fig = {"data": [{"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": N_("path"),
                      "line": {"color": "#bbbbbb", "width": 1}},
-                    {"type": "scatter", "mode": "markers", "name": "now",
+                    {"type": "scatter", "mode": "markers", "name": N_("now"),
                      "x": path[:, -1, 0].tolist(), "y": path[:, -1, 1].tolist(),
                      "marker": {"color": charts.ORANGE, "size": 7}}],
            "layout": {"template": "plotly_white", "height": 460,
@@ -347,9 +350,10 @@ def _trail_view(s: State) -> dict:
                       "xaxis": {"range": [-reach, reach]},
                       "yaxis": {"range": [-reach, reach], "scaleanchor": "x"},
                       "legend": {"orientation": "h", "y": -0.08}}}
-    return charts.artifact(f"{FOLLOWED} fixed noise vectors, followed", "plotly", fig,
-                           f"The same z at each of the last {len(s.trail)} pictures: under mode "
-                           "collapse they all travel together from one mode to the next.")
+    return charts.artifact(N_("{followed} fixed noise vectors, followed"), "plotly", fig,
+                           N_("The same z at each of the last {pictures} pictures: under mode "
+                              "collapse they all travel together from one mode to the next."),
+                           followed=FOLLOWED, pictures=len(s.trail))
 
 
 def _grid(images: torch.Tensor, cols: int) -> str:
@@ -359,13 +363,13 @@ def _grid(images: torch.Tensor, cols: int) -> str:
 def _images_view(s: State) -> dict[str, dict]:
     fixed = _samples(s, 0, s.fixed_z)
     s.trail = (s.trail + [fixed[:10].cpu()])[-10:]
-    return {"samples": charts.artifact("Samples from a fixed noise batch", "image",
+    return {"samples": charts.artifact(N_("Samples from a fixed noise batch"), "image",
                                        _grid(fixed, 8),
-                                       "The same 64 z at every picture: watch them sharpen."),
-            "history": charts.artifact("The first 10 over training", "image",
+                                       N_("The same 64 z at every picture: watch them sharpen.")),
+            "history": charts.artifact(N_("The first 10 over training"), "image",
                                        _grid(torch.cat(s.trail), 10),
-                                       f"One row per picture, oldest at the top (the last "
-                                       f"{len(s.trail)}).")}
+                                       N_("One row per picture, oldest at the top (the last "
+                                          "{pictures})."), pictures=len(s.trail))}
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

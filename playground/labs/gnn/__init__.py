@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from playground.data.graphs import MAX_LINKS, sbm_links
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.params import param
 
@@ -81,14 +82,14 @@ def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.graph == "sbm":
         if cfg.labels_per_class >= cfg.community_size:
-            errors.append(f"Labelled nodes per group ({cfg.labels_per_class}) must be fewer "
-                          f"than the group size ({cfg.community_size}): something must be left "
-                          "to predict.")
+            errors.append(_("Labelled nodes per group ({labelled}) must be fewer than the group "
+                            "size ({size}): something must be left to predict.",
+                            labelled=cfg.labels_per_class, size=cfg.community_size))
         links = sbm_links(cfg.communities, cfg.community_size, cfg.p_in, cfg.p_out)
         if links > MAX_LINKS:
-            errors.append(f"The block model would have about {links:,.0f} links, over a "
-                          f"million ({MAX_LINKS:,}): lower p in or p out, or use fewer or "
-                          "smaller groups.")
+            errors.append(_("The block model would have about {links:,.0f} links, over a "
+                            "million ({most:,}): lower p in or p out, or use fewer or smaller "
+                            "groups.", links=links, most=MAX_LINKS))
     return errors
 
 
@@ -110,15 +111,16 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     for name, info in runs:
         final = info.status.get("final") or {}
         acc[name] = final.get("val/acc")
-        rows.append({"model": name, "status": info.status.get("status"),
-                     "test accuracy": final.get("val/acc"),
-                     "validation accuracy": final.get("val/valid_acc"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("model"): name, N_("status"): info.status.get("status"),
+                     N_("test accuracy"): final.get("val/acc"),
+                     N_("validation accuracy"): final.get("val/valid_acc"),
+                     N_("seconds"): info.status.get("seconds")})
     if not runs or any(v is None for v in acc.values()):
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     (a, acc_a), (b, acc_b) = list(acc.items())[:2]
-    return rows, (f"With the graph ({a}): {acc_a:.0%} of the test nodes right; without it "
-                  f"({b}): {acc_b:.0%}. The links carry what the few labels cannot.")
+    return rows, _("With the graph ({a}): {acc_a:.0%} of the test nodes right; without it "
+                   "({b}): {acc_b:.0%}. The links carry what the few labels cannot.", a=a,
+                   acc_a=acc_a, b=b, acc_b=acc_b)
 
 
 COMPARE = {"label": "GCN vs MLP", "names": ("graph", "mlp"), "plan": _gcn_then_mlp,

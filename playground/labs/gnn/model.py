@@ -12,6 +12,7 @@ from playground.data import Data, graphs
 from playground.data.graphs import cora, karate, sbm
 from playground.data.images import data_dir
 from playground.engine.device import full_precision
+from playground.i18n import N_
 from playground.labs.gnn import Config
 from playground.ui import charts
 
@@ -190,7 +191,7 @@ PALETTE = charts.CLASS_COLOURS
 def _graph_view(s: State, data: Data, pred: np.ndarray) -> dict:
     n = data.extra["n_nodes"]
     if n > graphs.DRAWN_NODES and data.name != "cora":
-        return charts.artifact("The graph, coloured by prediction", "markdown",
+        return charts.artifact(N_("The graph, coloured by prediction"), "markdown",
                                f"{n:,} nodes are too many to lay out while training (at most "
                                f"{graphs.DRAWN_NODES:,}): the hidden layer below shows every "
                                "node.")
@@ -229,10 +230,11 @@ def _graph_view(s: State, data: Data, pred: np.ndarray) -> dict:
         "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
         "xaxis": {"visible": False}, "yaxis": {"visible": False, "scaleanchor": "x"}}}
     shown = int(wrong.sum())
-    return charts.artifact("The graph, coloured by prediction", "plotly", fig,
-                           f"Colour: predicted class; large, black ring: the {int(labelled.sum())} "
-                           f"labelled nodes; red ring: the {shown} unlabelled nodes predicted "
-                           "wrong. Hover a node for its true class.")
+    return charts.artifact(N_("The graph, coloured by prediction"), "plotly", fig,
+                           N_("Colour: predicted class; large, black ring: the {labelled} "
+                              "labelled nodes; red ring: the {wrong} unlabelled nodes predicted "
+                              "wrong. Hover a node for its true class."),
+                           labelled=int(labelled.sum()), wrong=shown)
 
 
 def _layout_cache():
@@ -244,7 +246,7 @@ def _layout_cache():
 def _embedding_view(s: State, data: Data) -> dict:
     h = s.model.hidden
     if h is None:
-        return charts.artifact("Hidden layer in 2-D", "markdown",
+        return charts.artifact(N_("Hidden layer in 2-D"), "markdown",
                                "One layer has no hidden layer to show: use 2 or more.")
     h = h.float() - h.float().mean(0)
     if h.shape[1] > 2:
@@ -260,9 +262,9 @@ def _embedding_view(s: State, data: Data) -> dict:
     fig = {"data": traces, "layout": {"template": "plotly_white", "height": 460,
                                       "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
                                       "legend": {"orientation": "h", "y": -0.08}}}
-    return charts.artifact("Every node's hidden layer, in 2-D (PCA)", "plotly", fig,
-                           "Coloured by the true class: as it trains the classes pull apart, "
-                           "labelled or not.")
+    return charts.artifact(N_("Every node's hidden layer, in 2-D (PCA)"), "plotly", fig,
+                           N_("Coloured by the true class: as it trains the classes pull apart, "
+                              "labelled or not."))
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS
 from playground.params import param
@@ -84,23 +85,24 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     for name, info in runs:
         final = info.status.get("final") or {}
         acc[name], grad[name] = final.get("val/acc"), final.get("train/grad_first_layer")
-        rows.append({"net": name, "status": info.status.get("status"),
-                     "test accuracy": acc[name], "first layer's gradient": grad[name],
-                     "parameters": info.status.get("params"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("net"): name, N_("status"): info.status.get("status"),
+                     N_("test accuracy"): acc[name], N_("first layer's gradient"): grad[name],
+                     N_("parameters"): info.status.get("params"),
+                     N_("seconds"): info.status.get("seconds")})
     if len(runs) < 2 or any(v is None for v in acc.values()):
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     depth = runs[0][1].config.get("depth", "?")
     (a, acc_a), (b, acc_b) = list(acc.items())[:2]
-    text = f"At {depth} blocks the {a} net reached {acc_a:.0%} on the test digits, the {b} one " \
-           f"{acc_b:.0%}."
+    text = _("At {depth} blocks the {a} net reached {acc_a:.0%} on the test digits, the {b} one "
+             "{acc_b:.0%}.", depth=depth, a=a, acc_a=acc_a, b=b, acc_b=acc_b)
     ga, gb = grad.get(a), grad.get(b)
     if ga is not None and gb is not None and ga > 0 and gb > 10 * ga:
-        text += (f" The {a} net's first layer got a gradient {gb / ga:,.0f} times smaller than "
-                 f"the {b} net's: the skip connections carry the signal back to the input.")
+        text += " " + _("The {a} net's first layer got a gradient {ratio:,.0f} times smaller "
+                        "than the {b} net's: the skip connections carry the signal back to the "
+                        "input.", a=a, ratio=gb / ga, b=b)
     elif acc_a >= acc_b - 0.05:
-        text += " At this depth the plain net still learns: make it deeper (30 blocks) to see " \
-                "it stall."
+        text += " " + _("At this depth the plain net still learns: make it deeper (30 blocks) "
+                        "to see it stall.")
     return rows, text
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from playground.data import Data, load_images
 from playground.data.images import digits_size, image_shape
+from playground.i18n import N_
 from playground.labs._shared import evaluate_classifier, make_optimizer, predict
 from playground.labs.resnet import Config
 from playground.ui import charts
@@ -135,12 +136,13 @@ def _gradient_heatmap(s: State) -> dict | None:
                      "colorbar": {"title": {"text": "log10 |grad|"}},
                      "hovertemplate": "step %{x}, %{y}: 10^%{z:.2f}<extra></extra>"}],
            "layout": {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "height": 420,
-                      "template": "plotly_white", "xaxis": {"title": {"text": "step"}},
-                      "yaxis": {"title": {"text": "layer (input at the top)"},
+                      "template": "plotly_white", "xaxis": {"title": {"text": N_("step")}},
+                      "yaxis": {"title": {"text": N_("layer (input at the top)")},
                                 "autorange": "reversed"}}}
-    return charts.artifact("Gradient norm of every layer over training", "plotly", fig,
-                           "Each row is a conv layer, input at the top; dark = a tiny gradient. "
-                           "In a deep plain net the top rows go dark: those layers stop learning.")
+    return charts.artifact(N_("Gradient norm of every layer over training"), "plotly", fig,
+                           N_("Each row is a conv layer, input at the top; dark = a tiny "
+                              "gradient. In a deep plain net the top rows go dark: those layers "
+                              "stop learning."))
 
 
 def _depth_profile(s: State) -> dict | None:
@@ -152,8 +154,8 @@ def _depth_profile(s: State) -> dict | None:
            "layout": {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "height": 300,
                       "template": "plotly_white", "yaxis": {"type": "log",
                                                             "title": {"text": "|grad|"}},
-                      "xaxis": {"title": {"text": "layer (0 = input)"}}}}
-    return charts.artifact("Gradient norm by depth, latest step", "plotly", fig)
+                      "xaxis": {"title": {"text": N_("layer (0 = input)")}}}}
+    return charts.artifact(N_("Gradient norm by depth, latest step"), "plotly", fig)
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from playground.data.sentiment import CORPORA, SOURCES
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS, text_exportable, text_stubs
 from playground.params import param
@@ -157,17 +158,18 @@ PRESETS = {
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.bidirectional and cfg.task in ("series", "chars"):
-        errors.append(f"Bidirectional reads the sequence backwards too, so for {cfg.task} it "
-                      "would see the values it must predict: use it for adding or copy only.")
+        errors.append(_("Bidirectional reads the sequence backwards too, so for {task} it "
+                        "would see the values it must predict: use it for adding or copy only.",
+                        task=cfg.task))
     if cfg.cell == ORDER_BLIND and cfg.task != "sentiment":
-        errors.append("bag (the mean of the word vectors) reads sentences: use it with the "
-                      "sentiment task, or pick rnn, lstm or gru.")
+        errors.append(_("bag (the mean of the word vectors) reads sentences: use it with the "
+                        "sentiment task, or pick rnn, lstm or gru."))
     if cfg.task == "sentiment" and cfg.corpus == "file" and not cfg.reviews_file:
-        errors.append("The file corpus is a CSV of your own: upload one (Task, 'Your texts'), "
-                      "or pick the sentences corpus.")
+        errors.append(_("The file corpus is a CSV of your own: upload one (Task, 'Your texts'), "
+                        "or pick the sentences corpus."))
     if cfg.dropout > 0 and cfg.layers == 1:
-        errors.append("Dropout acts between stacked recurrent layers: set layers to 2 or more, "
-                      "or dropout to 0.")
+        errors.append(_("Dropout acts between stacked recurrent layers: set layers to 2 or more, "
+                        "or dropout to 0."))
     return errors
 
 
@@ -180,11 +182,11 @@ def export_stubs(cfg: Config) -> dict[str, str]:
 
 def exportable(cfg: Config) -> str:
     if cfg.task == "sentiment" and cfg.corpus == "file":
-        return ("this run trained on your uploaded texts, which a script cannot carry: download "
-                "its weights or the whole run instead")
+        return _("this run trained on your uploaded texts, which a script cannot carry: download "
+                 "its weights or the whole run instead")
     if cfg.task == "sentiment" and cfg.embedding_run:
-        return (f"this run started from Word2Vec run {cfg.embedding_run}'s vectors, which a "
-                "script cannot carry: download its weights or the whole run instead")
+        return _("this run started from Word2Vec run {run}'s vectors, which a script cannot "
+                 "carry: download its weights or the whole run instead", run=cfg.embedding_run)
     return text_exportable(cfg)
 
 
@@ -206,27 +208,29 @@ def comparison_table(runs) -> tuple[list[dict], str]:
         key = ("val/mse" if task in REGRESSION else "val/acc" if task in ("copy", "sentiment")
                else "val/loss")
         score[name] = final.get(key)
-        rows.append({"cell": name, "status": info.status.get("status"),
-                     {"val/mse": "test MSE", "val/acc": "test accuracy",
-                      "val/loss": "test loss (nats/char)"}[key]: final.get(key),
-                     "parameters": info.status.get("params"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("cell"): name, N_("status"): info.status.get("status"),
+                     {"val/mse": N_("test MSE"), "val/acc": N_("test accuracy"),
+                      "val/loss": N_("test loss (nats/char)")}[key]: final.get(key),
+                     N_("parameters"): info.status.get("params"),
+                     N_("seconds"): info.status.get("seconds")})
     if any(v is None for v in score.values()) or not runs:
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     task = runs[0][1].config.get("task", "adding")
     best = (max if task in ("copy", "sentiment") else min)(score, key=score.get)
-    text = f"Best here: {best}."
+    said = [_("Best here: {best}.", best=best)]
     if task == "adding":
         stuck = [n for n, v in score.items() if v > 0.8 * MEAN_GUESS_MSE]
         learnt = [n for n, v in score.items() if v < 0.3 * MEAN_GUESS_MSE]
         if stuck:
-            text += (f" {', '.join(stuck)} stayed near {MEAN_GUESS_MSE:.3f}, the error of always "
-                     "answering the mean: it did not find the marked numbers.")
+            said.append(_("{stuck} stayed near {mse:.3f}, the error of always answering the "
+                          "mean: it did not find the marked numbers.",
+                          stuck=", ".join(stuck), mse=MEAN_GUESS_MSE))
         if learnt:
-            text += f" {', '.join(learnt)} learnt the task (MSE under {0.3 * MEAN_GUESS_MSE:.3f})."
+            said.append(_("{learnt} learnt the task (MSE under {limit:.3f}).",
+                          learnt=", ".join(learnt), limit=0.3 * MEAN_GUESS_MSE))
     if task == "sentiment" and BAG in score:
-        text += _order_verdict(score, {n: info.status.get("seconds") for n, info in runs})
-    return rows, text
+        said.append(_order_verdict(score, {n: info.status.get("seconds") for n, info in runs}))
+    return rows, " ".join(said)
 
 
 def _order_verdict(score: dict, seconds: dict) -> str:
@@ -236,19 +240,22 @@ def _order_verdict(score: dict, seconds: dict) -> str:
     gap = score[best] - bag
     fast = ""
     if seconds.get(BAG) and seconds.get(best):
-        fast = (f", in {seconds[best] / max(seconds[BAG], 1e-3):.0f} times the bag's "
-                "training time")
+        fast = _(", in {times:.0f} times the bag's training time",
+                 times=seconds[best] / max(seconds[BAG], 1e-3))
     if gap >= 0.02:
-        return (f" Word order paid here: {best} beats the bag of words by "
-                f"{gap:.1%} ({score[best]:.1%} vs {bag:.1%}){fast}.")
+        return _("Word order paid here: {best} beats the bag of words by {gap:.1%} "
+                 "({score:.1%} vs {bag:.1%}){fast}.",
+                 best=best, gap=gap, score=score[best], bag=bag, fast=fast)
     if gap > -0.02:
-        return (f" Word order did not pay here: the bag of words ({bag:.1%}) is as good as the "
-                f"best reader, {best} ({score[best]:.1%}){fast}. Short reviews are mostly told "
-                "by their words ('great', 'waste'); on longer texts, where 'not' and 'but' "
-                "change what follows, order matters more.")
-    return (f" The bag of words won: {bag:.1%} against {best}'s {score[best]:.1%}{fast}. On a "
-            "few thousand short reviews the readers overfit (watch their test loss climb) "
-            "while averaging the word vectors cannot memorise word order.")
+        return _("Word order did not pay here: the bag of words ({bag:.1%}) is as good as the "
+                 "best reader, {best} ({score:.1%}){fast}. Short reviews are mostly told by "
+                 "their words ('great', 'waste'); on longer texts, where 'not' and 'but' change "
+                 "what follows, order matters more.",
+                 best=best, score=score[best], bag=bag, fast=fast)
+    return _("The bag of words won: {bag:.1%} against {best}'s {score:.1%}{fast}. On a few "
+             "thousand short reviews the readers overfit (watch their test loss climb) while "
+             "averaging the word vectors cannot memorise word order.",
+             best=best, score=score[best], bag=bag, fast=fast)
 
 
 BAG = "bag of words"
@@ -256,10 +263,10 @@ BAG = "bag of words"
 
 def COMPARE(cfg: Config) -> dict:        # noqa: N802 - the contract's name; one per task
     if cfg.task == "sentiment":
-        return {"label": "RNN vs LSTM vs GRU vs bag of words",
+        return {"label": _("RNN vs LSTM vs GRU vs bag of words"),
                 "names": ("RNN", "LSTM", "GRU", BAG), "plan": _cells,
                 "table": comparison_table, "views": ("confusion",)}
-    return {"label": "RNN vs LSTM vs GRU", "names": ("RNN", "LSTM", "GRU"), "plan": _cells,
+    return {"label": _("RNN vs LSTM vs GRU"), "names": ("RNN", "LSTM", "GRU"), "plan": _cells,
             "table": comparison_table, "views": ("gradient",)}
 
 PROBES = ("not good", "not bad at all", "good", "the food was good but the service was terrible",

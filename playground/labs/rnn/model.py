@@ -13,6 +13,7 @@ from playground.data import uploads
 from playground.data.sequences import (make_adding, make_copy, make_series, make_text,
                                        text_alphabet, token_windows)
 from playground.engine.device import full_precision
+from playground.i18n import N_
 from playground.labs._shared import make_optimizer
 from playground.labs.rnn import MEAN_GUESS_MSE, Config
 from playground.labs.rnn.sentiment import (SentimentNet, ask, load_sentiment,
@@ -205,13 +206,13 @@ def _input_gradient(s: State, data: Data, n: int = 256) -> dict:
         (grad,) = torch.autograd.grad(loss, inputs)
     per_step = grad.norm(dim=-1).mean(0).clamp_min(1e-12).cpu().numpy()      # (T,)
     fig = charts.curves({"|dL/dx_t|": (list(range(1, len(per_step) + 1)), per_step.tolist())},
-                        "", x_title="input step t",
+                        "", x_title=N_("input step t"),
                         y_title="|dL/dx_t|", log_y=True)
     return charts.artifact(
-        "Gradient of the loss w.r.t. each input step", "plotly", fig,
-        "Log scale. A plain RNN's gradient shrinks by a constant factor per step back in time, "
-        "so the early steps (left) get almost nothing: it cannot learn what they say. An LSTM's "
-        "or GRU's cell carries it back.")
+        N_("Gradient of the loss w.r.t. each input step"), "plotly", fig,
+        N_("Log scale. A plain RNN's gradient shrinks by a constant factor per step back in "
+           "time, so the early steps (left) get almost nothing: it cannot learn what they say. "
+           "An LSTM's or GRU's cell carries it back."))
 
 
 def _heatmap(z: np.ndarray, title: str, y_title: str, zmid: float | None = 0.0) -> dict:
@@ -220,7 +221,7 @@ def _heatmap(z: np.ndarray, title: str, y_title: str, zmid: float | None = 0.0) 
                      **({"zmid": zmid} if zmid is not None else {"zmin": 0, "zmax": 1})}],
            "layout": {"template": "plotly_white", "height": 300, "title": {"text": title},
                       "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
-                      "xaxis": {"title": {"text": "step t"}},
+                      "xaxis": {"title": {"text": N_("step t")}},
                       "yaxis": {"title": {"text": y_title}}}}
     return fig
 
@@ -229,10 +230,11 @@ def _hidden(s: State, data: Data) -> dict:
     s.model.eval()
     h = s.model.hidden(data.test[0][:1])[0, :, :SHOWN_UNITS].float().cpu().numpy()  # (T, U)
     s.model.train()
-    return charts.artifact("Hidden state over time", "plotly",
-                           _heatmap(h.T, "", "unit", 0.0),
-                           f"The first {h.shape[1]} units of the last layer's hidden state while "
-                           "it reads test sequence 0 (blue negative, orange positive).")
+    return charts.artifact(N_("Hidden state over time"), "plotly",
+                           _heatmap(h.T, "", N_("unit"), 0.0),
+                           N_("The first {units} units of the last layer's hidden state while "
+                              "it reads test sequence 0 (blue negative, orange positive)."),
+                           units=int(h.shape[1]))
 
 
 def _gates(s: State, data: Data) -> dict | None:
@@ -255,14 +257,14 @@ def _gates(s: State, data: Data) -> dict | None:
             i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
             c = f * c + i * g
             h = o * c.tanh()
-            gates = {"input gate i": i, "forget gate f": f, "output gate o": o}
+            gates = {N_("input gate i"): i, N_("forget gate f"): f, N_("output gate o"): o}
         else:                                                # torch's order: r, z, n
             r_i, z_i, n_i = gi.split(H)
             r_h, z_h, n_h = gh.split(H)
             r, z = (r_i + r_h).sigmoid(), (z_i + z_h).sigmoid()
             n = (n_i + r * n_h).tanh()
             h = (1 - z) * n + z * h
-            gates = {"reset gate r": r, "update gate z": z}
+            gates = {N_("reset gate r"): r, N_("update gate z"): z}
         for name, v in gates.items():
             rows.setdefault(name, []).append(v[:SHOWN_UNITS].cpu().numpy())
     names = list(rows)
@@ -272,32 +274,34 @@ def _gates(s: State, data: Data) -> dict | None:
     units = min(H, SHOWN_UNITS)
     fig["layout"]["yaxis"].update(tickvals=[units * k + units / 2 for k in range(len(names))],
                                   ticktext=names)
-    keep = ("the forget gate near 1 is the cell remembering" if cell == "lstm"
-            else "z near 1 keeps the old state")
-    return charts.artifact(f"{cell.upper()} gates over time", "plotly", fig,
-                           f"Each gate's activation (0 to 1) for the first {units} units while "
-                           f"the first layer reads test sequence 0: {keep}.")
+    caption = (N_("Each gate's activation (0 to 1) for the first {units} units while the first "
+                  "layer reads test sequence 0: the forget gate near 1 is the cell remembering.")
+               if cell == "lstm" else
+               N_("Each gate's activation (0 to 1) for the first {units} units while the first "
+                  "layer reads test sequence 0: z near 1 keeps the old state."))
+    return charts.artifact(N_("{cell} gates over time"), "plotly", fig, caption,
+                           cell=cell.upper(), units=units)
 
 
 def _adding_view(s: State, data: Data) -> dict:
     pred = _last(s, _outputs(s, data.test[0][:300])).float().cpu().numpy()
     true = data.test[1][:300].float().cpu().numpy()
     fig = {"data": [{"type": "scatter", "mode": "markers", "x": true.tolist(), "y": pred.tolist(),
-                     "name": "test sequences", "marker": {"size": 5, "opacity": 0.6}},
+                     "name": N_("test sequences"), "marker": {"size": 5, "opacity": 0.6}},
                     {"type": "scatter", "mode": "lines", "x": [0, 2], "y": [0, 2],
-                     "name": "perfect", "line": {"dash": "dot", "color": "gray"}},
+                     "name": N_("perfect"), "line": {"dash": "dot", "color": "gray"}},
                     {"type": "scatter", "mode": "lines", "x": [0, 2], "y": [1, 1],
-                     "name": "guessing the mean",
+                     "name": N_("guessing the mean"),
                      "line": {"dash": "dash", "color": charts.ORANGE}}],
            "layout": {"template": "plotly_white", "height": 320,
                       "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
-                      "xaxis": {"title": {"text": "true sum"}, "range": [0, 2]},
-                      "yaxis": {"title": {"text": "predicted"}, "range": [-0.2, 2.2]},
+                      "xaxis": {"title": {"text": N_("true sum")}, "range": [0, 2]},
+                      "yaxis": {"title": {"text": N_("predicted")}, "range": [-0.2, 2.2]},
                       "legend": {"orientation": "h", "y": -0.25}}}
-    return charts.artifact("Predicted vs true sums", "plotly", fig,
-                           f"300 test sequences. A network that has not found the two marked "
-                           f"numbers answers about 1.0 (the mean) for all: "
-                           f"MSE {MEAN_GUESS_MSE:.3f}.")
+    return charts.artifact(N_("Predicted vs true sums"), "plotly", fig,
+                           N_("300 test sequences. A network that has not found the two marked "
+                              "numbers answers about 1.0 (the mean) for all: MSE {mse:.3f}."),
+                           mse=MEAN_GUESS_MSE)
 
 
 def _copy_view(s: State, data: Data) -> dict:
@@ -311,9 +315,10 @@ def _copy_view(s: State, data: Data) -> dict:
         got = " ".join(sym(a) if a == b else f"~~{sym(a) if a >= 2 else '·'}~~"
                        for a, b in zip(p, w))
         lines.append(f"| `{' '.join(sym(v) for v in w)}` | {got} |")
-    return charts.artifact("Recall on test sequences", "markdown", "\n".join(lines),
-                           f"The symbols shown before a delay of {s.cfg.seq_len} blank steps, and "
-                           "what the network recalls after the go signal (struck through: wrong).")
+    return charts.artifact(N_("Recall on test sequences"), "markdown", "\n".join(lines),
+                           N_("The symbols shown before a delay of {delay} blank steps, and what "
+                              "the network recalls after the go signal (struck through: wrong)."),
+                           delay=s.cfg.seq_len)
 
 
 def _series_view(s: State, data: Data, horizon: int = 80) -> dict:
@@ -336,21 +341,23 @@ def _series_view(s: State, data: Data, horizon: int = 80) -> dict:
     free = torch.cat(rollout, 1)[0, :, 0].cpu().numpy() if rollout else np.zeros(0)
     truth = test[:shown + len(free)].cpu().numpy()
     fig = {"data": [
-        {"type": "scatter", "mode": "lines", "name": "truth", "x": t[:len(truth)],
+        {"type": "scatter", "mode": "lines", "name": N_("truth"), "x": t[:len(truth)],
          "y": truth.tolist(), "line": {"color": "gray"}},
-        {"type": "scatter", "mode": "lines", "name": "one-step forecast", "x": t[1:shown + 1],
+        {"type": "scatter", "mode": "lines", "name": N_("one-step forecast"),
+         "x": t[1:shown + 1],
          "y": one_step.cpu().numpy().tolist(), "line": {"color": charts.BLUE}},
-        {"type": "scatter", "mode": "lines", "name": "free-running rollout",
+        {"type": "scatter", "mode": "lines", "name": N_("free-running rollout"),
          "x": t[shown:shown + len(free)], "y": free.tolist(),
          "line": {"color": charts.ORANGE, "dash": "dot"}}],
         "layout": {"template": "plotly_white", "height": 320,
                    "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
-                   "xaxis": {"title": {"text": "time (test part of the series)"}},
+                   "xaxis": {"title": {"text": N_("time (test part of the series)")}},
                    "legend": {"orientation": "h", "y": -0.25}}}
-    return charts.artifact("Forecast vs truth", "plotly", fig,
-                           "Blue: each value predicted from the true values before it. Orange: "
-                           f"past step {shown} the model is fed its own predictions ({len(free)} "
-                           "steps): errors compound, and a chaotic series drifts away.")
+    return charts.artifact(N_("Forecast vs truth"), "plotly", fig,
+                           N_("Blue: each value predicted from the true values before it. "
+                              "Orange: past step {shown} the model is fed its own predictions "
+                              "({steps} steps): errors compound, and a chaotic series drifts "
+                              "away."), shown=shown, steps=len(free))
 
 
 def sample_text(s: State, data: Data, prompt: str = "The ", n: int = 240,
@@ -378,9 +385,10 @@ def _chars_view(s: State, data: Data) -> dict:
     samples = [sample_text(s, data, prompt, seed=i)
                for i, prompt in enumerate(("The ", "A function "))]
     body = "\n\n".join(charts.code_block(t) for t in samples)
-    return charts.artifact(f"Samples at temperature {s.cfg.temperature:g}", "markdown", body,
-                           "Generated one character at a time from the prompt, each drawn from "
-                           "the model's softmax divided by the temperature.")
+    return charts.artifact(N_("Samples at temperature {temperature:g}"), "markdown", body,
+                           N_("Generated one character at a time from the prompt, each drawn "
+                              "from the model's softmax divided by the temperature."),
+                           temperature=s.cfg.temperature)
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

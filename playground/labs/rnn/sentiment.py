@@ -22,6 +22,7 @@ from playground.data.base import DataUnavailable
 from playground.data.sentiment import (OOV, PAD, classes_of, encode, load_imdb, load_sentences,
                                        tokenize, vocabulary)
 from playground.engine.device import full_precision
+from playground.i18n import N_
 from playground.labs._shared import finished_run
 from playground.labs.rnn import ORDER_BLIND, Config
 from playground.ui import charts
@@ -224,18 +225,18 @@ def sentiment_views(model: nn.Module, data: Data, covered: tuple[int, int] | Non
     if covered is not None:
         cfg = model.cfg
         views["word_vectors"] = charts.artifact(
-            "Word vectors from Word2Vec", "markdown",
+            N_("Word vectors from Word2Vec"), "markdown",
             f"Run {cfg.embedding_run} knew **{covered[0]:,} of the {covered[1]:,} words** "
             f"({covered[0] / max(1, covered[1]):.0%}) of this vocabulary; the others started "
             f"random. The vectors were {'kept as they were' if cfg.freeze_embedding else 'trained further'}.")
     return views | {
-        "confusion": charts.artifact("Confusion matrix (test texts)", "plotly",
+        "confusion": charts.artifact(N_("Confusion matrix (test texts)"), "plotly",
                                      charts.confusion(cm, [plain(c, 40) for c in names])),
-        "surest": charts.artifact("The test sentences it is surest about", "markdown",
-                                  table(right), "Right, and most confident."),
-        "wrongest": charts.artifact("... and most wrong about", "markdown", table(wrong),
-                                    "Wrong, and most confident: sarcasm, negation, a word it "
-                                    "has not seen."),
+        "surest": charts.artifact(N_("The test sentences it is surest about"), "markdown",
+                                  table(right), N_("Right, and most confident.")),
+        "wrongest": charts.artifact(N_("... and most wrong about"), "markdown", table(wrong),
+                                    N_("Wrong, and most confident: sarcasm, negation, a word it "
+                                       "has not seen.")),
     }
 
 
@@ -260,7 +261,7 @@ def ask(cfg: Config, model_path: str, text: str) -> dict[str, dict]:
     index = {w: i for i, w in enumerate(vocab)}
     words = tokenize(text)[:cfg.seq_len]
     if not words:
-        return {"answer": charts.artifact("The model's answer", "markdown",
+        return {"answer": charts.artifact(N_("The model's answer"), "markdown",
                                           "Type a sentence with some words in it.")}
     ids = [index.get(w, OOV) for w in words]
     # the text, then the text without each of its words in turn: one batch
@@ -290,12 +291,13 @@ def ask(cfg: Config, model_path: str, text: str) -> dict[str, dict]:
                      "hovertemplate": "%{x}: %{y:+.2f}<extra></extra>"}],
            "layout": {"template": "plotly_white", "height": 300,
                       "margin": {"l": 50, "r": 10, "t": 10, "b": 60},
-                      "xaxis": {"type": "category", "title": {"text": "word"}},
+                      "xaxis": {"type": "category", "title": {"text": N_("word")}},
                       "yaxis": {"title": {"text": f"push towards {plain(names[focus], 30)}"},
                                 "zeroline": True}}}
-    return {"answer": charts.artifact("The model's answer", "markdown", head),
+    return {"answer": charts.artifact(N_("The model's answer"), "markdown", head),
             "push": charts.artifact(
-                "Each word's push", "plotly", fig,
-                f"How much P({plain(names[focus], 30)}) falls when the word alone is left out "
-                "(occlusion): blue words push towards it, orange ones away. Order matters to an "
-                "RNN: 'not' can flip the word after it; to the bag of words it cannot.")}
+                N_("Each word's push"), "plotly", fig,
+                N_("How much P({label}) falls when the word alone is left out (occlusion): blue "
+                   "words push towards it, orange ones away. Order matters to an RNN: 'not' can "
+                   "flip the word after it; to the bag of words it cannot."),
+                label=plain(names[focus], 30))}

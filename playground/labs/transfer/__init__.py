@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS
 from playground.params import param
@@ -86,8 +87,9 @@ PRESETS = {
 
 def check(cfg: Config) -> list[str]:
     if cfg.source == "run" and not cfg.backbone_run:
-        return ["The run source reuses a finished CNN or ResNet run: pick one under 'Source "
-                "run' (train one on the CNN or ResNet page first), or use the digits0-4 source."]
+        return [_("The run source reuses a finished CNN or ResNet run: pick one under 'Source "
+                  "run' (train one on the CNN or ResNet page first), or use the digits0-4 "
+                  "source.")]
     return []
 
 
@@ -95,11 +97,12 @@ def exportable(cfg: Config) -> str:
     """A script trains its own source first (the digits 0-4); another run's weights it cannot
     carry."""
     if cfg.source == "run":
-        return (f"this run starts from run {cfg.backbone_run}'s weights, which a script cannot "
-                "carry: download its weights, its ONNX file or the whole run instead")
+        return _("this run starts from run {run}'s weights, which a script cannot carry: "
+                 "download its weights, its ONNX file or the whole run instead",
+                 run=cfg.backbone_run)
     if cfg.source == "imagenet":
-        return ("a script of an ImageNet-source run is not written yet: download its weights, "
-                "its ONNX file or the whole run instead")
+        return _("a script of an ImageNet-source run is not written yet: download its weights, "
+                 "its ONNX file or the whole run instead")
     return ""
 
 
@@ -133,27 +136,31 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     for name, info in runs:
         final = info.status.get("final") or {}
         acc[name] = final.get("val/acc")
-        rows.append({"mode": name, "status": info.status.get("status"),
-                     "test accuracy": acc[name], "parameters": info.status.get("params"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("mode"): name, N_("status"): info.status.get("status"),
+                     N_("test accuracy"): acc[name], N_("parameters"): info.status.get("params"),
+                     N_("seconds"): info.status.get("seconds")})
     if len(acc) < len(COMPARED) or any(v is None for v in acc.values()):
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     labels = runs[0][1].config.get("labels_per_class", 10)
     gap = acc["finetune"] - acc["scratch"]
-    text = (f"With {labels} labelled image{'s' if labels != 1 else ''} per class: fine-tune "
-            f"{acc['finetune']:.1%}, scratch {acc['scratch']:.1%}, probe {acc['probe']:.1%}. ")
+    scores = {"labels": labels, "finetune": acc["finetune"], "scratch": acc["scratch"],
+              "probe": acc["probe"]}
+    text = (_("With {labels} labelled images per class: fine-tune {finetune:.1%}, scratch "
+              "{scratch:.1%}, probe {probe:.1%}.", **scores) if labels != 1 else
+            _("With {labels} labelled image per class: fine-tune {finetune:.1%}, scratch "
+              "{scratch:.1%}, probe {probe:.1%}.", **scores)) + " "
     if gap >= 0.02:
-        text += f"Starting from the source's weights paid {gap:.1%}."
+        text += _("Starting from the source's weights paid {gap:.1%}.", gap=gap)
     elif gap > -0.02:
-        text += ("Starting from the source's weights did not pay here: this network learns "
-                 "these images from the labels alone about as well. The source's features "
-                 "help where the labels are fewer, or the source richer than the target.")
+        text += _("Starting from the source's weights did not pay here: this network learns "
+                  "these images from the labels alone about as well. The source's features "
+                  "help where the labels are fewer, or the source richer than the target.")
     else:
-        text += (f"Scratch won by {-gap:.1%}: the source's features fit this target worse than "
-                 "a fresh start (negative transfer).")
+        text += _("Scratch won by {gap:.1%}: the source's features fit this target worse than "
+                  "a fresh start (negative transfer).", gap=-gap)
     if acc["probe"] < min(acc["finetune"], acc["scratch"]) - 0.02:
-        text += (" The probe trails both: the frozen features were made for the source's "
-                 "classes and a single new layer cannot reshape them.")
+        text += " " + _("The probe trails both: the frozen features were made for the source's "
+                        "classes and a single new layer cannot reshape them.")
     return rows, text
 
 
@@ -161,10 +168,10 @@ COMPARE = {"label": "Scratch vs probe vs fine-tune", "names": COMPARED, "plan": 
            "table": comparison_table, "views": ("features",)}
 
 LABELS = (1, 5, 10, 50, 100)
-SWEEPS = {"Labels curve": {
+SWEEPS = {N_("Labels curve"): {
     "grid": {"labels_per_class": ",".join(map(str, LABELS)), "mode": ",".join(COMPARED)},
-    "help": "Scratch, probe and fine-tune at 1, 5, 10, 50 and 100 labels per class, every other "
-            "setting as in the form: the Runs page draws accuracy against labels."}}
+    "help": N_("Scratch, probe and fine-tune at 1, 5, 10, 50 and 100 labels per class, every "
+               "other setting as in the form: the Runs page draws accuracy against labels.")}}
 
 
 def sweep_verdict(record: dict) -> str:
@@ -175,22 +182,23 @@ def sweep_verdict(record: dict) -> str:
         if r["objective"] is not None and mode in COMPARED and n is not None:
             acc.setdefault((mode, int(n)), []).append(r["objective"])
     mean = {k: sum(v) / len(v) for k, v in acc.items()}
-    counts = sorted({n for _, n in mean})
+    counts = sorted({n for _mode, n in mean})
     both = [n for n in counts if ("finetune", n) in mean and ("scratch", n) in mean]
     if not both or record.get("objective", {}).get("metric") != "val/acc":
         return ""
     gaps = {n: mean[("finetune", n)] - mean[("scratch", n)] for n in both}
     lead = [n for n in both if gaps[n] >= 0.02]
     parts = ", ".join(f"{n}: {gaps[n]:+.1%}" for n in both)
-    text = f"Fine-tune minus scratch, by labels per class - {parts}. "
+    text = _("Fine-tune minus scratch, by labels per class - {gaps}.", gaps=parts) + " "
     if not lead:
-        text += ("Fine-tuning never led by 2 points: on this target the source's features are "
-                 "worth no more than the labels themselves.")
+        text += _("Fine-tuning never led by 2 points: on this target the source's features are "
+                  "worth no more than the labels themselves.")
     elif gaps[both[-1]] < gaps[lead[0]] - 0.02:
-        text += (f"The source pays most with few labels ({lead[0]} per class) and less as "
-                 "labels grow: with enough of them a network learns its own features.")
+        text += _("The source pays most with few labels ({labels} per class) and less as "
+                  "labels grow: with enough of them a network learns its own features.",
+                  labels=lead[0])
     else:
-        text += f"Fine-tuning leads from {lead[0]} labels per class on."
+        text += _("Fine-tuning leads from {labels} labels per class on.", labels=lead[0])
     return text
 
 

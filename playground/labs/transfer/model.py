@@ -17,6 +17,7 @@ from playground.data.base import DataUnavailable
 from playground.labs._shared import (evaluate_classifier, finished_run, make_optimizer,
                                      predict)
 from playground.data.images import image_shape
+from playground.i18n import N_
 from playground.labs.cnn.model import CNN
 from playground.labs.transfer import DIGITS_NET, Config
 from playground.ui import charts
@@ -336,12 +337,12 @@ def _features_view(s: State, data: Data) -> dict:
               "yaxis2": {"anchor": "x2", "showticklabels": False},
               "annotations": [{"text": t, "x": x, "y": 1.06, "xref": "paper", "yref": "paper",
                                "showarrow": False} for t, x in
-                              (("before", 0.24), ("after", 0.76))]}
-    return charts.artifact("The features of the test images (PCA)", "plotly",
+                              ((N_("before"), 0.24), (N_("after"), 0.76))]}
+    return charts.artifact(N_("The features of the test images (PCA)"), "plotly",
                            {"data": traces, "layout": layout},
-                           "What the last layer reads, for each test image, on its two main axes. "
-                           "Before: the source's features (scratch: random ones). Classes that "
-                           "already sit apart need only a new last layer.")
+                           N_("What the last layer reads, for each test image, on its two main "
+                              "axes. Before: the source's features (scratch: random ones). "
+                              "Classes that already sit apart need only a new last layer."))
 
 
 def _movement_view(s: State) -> dict:
@@ -360,17 +361,17 @@ def _movement_view(s: State) -> dict:
                       "xaxis": {"type": "category"},
                       "yaxis": {"title": {"text": "|W - W start| / |W start|"},
                                 "tickformat": ".0%"}}}
-    return charts.artifact("How far each layer moved", "plotly", fig,
-                           "The change of each layer's weights since training began, relative to "
-                           "their size: a probe moves only the new layer; fine-tuning moves the "
-                           "first conv layer least (its strokes and edges serve any digit) and "
-                           "the later ones more; discriminative fine-tuning, the source's layers "
-                           "less.")
+    return charts.artifact(N_("How far each layer moved"), "plotly", fig,
+                           N_("The change of each layer's weights since training began, relative "
+                              "to their size: a probe moves only the new layer; fine-tuning moves "
+                              "the first conv layer least (its strokes and edges serve any digit) "
+                              "and the later ones more; discriminative fine-tuning, the source's "
+                              "layers less."))
 
 
 def _layer_name(model: nn.Module, key: str) -> str:
     if key.startswith(last_layer(model)[0] + "."):
-        return "new last layer"
+        return N_("new last layer")
     parts = key.split(".")
     if _torchvision_net(model):
         return key.removesuffix(".weight")

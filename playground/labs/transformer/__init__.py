@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from playground.data.sequences import ALGORITHMIC, algorithmic_layout
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS, text_exportable, text_stubs
 from playground.params import param
@@ -119,21 +120,22 @@ def sequence_tokens(cfg: Config) -> int:
 def check(cfg: Config) -> list[str]:
     errors = []
     if cfg.d_model % cfg.heads:
-        errors.append(f"d_model {cfg.d_model} is not divisible by {cfg.heads} heads: each head "
-                      "gets d_model / heads dimensions. Pick, e.g., "
-                      f"{cfg.heads * max(1, round(cfg.d_model / cfg.heads))}.")
+        errors.append(_("d_model {d_model} is not divisible by {heads} heads: each head gets "
+                        "d_model / heads dimensions. Pick, e.g., {fit}.", d_model=cfg.d_model,
+                        heads=cfg.heads, fit=cfg.heads * max(1, round(cfg.d_model / cfg.heads))))
     need = sequence_tokens(cfg)
     if cfg.task != "chars" and need > cfg.context:
-        errors.append(f"{cfg.task} with {cfg.length} digits needs a context of {need} tokens "
-                      f"(the question, '=' and the answer): raise the context length to {need} "
-                      "or use fewer digits.")
+        errors.append(_("{task} with {length} digits needs a context of {need} tokens (the "
+                        "question, '=' and the answer): raise the context length to {need} or "
+                        "use fewer digits.", task=cfg.task, length=cfg.length, need=need))
     if cfg.arch == "encoder-decoder" and cfg.task == "chars":
-        errors.append("The encoder-decoder needs a question and an answer: use it for reverse, "
-                      "sort, copy or addition (chars is the decoder's task).")
+        errors.append(_("The encoder-decoder needs a question and an answer: use it for "
+                        "reverse, sort, copy or addition (chars is the decoder's task)."))
     if cfg.task == "chars" and cfg.n_samples * 40 < 20 * (cfg.context + 1):
-        errors.append(f"A context of {cfg.context} needs at least {20 * (cfg.context + 1):,} "
-                      f"characters of text; {cfg.n_samples} examples give "
-                      f"{cfg.n_samples * 40:,}: raise the examples or shorten the context.")
+        errors.append(_("A context of {context} needs at least {least:,} characters of text; "
+                        "{examples} examples give {chars:,}: raise the examples or shorten the "
+                        "context.", context=cfg.context, least=20 * (cfg.context + 1),
+                        examples=cfg.n_samples, chars=cfg.n_samples * 40))
     return errors
 
 
@@ -164,17 +166,18 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     for name, info in runs:
         final = info.status.get("final") or {}
         score[name] = final.get("val/acc")
-        rows.append({"positions": name, "status": info.status.get("status"),
-                     "test accuracy": final.get("val/acc"), "test loss": final.get("val/loss"),
-                     "seconds": info.status.get("seconds")})
+        rows.append({N_("positions"): name, N_("status"): info.status.get("status"),
+                     N_("test accuracy"): final.get("val/acc"),
+                     N_("test loss"): final.get("val/loss"),
+                     N_("seconds"): info.status.get("seconds")})
     if not runs or any(v is None for v in score.values()):
-        return rows, "The comparison is incomplete: a run did not finish."
+        return rows, _("The comparison is incomplete: a run did not finish.")
     (a, acc_a), (b, acc_b) = list(score.items())[:2]
     if acc_a - acc_b > 0.2:
-        return rows, (f"With positions: {acc_a:.0%} of test answers right; without: {acc_b:.0%}. "
-                      "Attention alone cannot tell where a token sits, so it cannot find the "
-                      "mirror digit.")
-    return rows, f"{a}: {acc_a:.0%}, {b}: {acc_b:.0%}."
+        return rows, _("With positions: {acc_a:.0%} of test answers right; without: "
+                       "{acc_b:.0%}. Attention alone cannot tell where a token sits, so it "
+                       "cannot find the mirror digit.", acc_a=acc_a, acc_b=acc_b)
+    return rows, _("{a}: {acc_a:.0%}, {b}: {acc_b:.0%}.", a=a, acc_a=acc_a, b=b, acc_b=acc_b)
 
 
 COMPARE = {"label": "With vs without positional encoding", "names": ("with positions",

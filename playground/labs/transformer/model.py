@@ -14,6 +14,7 @@ from playground.data import Data
 from playground.data import uploads
 from playground.data.sequences import (algorithmic_layout, make_algorithmic, make_text,
                                        text_alphabet, token_windows)
+from playground.i18n import N_
 from playground.labs._shared import make_optimizer
 from playground.labs.transformer import Config, sequence_tokens
 from playground.labs.transformer.networks import Decoder, EncoderDecoder
@@ -164,14 +165,15 @@ def attention_maps(s: State, data: Data, idx: torch.Tensor) -> tuple[list, list[
         s.model.train()
 
 
-def _attention(s: State, data: Data, idx: torch.Tensor, title: str, caption: str) -> dict:
+def _attention(s: State, data: Data, idx: torch.Tensor, title: str, caption: str,
+               **values) -> dict:
     maps, rows, cols = attention_maps(s, data, idx)
     mats = [[m[h].float().cpu().numpy() for h in range(m.shape[0])] for m in maps]
     layers = len(mats)
     fig = charts.heatmap_grid(mats, [f"layer {i + 1}" for i in range(layers)],
                               [f"head {h + 1}" for h in range(len(mats[0]))], cols, rows,
                               cell_px=max(140, min(240, 900 // max(1, len(mats[0])))))
-    return charts.artifact(title, "plotly", fig, caption)
+    return charts.artifact(title, "plotly", fig, caption, **values)
 
 
 def _example(data: Data, i: int) -> torch.Tensor:
@@ -190,9 +192,9 @@ def _answers(s: State, data: Data, n: int = 6) -> dict:
                        for t, a, b in zip(_tokens(data, p[scored].tolist()), p[scored], w[scored]))
         lines.append(f"| `{' '.join(_tokens(data, q[:prompt - 1].tolist()))}` | {got} | "
                      f"`{' '.join(_tokens(data, w[scored].tolist()))}` |")
-    return charts.artifact("Answers on test examples", "markdown", "\n".join(lines),
-                           "The model's likeliest token at each answer position (struck "
-                           "through: wrong).")
+    return charts.artifact(N_("Answers on test examples"), "markdown", "\n".join(lines),
+                           N_("The model's likeliest token at each answer position (struck "
+                              "through: wrong)."))
 
 
 def _per_position(s: State, data: Data) -> dict:
@@ -206,11 +208,11 @@ def _per_position(s: State, data: Data) -> dict:
                      "hovertemplate": "answer digit %{x}: %{y:.1%}<extra></extra>"}],
            "layout": {"template": "plotly_white", "height": 260,
                       "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-                      "xaxis": {"title": {"text": "answer position"}, "type": "category"},
+                      "xaxis": {"title": {"text": N_("answer position")}, "type": "category"},
                       "yaxis": {"range": [0, 1], "tickformat": ".0%"}}}
-    return charts.artifact("Accuracy per answer position", "plotly", fig,
-                           f"Over all {data.n_test:,} test examples. An example counts as right "
-                           "only when every position is.")
+    return charts.artifact(N_("Accuracy per answer position"), "plotly", fig,
+                           N_("Over all {n:,} test examples. An example counts as right only "
+                              "when every position is."), n=data.n_test)
 
 
 def generate(s: State, data: Data, prompt: str, n: int = 240, temperature: float | None = None,
@@ -243,10 +245,13 @@ PROMPT = "The "
 
 def _samples(s: State, data: Data) -> dict:
     text = generate(s, data, PROMPT)
-    return charts.artifact(f"Generated text at temperature {s.cfg.temperature:g}", "markdown",
+    return charts.artifact(N_("Generated text at temperature {temperature:g}"), "markdown",
                            charts.code_block(text),
-                           f"From the fixed prompt {PROMPT!r}, one character at a time"
-                           + (f", among the {s.cfg.top_k} likeliest." if s.cfg.top_k else "."))
+                           N_("From the fixed prompt {prompt}, one character at a time, among "
+                              "the {top_k} likeliest.") if s.cfg.top_k else
+                           N_("From the fixed prompt {prompt}, one character at a time."),
+                           temperature=s.cfg.temperature, prompt=repr(PROMPT),
+                           top_k=s.cfg.top_k)
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
@@ -254,16 +259,18 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
     if s.cfg.task == "chars":
         return {"samples": _samples(s, data),
                 "attention": _attention(
-                    s, data, idx, f"Attention on test text {s.cfg.example}",
-                    "Row: the character reading; column: the characters it attends to (only "
-                    f"earlier ones: causal). The first {SHOWN_TOKENS} characters of the window.")}
+                    s, data, idx, N_("Attention on test text {example}"),
+                    N_("Row: the character reading; column: the characters it attends to (only "
+                       "earlier ones: causal). The first {shown} characters of the window."),
+                    example=s.cfg.example, shown=SHOWN_TOKENS)}
     cross = isinstance(s.model, EncoderDecoder)
     return {"attention": _attention(
-                s, data, idx, f"Attention on test example {s.cfg.example}",
-                ("The decoder's attention over the question (rows: answer positions, columns: "
-                 "question digits)." if cross else
-                 "Row: the token reading; column: the tokens it attends to (causal: only "
-                 "earlier ones). Reversing needs the anti-diagonal in the answer rows.")),
+                s, data, idx, N_("Attention on test example {example}"),
+                (N_("The decoder's attention over the question (rows: answer positions, "
+                    "columns: question digits).") if cross else
+                 N_("Row: the token reading; column: the tokens it attends to (causal: only "
+                    "earlier ones). Reversing needs the anti-diagonal in the answer rows.")),
+                example=s.cfg.example),
             "answers": _answers(s, data), "positions": _per_position(s, data)}
 
 
@@ -297,7 +304,7 @@ def _ask(s: State, data: Data, question: str) -> dict[str, dict]:
         tokens = digits
         want = f"{cfg.length} digits (0-{data.classes[cfg.base - 1]})"
     if not ok:
-        return {"answer": charts.artifact("Not a question this run can answer", "markdown",
+        return {"answer": charts.artifact(N_("Not a question this run can answer"), "markdown",
                                           f"This run was trained on {cfg.task} of {want}.")}
     prompt, answer = algorithmic_layout(cfg.task, cfg.length)
     device = data.test[0].device
@@ -307,8 +314,9 @@ def _ask(s: State, data: Data, question: str) -> dict[str, dict]:
             ids = torch.cat([ids, s.model(ids)[:, -1].argmax(-1, keepdim=True)], 1)
         full = ids[:, :-1]
         got = _tokens(data, ids[0, prompt:].tolist())
-        att = _attention(s, data, full, "Its attention", "Every layer and head while it answers.")
-    return {"answer": charts.artifact("The model's answer", "markdown",
+        att = _attention(s, data, full, N_("Its attention"),
+                         N_("Every layer and head while it answers."))
+    return {"answer": charts.artifact(N_("The model's answer"), "markdown",
                                       f"`{' '.join(tokens)} =` **{' '.join(got)}**", ""),
             "attention": att}
 
@@ -332,7 +340,7 @@ def prompt_box(cfg: Config, model_path: str, text: str) -> dict[str, dict]:
                       "hovertemplate": "%{x}: %{y:.1%}<extra></extra>"}],
             "layout": {"template": "plotly_white", "height": 280,
                        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-                       "xaxis": {"type": "category", "title": {"text": "next character"}},
+                       "xaxis": {"type": "category", "title": {"text": N_("next character")}},
                        "yaxis": {"tickformat": ".0%"}}}
     shown = ids.shape[1]
     last = [[m[0, h, -1:, :].float().cpu().numpy() for h in range(m.shape[1])] for m in maps]
@@ -342,23 +350,31 @@ def prompt_box(cfg: Config, model_path: str, text: str) -> dict[str, dict]:
                               cell_px=70)
     with torch.no_grad():
         more = generate(s, data, text, n=200)
-    note = f" (left out, not in this run's alphabet: {' '.join(unknown)[:60]})" if unknown else ""
-    return {"next": charts.artifact(f"Next character after {text[-30:]!r}", "plotly", bars,
-                                    f"The 20 likeliest, at temperature {cfg.temperature:g}{note}."),
-            "attention": charts.artifact("What the last character attends to", "plotly", fig,
-                                         f"Over the {shown} characters of the prompt, every "
-                                         "layer and head."),
-            "continuation": charts.artifact("A continuation", "markdown", charts.code_block(more),
-                                            f"Temperature {cfg.temperature:g}, top-k "
-                                            f"{cfg.top_k or 'all'}.")}
+    likeliest = (N_("The 20 likeliest, at temperature {temperature:g} (left out, not in this "
+                    "run's alphabet: {unknown}).") if unknown else
+                 N_("The 20 likeliest, at temperature {temperature:g}."))
+    return {"next": charts.artifact(N_("Next character after {prompt}"), "plotly", bars,
+                                    likeliest, prompt=repr(text[-30:]),
+                                    temperature=cfg.temperature,
+                                    unknown=" ".join(unknown)[:60]),
+            "attention": charts.artifact(N_("What the last character attends to"), "plotly", fig,
+                                         N_("Over the {shown} characters of the prompt, every "
+                                            "layer and head."), shown=shown),
+            "continuation": charts.artifact(N_("A continuation"), "markdown",
+                                            charts.code_block(more),
+                                            N_("Temperature {temperature:g}, top-k {top_k}.")
+                                            if cfg.top_k else
+                                            N_("Temperature {temperature:g}, top-k all."),
+                                            temperature=cfg.temperature, top_k=cfg.top_k)}
 
 
 def explore(cfg: Config, model_path: str, example: int) -> dict[str, dict]:
     data, s = _finished(cfg, model_path)
     with torch.no_grad():
         idx = _example(data, example)
-        return {"attention": _attention(s, data, idx, f"Attention on test example {example}",
-                                        "Every layer and head, from the finished run's weights.")}
+        return {"attention": _attention(s, data, idx, N_("Attention on test example {example}"),
+                                        N_("Every layer and head, from the finished run's "
+                                           "weights."), example=int(example))}
 
 
 explore_text = prompt_box            # EXPLORE's typed look: a question, or a prompt

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import N_, _
 from playground.labs import torch_part
 from playground.labs._common import OPTIMIZERS
 from playground.params import param
@@ -82,14 +83,15 @@ def comparison_table(runs) -> tuple[list[dict], str]:
     rows = []
     for name, info in runs:
         final = info.status.get("final") or {}
-        rows.append({"model": name, "status": info.status.get("status"),
-                     "reconstruction": final.get("val/recon"), "KL": final.get("val/kl"),
-                     "k-NN accuracy": final.get("val/knn"), "seconds": info.status.get("seconds")})
+        rows.append({N_("model"): name, N_("status"): info.status.get("status"),
+                     N_("reconstruction"): final.get("val/recon"), N_("KL"): final.get("val/kl"),
+                     N_("k-NN accuracy"): final.get("val/knn"),
+                     N_("seconds"): info.status.get("seconds")})
     if len(rows) < 2 or any(r["reconstruction"] is None for r in rows):
-        return rows, "The comparison is incomplete: a run did not finish."
-    return rows, ("The AE reconstructs about as well (its code need not be tidy); compare its "
-                  "samples from N(0, I) and its decoded plane with the VAE's: only the VAE's "
-                  "codes fill the prior, so only its samples look like digits.")
+        return rows, _("The comparison is incomplete: a run did not finish.")
+    return rows, _("The AE reconstructs about as well (its code need not be tidy); compare its "
+                   "samples from N(0, I) and its decoded plane with the VAE's: only the VAE's "
+                   "codes fill the prior, so only its samples look like digits.")
 
 
 COMPARE = {"label": "AE vs VAE", "names": ("AE", "VAE"), "plan": _ae_then_vae,

@@ -10,6 +10,7 @@ from torch import nn
 
 from playground.data import Data
 from playground.data.images import load_images
+from playground.i18n import N_
 from playground.labs._shared import make_optimizer
 from playground.labs.vae import Config
 from playground.ui import charts
@@ -149,10 +150,10 @@ def _decode(s: State, z: torch.Tensor) -> torch.Tensor:
 
 def _reconstructions(s: State, data: Data, n: int = 10) -> dict:
     x = data.test[0][:n]
-    return charts.artifact("Test images and their reconstructions", "image",
+    return charts.artifact(N_("Test images and their reconstructions"), "image",
                            charts.image_grid(torch.cat([x, _decode(s, s.model.encode(x)[0])]), n),
-                           "Top: test images the model never trained on; bottom: decoded from "
-                           "their codes.")
+                           N_("Top: test images the model never trained on; bottom: decoded from "
+                              "their codes."))
 
 
 def _plane(z: torch.Tensor) -> torch.Tensor:
@@ -174,15 +175,15 @@ def _map(s: State, data: Data, n: int = 1500) -> dict:
               for c in range(data.num_classes)]
     fig = {"data": traces, "layout": {
         "template": "plotly_white", "height": 420, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-        "xaxis": {"title": {"text": "z1" if s.cfg.latent_dim <= 2 else "first direction"}},
-        "yaxis": {"title": {"text": "z2" if s.cfg.latent_dim <= 2 else "second"},
+        "xaxis": {"title": {"text": "z1" if s.cfg.latent_dim <= 2 else N_("first direction")}},
+        "yaxis": {"title": {"text": "z2" if s.cfg.latent_dim <= 2 else N_("second")},
                   "scaleanchor": "x"}, "legend": {"orientation": "h", "y": -0.12}}}
-    what = ("the mean of each test image's code" if s.cfg.model == "vae"
-            else "each test image's code")
-    return charts.artifact("The code of every test image", "plotly", fig,
-                           f"{what.capitalize()}, coloured by its true class (which the model "
-                           "never saw). A VAE packs them around 0 with no gaps; an AE's "
-                           "scatter anywhere.")
+    caption = (N_("The mean of each test image's code, coloured by its true class (which the "
+                  "model never saw). A VAE packs them around 0 with no gaps; an AE's scatter "
+                  "anywhere.") if s.cfg.model == "vae" else
+               N_("Each test image's code, coloured by its true class (which the model never "
+                  "saw). A VAE packs them around 0 with no gaps; an AE's scatter anywhere."))
+    return charts.artifact(N_("The code of every test image"), "plotly", fig, caption)
 
 
 def _grid(s: State, data: Data) -> dict | None:
@@ -197,11 +198,12 @@ def _grid(s: State, data: Data) -> dict | None:
     ys = torch.linspace(float(hi[1]), float(lo[1]), GRID)           # top row = largest z2
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     z = torch.stack([gx.flatten(), gy.flatten()], 1).to(data.test[0].device)
-    span = "-2.5 to 2.5 (most of N(0, I))" if s.cfg.model == "vae" else "the codes' range"
-    return charts.artifact("Decoded all over the code plane", "image",
-                           charts.image_grid(_decode(s, z), GRID, 2),
-                           f"Each tile decodes one point of a {GRID} x {GRID} grid over z1 "
-                           f"(left to right) and z2 (bottom to top), {span}.")
+    caption = (N_("Each tile decodes one point of a {n} x {n} grid over z1 (left to right) and "
+                  "z2 (bottom to top), -2.5 to 2.5 (most of N(0, I)).") if s.cfg.model == "vae"
+               else N_("Each tile decodes one point of a {n} x {n} grid over z1 (left to right) "
+                       "and z2 (bottom to top), the codes' range."))
+    return charts.artifact(N_("Decoded all over the code plane"), "image",
+                           charts.image_grid(_decode(s, z), GRID, 2), caption, n=GRID)
 
 
 def _interpolation(s: State, data: Data, steps: int = 10) -> dict:
@@ -212,18 +214,18 @@ def _interpolation(s: State, data: Data, steps: int = 10) -> dict:
     t = torch.linspace(0, 1, steps, device=za.device)[:, None]
     frames = _decode(s, (1 - t) * za + t * zb)
     return charts.artifact(
-        f"From a {data.classes[int(y[a])]} to a {data.classes[int(y[b])]}", "image",
+        N_("From a {a} to a {b}"), "image",
         charts.image_grid(torch.cat([x[a:a + 1], frames, x[b:b + 1]]), steps + 2),
-        "The two test images at the ends; between them, decoded from codes on the straight "
-        "line between theirs.")
+        N_("The two test images at the ends; between them, decoded from codes on the straight "
+           "line between theirs."), a=data.classes[int(y[a])], b=data.classes[int(y[b])])
 
 
 def _prior(s: State, data: Data) -> dict:
     z = torch.randn(32, s.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
-    return charts.artifact("Samples from the prior N(0, I)", "image",
+    return charts.artifact(N_("Samples from the prior N(0, I)"), "image",
                            charts.image_grid(_decode(s, z.to(data.test[0].device)), 8),
-                           "Codes drawn at random from a standard normal, decoded. A VAE was "
-                           "trained for this; an AE was not.")
+                           N_("Codes drawn at random from a standard normal, decoded. A VAE was "
+                              "trained for this; an AE was not."))
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:

@@ -11,6 +11,7 @@ from functools import lru_cache
 from playground.data import DataUnavailable, uploads
 from playground.data.text import CORPORA, GENSIM_PIN, load_corpus, text_corpus
 from playground.engine.device import DEVICE_CHOICES
+from playground.i18n import _
 from playground.labs import torch_part
 from playground.params import param
 
@@ -114,8 +115,8 @@ def export_stubs(cfg: Config) -> dict[str, str]:
 
 
 def exportable(cfg: Config) -> str:
-    return ("this run trained on an uploaded text, which a script cannot carry: download its "
-            "weights or the whole run instead") if cfg.corpus == "upload" else ""
+    return _("this run trained on an uploaded text, which a script cannot carry: download its "
+             "weights or the whole run instead") if cfg.corpus == "upload" else ""
 
 
 @lru_cache(maxsize=16)
@@ -129,19 +130,21 @@ def vocabulary(corpus: str, corpus_tokens: int, min_count: int,
 
 def check(cfg: Config) -> list[str]:
     if cfg.corpus == "upload" and not cfg.text_file:
-        return ["The upload corpus is a text of your own: upload a .txt file first (Data, "
-                "'Your own text'), or pick the toy or wiki corpus."]
+        return [_("The upload corpus is a text of your own: upload a .txt file first (Data, "
+                  "'Your own text'), or pick the toy or wiki corpus.")]
     try:
-        words, _ = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.text_file)
+        words, _counts = vocabulary(cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.text_file)
     except DataUnavailable:
         return []                    # load_data says what to install, with the toy corpus as fix
     if len(words) < 10:
-        return [f"Min count {cfg.min_count} keeps only {len(words)} words of the "
-                f"{cfg.corpus_tokens:,}-word {cfg.corpus} corpus: lower it, or use more words."]
+        return [_("Min count {min_count} keeps only {kept} words of the {tokens:,}-word {corpus} "
+                  "corpus: lower it, or use more words.", min_count=cfg.min_count,
+                  kept=len(words), tokens=cfg.corpus_tokens, corpus=cfg.corpus)]
     if cfg.loss == "softmax" and len(words) > MAX_SOFTMAX_VOCAB:
-        return [f"Full softmax scores all {len(words):,} words of this vocabulary for every pair; "
-                f"this page allows it up to {MAX_SOFTMAX_VOCAB:,} words. Use loss = negative "
-                "(negative sampling), raise min count, or use fewer corpus tokens."]
+        return [_("Full softmax scores all {vocab:,} words of this vocabulary for every pair; "
+                  "this page allows it up to {most:,} words. Use loss = negative (negative "
+                  "sampling), raise min count, or use fewer corpus tokens.", vocab=len(words),
+                  most=MAX_SOFTMAX_VOCAB)]
     return []
 
 

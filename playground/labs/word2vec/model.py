@@ -16,6 +16,8 @@ from torch import nn
 
 from playground.data import Data, DataUnavailable
 from playground.data.text import GENSIM_PIN
+from playground import i18n
+from playground.i18n import N_, _
 from playground.labs.word2vec import Config, _load, vocabulary
 from playground.labs.word2vec.views import _map, _neighbours, _offsets, _similarities, _word_ids
 from playground.ui import charts
@@ -237,7 +239,7 @@ def spearman(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     def ranks(v):
         order = torch.empty_like(v)
         order[v.argsort()] = torch.arange(len(v), dtype=v.dtype, device=v.device)
-        _, tie = torch.unique(v, return_inverse=True)
+        _unused, tie = torch.unique(v, return_inverse=True)
         mean = torch.zeros(int(tie.max()) + 1, dtype=v.dtype, device=v.device)
         mean.index_add_(0, tie, order)
         return (mean / torch.bincount(tie).to(v.dtype))[tie]
@@ -287,13 +289,13 @@ def _analogies(vectors: torch.Tensor, data: Data, per_section: int = 2) -> dict 
         "| question | answer | the model's top 3 |", "|---|---|---|"]
     for rows in list(by_section.values())[:6]:
         for i in rows[::max(1, len(rows) // per_section)][:per_section]:
-            a, b, c, _ = questions[i].tolist()
+            a, b, c, _unused = questions[i].tolist()
             guess = ", ".join(("✅ " if j == truth[i] else "") + words[j] for j in top[i])
             lines.append(f"| {words[a]} : {words[b]} :: {words[c]} : ? | {words[truth[i]]} | "
                          f"{guess} |")
-    return charts.artifact("Analogies: b - a + c", "markdown", "\n".join(lines),
-                           "The word nearest to v(b) - v(a) + v(c), a, b and c excluded; a "
-                           "question counts when its four words are in the vocabulary.")
+    return charts.artifact(N_("Analogies: b - a + c"), "markdown", "\n".join(lines),
+                           N_("The word nearest to v(b) - v(a) + v(c), a, b and c excluded; a "
+                              "question counts when its four words are in the vocabulary."))
 
 
 def artifacts(s: State, data: Data) -> dict[str, dict]:
@@ -311,7 +313,8 @@ def artifacts(s: State, data: Data) -> dict[str, dict]:
 
 @lru_cache(maxsize=16)
 def _corpus_facts(corpus: str, corpus_tokens: int, min_count: int, subsample: float,
-                  text_file: str = "") -> str:
+                  text_file: str = "", lang: str = "en") -> str:
+    # an overview is asked by a page: its words in the page's language (`lang`, in the key)
     cfg = Config(corpus=corpus, corpus_tokens=corpus_tokens, min_count=min_count,
                  subsample=subsample, text_file=text_file)
     text = _load(corpus, corpus_tokens, text_file)
@@ -319,35 +322,42 @@ def _corpus_facts(corpus: str, corpus_tokens: int, min_count: int, subsample: fl
     words, counts, keep = data.classes, data.extra["counts"], data.extra["keep"]
     total = sum(len(x) for x in text.sentences)
     sections = Counter(data.extra["sections"])
-    lines = [f"**{corpus}**: {text.note}.", "",
-             f"- {total:,} words in {len(text.sentences):,} sentences; **{len(words):,} words** "
-             f"seen at least {min_count} times make the vocabulary; they cover "
-             f"{data.train[1].shape[0]:,} words of the text.",
-             f"- Subsampling keeps about **{keep[data.train[1].numpy()].sum():,.0f} words per "
-             "epoch**: " + ", ".join(
-                 f"'{words[i]}' ({counts[i] / counts.sum():.1%} of the text) survives "
-                 f"{keep[i]:.0%} of the time" for i in range(min(3, len(words)))) + "."
-             if subsample > 0 else "- No subsampling: every word is kept.",
-             f"- Analogy questions with all four words known: **{len(data.extra['sections']):,} "
-             f"of {len(text.analogies):,}**" + (" (" + ", ".join(
-                 f"{k} {v}" for k, v in sections.most_common(6)) + ")" if sections else "") + ".",
-             f"- Rated word pairs with both words known: {len(data.test[1]):,} of "
-             f"{len(text.similarity):,}.", "", "Its first sentences:", ""]
+    survivors = _(", ").join(
+        _("'{word}' ({share:.1%} of the text) survives {kept:.0%} of the time", word=words[i],
+          share=counts[i] / counts.sum(), kept=keep[i]) for i in range(min(3, len(words))))
+    kinds = (" (" + ", ".join(f"{k} {v}" for k, v in sections.most_common(6)) + ")"
+             if sections else "")
+    lines = [f"**{corpus}**: {_(text.note)}.", "",
+             "- " + _("{total:,} words in {sentences:,} sentences; **{vocabulary:,} words** seen "
+                      "at least {min_count} times make the vocabulary; they cover {covered:,} "
+                      "words of the text.", total=total, sentences=len(text.sentences),
+                      vocabulary=len(words), min_count=min_count,
+                      covered=data.train[1].shape[0]),
+             "- " + _("Subsampling keeps about **{kept:,.0f} words per epoch**: {survivors}.",
+                      kept=keep[data.train[1].numpy()].sum(), survivors=survivors)
+             if subsample > 0 else "- " + _("No subsampling: every word is kept."),
+             "- " + _("Analogy questions with all four words known: **{known:,} of {total:,}**"
+                      "{kinds}.", known=len(data.extra["sections"]), total=len(text.analogies),
+                      kinds=kinds),
+             "- " + _("Rated word pairs with both words known: {known:,} of {total:,}.",
+                      known=len(data.test[1]), total=len(text.similarity)),
+             "", _("Its first sentences:"), ""]
     lines += [f"> {' '.join(sentence[:40])}" + (" ..." if len(sentence) > 40 else "") + "\n>"
               for sentence in text.sentences[:3]]
     return "\n".join(lines)
 
 
 def overview(cfg: Config) -> dict[str, dict]:
-    return {"corpus": charts.artifact("The corpus", "markdown", _corpus_facts(
-        cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.subsample, cfg.text_file))}
+    return {"corpus": charts.artifact(N_("The corpus"), "markdown", _corpus_facts(
+        cfg.corpus, cfg.corpus_tokens, cfg.min_count, cfg.subsample, cfg.text_file,
+        i18n.current()))}
 
 
 @lru_cache(maxsize=4)
 def _finished(cfg: Config, model_path: str) -> tuple[Data, Word2Vec]:
     from playground.engine import inference
 
-    model, _ = blueprint(cfg)
+    model, _unused = blueprint(cfg)
     return load_data(cfg), inference.load_weights(model, model_path)
 
 
@@ -366,9 +376,10 @@ def neighbours(cfg: Config, model_path: str, typed: str) -> dict[str, dict]:
     unknown = [w for w in words if w not in data.classes]
     if unknown:
         return {"neighbours": charts.artifact(
-            f"'{unknown[0][:40]}' is not in the vocabulary", "markdown",
+            N_("'{word}' is not in the vocabulary"), "markdown",
             f"This run knows {len(data.classes):,} words, those seen at least {cfg.min_count} "
-            f"times in its corpus; the most frequent are {', '.join(data.classes[:12])}.")}
+            f"times in its corpus; the most frequent are {', '.join(data.classes[:12])}.",
+            word=unknown[0][:40])}
     ids = [data.classes.index(w) for w in words]
     if ANALOGY.match(typed):
         a, b, c = ids                                     # a - b + c is c : ? :: b : a
@@ -379,17 +390,18 @@ def neighbours(cfg: Config, model_path: str, typed: str) -> dict[str, dict]:
         return {"analogy": charts.artifact(
             f"{words[0]} - {words[1]} + {words[2]}", "markdown",
             f"Nearest to v({words[0]}) - v({words[1]}) + v({words[2]}): {shown}",
-            "Cosine to the sum in brackets; the three words themselves are left out (3CosAdd).")}
+            N_("Cosine to the sum in brackets; the three words themselves are left out "
+               "(3CosAdd)."))}
     if len(ids) > 1:
         return {"similarity": _similarities(vectors, data, ids[:30])}
     i = ids[0]
     return {"neighbours": _neighbours(vectors, data, [i], 10,
-                                      f"Nearest neighbours of '{words[0]}'"),
+                                      N_("Nearest neighbours of '{word}'"), word=words[0]),
             "map": _map(vectors, data, extra_word=i, method=cfg.word_map)}
 
 
 def explore(cfg: Config, model_path: str, rank: int) -> dict[str, dict]:
-    data, _ = _finished(replace(cfg, word_map="pca", word_rank=0), model_path)
+    data, _unused = _finished(replace(cfg, word_map="pca", word_rank=0), model_path)
     return neighbours(cfg, model_path, data.classes[min(rank, len(data.classes) - 1)])
 
 explore_text = neighbours             # EXPLORE's typed look: a word, a - b + c, or a list

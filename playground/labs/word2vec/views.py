@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from playground.data import Data
+from playground.i18n import N_
 from playground.ui import charts
 
 MAP_WORDS = 200               # the most frequent words on the map
@@ -72,19 +73,21 @@ def _map(vectors: torch.Tensor, data: Data, extra_word: int | None = None,
                                **({"color": "#bbbbbb"} if group == "other" else {})))
     fig = {"data": traces, "layout": {
         "height": 480, "template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-        "xaxis": {"title": {"text": "first principal direction" if method == "pca" else ""},
+        "xaxis": {"title": {"text": N_("first principal direction") if method == "pca" else ""},
                   "zeroline": False},
-        "yaxis": {"title": {"text": "second" if method == "pca" else ""}, "zeroline": False},
+        "yaxis": {"title": {"text": N_("second") if method == "pca" else ""}, "zeroline": False},
         "legend": {"orientation": "h", "y": -0.15}}}
     if method == "tsne":
         return charts.artifact(
-            "Word map (t-SNE of the word vectors)", "plotly", fig,
-            f"The {len(ids)} most frequent words placed so that each one's nearest words stay "
-            "near it; distances between far-apart clusters mean little. Hover for the names.")
+            N_("Word map (t-SNE of the word vectors)"), "plotly", fig,
+            N_("The {n} most frequent words placed so that each one's nearest words stay near "
+               "it; distances between far-apart clusters mean little. Hover for the names."),
+            n=len(ids))
     return charts.artifact(
-        "Word map (PCA of the word vectors)", "plotly", fig,
-        f"The {len(ids)} most frequent words projected on the two directions along which their "
-        "vectors vary most; words used alike end up together. Hover for the others' names.")
+        N_("Word map (PCA of the word vectors)"), "plotly", fig,
+        N_("The {n} most frequent words projected on the two directions along which their "
+           "vectors vary most; words used alike end up together. Hover for the others' names."),
+        n=len(ids))
 
 
 def _offsets(vectors: torch.Tensor, data: Data, n: int = 8) -> dict | None:
@@ -119,10 +122,10 @@ def _offsets(vectors: torch.Tensor, data: Data, n: int = 8) -> dict | None:
     fig = {"data": traces, "layout": {**layout, "height": 380, "template": "plotly_white",
                                       "annotations": arrows, "showlegend": False,
                                       "margin": {"l": 10, "r": 10, "t": 10, "b": 40}}}
-    return charts.artifact("Relations as directions", "plotly", fig,
-                           "The words of each kind of pair, projected on their own two main "
-                           "directions, an arrow from a to b: where the arrows run parallel and "
-                           "equally long, b - a + c lands on the answer.")
+    return charts.artifact(N_("Relations as directions"), "plotly", fig,
+                           N_("The words of each kind of pair, projected on their own two main "
+                              "directions, an arrow from a to b: where the arrows run parallel "
+                              "and equally long, b - a + c lands on the answer."))
 
 
 def nearest(vectors: torch.Tensor, ids: list[int], k: int) -> tuple[list, list]:
@@ -133,14 +136,16 @@ def nearest(vectors: torch.Tensor, ids: list[int], k: int) -> tuple[list, list]:
 
 
 def _neighbours(vectors: torch.Tensor, data: Data, words: list[int], k: int = 6,
-                title: str = "Nearest neighbours") -> dict:
+                title: str = N_("Nearest neighbours"), **values) -> dict:
+    """A table of each word's nearest words; `title` a message, its placeholders `values`."""
     idx, sims = nearest(vectors, words, k)
     rows = ["| word | nearest words (cosine) |", "|---|---|"]
     for w, near, cos in zip(words, idx, sims):
         shown = ", ".join(f"{data.classes[j]} ({c:.2f})" for j, c in zip(near, cos))
         rows.append(f"| **{data.classes[w]}** | {shown} |")
     return charts.artifact(title, "markdown", "\n".join(rows),
-                           "Words whose vectors point the same way (cosine similarity).")
+                           N_("Words whose vectors point the same way (cosine similarity)."),
+                           **values)
 
 
 def _similarities(vectors: torch.Tensor, data: Data, chosen: list[int] | None = None) -> dict:
@@ -159,5 +164,5 @@ def _similarities(vectors: torch.Tensor, data: Data, chosen: list[int] | None = 
                       "xaxis": {"type": "category", "automargin": True, "tickangle": -45},
                       "yaxis": {"type": "category", "autorange": "reversed",
                                 "automargin": True}}}
-    return charts.artifact("Cosine similarity of chosen words", "plotly", fig,
-                           "1: the same direction, 0: unrelated, -1: opposite.")
+    return charts.artifact(N_("Cosine similarity of chosen words"), "plotly", fig,
+                           N_("1: the same direction, 0: unrelated, -1: opposite."))
