@@ -404,9 +404,9 @@ def record(lab: str, name: str, settings: dict | None = None, compare: bool = Fa
                 "picture": picture,
                 "runs": runs_meta,
                 "curves": [list(c) for c in getattr(lab_mod, "CURVES", ())],
-                "recorded": f"{time.strftime('%Y-%m-%d')} on "
-                            f"{runs_meta[0]['status'].get('device', '?')}"
-                            f" ({os.cpu_count()} cores)"}
+                "recorded": N_("{date} on {device} ({cores} cores)").format(
+                    date=time.strftime("%Y-%m-%d"),
+                    device=runs_meta[0]["status"].get("device", "?"), cores=os.cpu_count())}
         if spec is not None:
             rows, verdict = ([], "")
             if spec.get("table"):

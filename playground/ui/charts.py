@@ -329,7 +329,9 @@ def result(name: str, final: dict | None) -> str:
     if found is None:
         return ""
     column, value = found
-    return f"{number(value, registry.is_share(column))} {column}"
+    from playground.i18n import translate
+
+    return f"{number(value, registry.is_share(column))} {translate(column)}"      # HEADLINE's word
 
 
 def arrows(starts, ends, name: str, color: str, width: float = 1.0, head: int = 7) -> dict:

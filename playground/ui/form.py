@@ -188,8 +188,8 @@ def _upload(key: str, spec: params.Spec, container) -> None:
     limit = uploads.limit_bytes(hosting.caps().hosted)
     touched = f"{key}.touched"                # the uploader changed: a file came, or was removed
     # Streamlit says the limit under the widget ("Limit 1MB per file"): said once, and right
-    file = container.file_uploader(spec.title, type=list(spec.upload), key=f"{key}.file",
-                                   help=spec.help or None, max_upload_size=limit // 2**20,
+    file = container.file_uploader(_(spec.title), type=list(spec.upload), key=f"{key}.file",
+                                   help=_(spec.help) if spec.help else None, max_upload_size=limit // 2**20,
                                    on_change=st.session_state.__setitem__, args=(touched, True))
     mine = f"{key}.uploaded"                  # (file identity, id, note, name) of the last upload
     removed = st.session_state.pop(touched, False) and file is None

@@ -299,7 +299,8 @@ def _curve_figure(records: list[dict], suffix: str, title: str, log_y: bool, smo
     if not series:
         return None
     title = _(title)
-    return _figure(_marks(charts.curves(series, title, x_title=_(x_title), y_title=title.lower(),
+    axis = title.lower() if i18n.current() == i18n.DEFAULT else title    # "D 损失", not "d 损失"
+    return _figure(_marks(charts.curves(series, title, x_title=_(x_title), y_title=axis,
                                        smoothing=smoothing, smooth_only=(_("train"),), log_y=log_y,
                                        max_points=MAX_CURVE_POINTS), list(changes)), look())
 
@@ -451,7 +452,7 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
             continue
         active |= state in ACTIVE
         tail = store.tail(rid)
-        runs.append((f"{name} ({state})", tail.read()))
+        runs.append((f"{_(name)} ({_(_STATES.get(state, state))})", tail.read()))
         versions.append((rid, state, tail.version))
     if not runs:
         return active
@@ -460,19 +461,19 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
     def figure(key, title, smooth_it):
         series = {name: _series(recs, key, "step") for name, recs in runs}
         series = {k: v for k, v in series.items() if v[0]}
-        return _figure(charts.curves(series, title, y_title=key.split("/")[1],
+        return _figure(charts.curves(series, _(title), y_title=key.split("/")[1],
                                      smoothing=smoothing if smooth_it else 0.0,
                                      max_points=MAX_CURVE_POINTS), look()) if series else None
 
     # the headline test metric: accuracy where the runs have one (a regression: its test loss)
-    headline = (("val/acc", "Test accuracy") if any("val/acc" in r for _, recs in runs
-                                                     for r in recs)
-                else ("val/loss", "Test loss"))
+    headline = (("val/acc", N_("Test accuracy")) if any("val/acc" in r for _, recs in runs
+                                                         for r in recs)
+                else ("val/loss", N_("Test loss")))
     cols = st.columns(2)
     # a lab's own pair of charts (a GAN has no single loss), else training loss and headline
-    shown = curves or (("train/loss", "Training loss", True), (*headline, False))
+    shown = curves or (("train/loss", N_("Training loss"), True), (*headline, False))
     for col, (key, title, smooth_it) in zip(cols, shown):
-        fig = cache(("compare", key, tuple(versions), smoothing, look()),
+        fig = cache(("compare", key, tuple(versions), smoothing, look(), i18n.current()),
                     lambda: figure(key, title, smooth_it))
         if fig is not None:
             col.plotly_chart(fig, key=f"compare-{key}", width="stretch")
@@ -497,7 +498,7 @@ def _compare_table(ids: list[str], names: tuple, store, table=None) -> None:
         frame["status"] = frame["status"].map(lambda v: _(_STATES.get(v, v))
                                               if isinstance(v, str) else v)
     for c in frame.columns:             # the compared runs' names, as the subheader says them
-        if frame[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(frame[c]):
             frame[c] = frame[c].map(lambda v: _(v) if isinstance(v, str) and v in names else v)
     # the columns keep their English names (a lab's table names them), shown translated
     formats = {}

@@ -187,7 +187,7 @@ def replay_page(lab_name: str, name: str) -> None:
         return
     st.info(_("**Replay of a recorded run** ({title}; recorded {recorded}). Nothing trains: "
               "the curves and pictures are the recording's, at the speed you pick.",
-              title=_(demo.title), recorded=demo.recorded), icon=":material/replay:")
+              title=_(demo.title), recorded=_(demo.recorded)), icon=":material/replay:")
     if getattr(meta, "TRY_THIS", ""):
         st.caption(_("**Try this:** {text}", text=_(meta.TRY_THIS)))
     clock = _clock(lab_name, name)
