@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from playground.i18n import N_
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -93,28 +95,32 @@ class Invalid(ValueError):
 def _num(spec: Spec, raw, as_int: bool, what: str | None = None):
     what = what or spec.title
     if isinstance(raw, bool):
-        raise Invalid(f"{what} must be a number, got {raw!r}")
+        raise Invalid(N_("{what} must be a number, got {raw}").format(what=what, raw=repr(raw)))
     if isinstance(raw, str):
         text = raw.strip()
         if not text:
-            raise Invalid(f"{what} is empty: enter a number")
+            raise Invalid(N_("{what} is empty: enter a number").format(what=what))
         try:
             raw = float(text)
         except ValueError:
-            raise Invalid(f"{what} must be a number, got {text!r}") from None
+            raise Invalid(N_("{what} must be a number, got {raw}").format(
+                what=what, raw=repr(text))) from None
     if not isinstance(raw, (int, float)):
-        raise Invalid(f"{what} must be a number, got {raw!r}")
+        raise Invalid(N_("{what} must be a number, got {raw}").format(what=what, raw=repr(raw)))
     value = float(raw)
     if not math.isfinite(value):
-        raise Invalid(f"{what} must be a finite number, got {raw}")
+        raise Invalid(N_("{what} must be a finite number, got {raw}").format(what=what, raw=raw))
     if as_int:
         if value != int(value):
-            raise Invalid(f"{what} must be a whole number, got {raw:g}")
+            raise Invalid(N_("{what} must be a whole number, got {raw}").format(
+                what=what, raw=f"{raw:g}"))
         value = int(value)
     if spec.lo is not None and value < spec.lo:
-        raise Invalid(f"{what} must be at least {spec.lo:g}, got {value:g}")
+        raise Invalid(N_("{what} must be at least {lo}, got {value}").format(
+            what=what, lo=f"{spec.lo:g}", value=f"{value:g}"))
     if spec.hi is not None and value > spec.hi:
-        raise Invalid(f"{what} must be at most {spec.hi:g}, got {value:g}")
+        raise Invalid(N_("{what} must be at most {hi}, got {value}").format(
+            what=what, hi=f"{spec.hi:g}", value=f"{value:g}"))
     return value
 
 
@@ -122,7 +128,8 @@ def _choice(spec: Spec, raw, what: str | None = None) -> str:
     what = what or spec.title
     value = str(raw).strip()
     if spec.choices and value not in spec.choices:
-        raise Invalid(f"{what}: unknown choice {value!r}; pick one of {', '.join(spec.choices)}")
+        raise Invalid(N_("{what}: unknown choice {value}; pick one of {choices}").format(
+            what=what, value=repr(value), choices=", ".join(spec.choices)))
     return value
 
 
@@ -149,25 +156,29 @@ def coerce(spec: Spec, raw):
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise Invalid(f"{spec.title} must be true or false, got {raw!r}")
+        raise Invalid(N_("{what} must be true or false, got {raw}").format(
+            what=spec.title, raw=repr(raw)))
     if spec.kind == "str" and spec.upload:
         value = str(raw).strip()
         if value and not UPLOAD_ID.fullmatch(value):
-            raise Invalid(f"{spec.title}: {value[:40]!r} is not an uploaded file; upload the "
-                          "file on the page.")
+            raise Invalid(N_("{what}: {value} is not an uploaded file; upload the file on the "
+                             "page.").format(what=spec.title, value=repr(value[:40])))
         return value
     if spec.kind == "str":
         return _choice(spec, raw)
     items = _items(raw)
     if len(items) < spec.min_len:
-        raise Invalid(f"{spec.title} needs at least {spec.min_len} value(s)")
+        raise Invalid(N_("{what} needs at least {n} value(s)").format(what=spec.title,
+                                                                        n=spec.min_len))
     if len(items) > spec.max_len:
-        raise Invalid(f"{spec.title} takes at most {spec.max_len} values, got {len(items)}")
+        raise Invalid(N_("{what} takes at most {n} values, got {got}").format(
+            what=spec.title, n=spec.max_len, got=len(items)))
     if spec.kind == "ints":
-        return tuple(_num(spec, x, as_int=True, what=f"{spec.title} (each value)") for x in items)
+        each = N_("{what} (each value)").format(what=spec.title)
+        return tuple(_num(spec, x, as_int=True, what=each) for x in items)
     values = tuple(_choice(spec, x) for x in items)
     if len(set(values)) != len(values):
-        raise Invalid(f"{spec.title} lists a value twice")
+        raise Invalid(N_("{what} lists a value twice").format(what=spec.title))
     return values
 
 
@@ -198,8 +209,8 @@ def parse(config_cls, raw: dict, *, check=None, limits: dict | None = None):
     lab's cross-field rules; `limits` maps field name -> (lo, hi) tighter than the declared range.
     """
     by_name = {s.name: s for s in specs(config_cls)}
-    errors = [f"unknown setting {k!r}; known settings: {', '.join(by_name)}"
-              for k in raw if k not in by_name]
+    errors = [N_("unknown setting {name}; known settings: {known}").format(
+        name=repr(k), known=", ".join(by_name)) for k in raw if k not in by_name]
     values = {}
     for name, spec in by_name.items():
         spec = bounded(spec, limits)

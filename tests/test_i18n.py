@@ -189,3 +189,13 @@ def test_a_recorded_demo_replays_in_chinese(home, lab_name, demo):
     assert not at.exception, at.exception
     assert any("完成" in s.value for s in at.success), [s.value for s in at.success]
     assert english_left(at) == []
+
+
+def test_a_settings_error_is_said_in_chinese(home):
+    at = open_page("app_pages/10_mlp.py", {"lang": "zh"})
+    at.text_input(key="mlp.hidden_sizes").set_value("32, zero").run()
+    at.number_input(key="mlp.lr").set_value(-0.5).run()
+    errors = " ".join(e.value for e in at.error)
+    assert "隐藏层大小（每个值） 必须是一个数，收到的是 'zero'" in errors, errors
+    assert "学习率 至少为" in errors, errors
+    assert english_left(at) == []

@@ -540,7 +540,7 @@ def lab_page(lab_name: str) -> None:
                   "delete. Train starts a run of your own with the settings in the sidebar."),
                 icon=":material/visibility:")
     if errors:
-        st.error(_("Fix these settings to train:") + "\n\n" + "\n".join(f"- {plain(e, 500)}"
+        st.error(_("Fix these settings to train:") + "\n\n" + "\n".join(f"- {plain(_(e), 500)}"
                                                                 for e in errors))
     if train and not errors:
         try:
@@ -548,7 +548,7 @@ def lab_page(lab_name: str) -> None:
                                                 client=client_id())
             st.rerun()          # the whole page, Stop included, now follows the new run
         except InvalidConfig as e:
-            st.error("\n".join(plain(m, 500) for m in e.messages))
+            st.error("\n".join(plain(_(m), 500) for m in e.messages))
         except SubmitError as e:
             st.error(plain(e, 500))
     if checked is not None and not isinstance(checked, dict):
