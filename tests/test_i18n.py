@@ -199,3 +199,14 @@ def test_a_settings_error_is_said_in_chinese(home):
     assert "隐藏层大小（每个值） 必须是一个数，收到的是 'zero'" in errors, errors
     assert "学习率 至少为" in errors, errors
     assert english_left(at) == []
+
+
+def test_a_table_made_in_the_worker_is_headed_in_chinese_and_keeps_its_data(monkeypatch):
+    from playground.ui import live
+
+    monkeypatch.setattr(i18n, "_provider", lambda: "zh")
+    made = "| question | answer | truth |\n|---|---|---|\n| `3 1 4` | 1 3 4 | paris |\n\nNone yet."
+    assert live._markdown_words(made) == (
+        "| 问题 | 回答 | 真实值 |\n|---|---|---|\n| `3 1 4` | 1 3 4 | paris |\n\n暂无。")
+    monkeypatch.setattr(i18n, "_provider", lambda: "en")
+    assert live._markdown_words(made) == made

@@ -351,6 +351,22 @@ def artifact_grid(items, columns: int = 2, prefix: str = "art", cache=None) -> N
                              error=type(e).__name__))
 
 
+def _markdown_words(text: str) -> str:
+    """A text made in the worker, in English, in the page's language: each line or table cell
+    the catalogue knows (a table's header, "None yet."); the data's own words stay."""
+    if i18n.current() == i18n.DEFAULT or not isinstance(text, str):
+        return text
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("|") and line.endswith("|") and "---" not in line:
+            cells = line[1:-1].split("|")
+            line = "|" + "|".join(f" {_(c.strip())} " if c.strip() else c for c in cells) + "|"
+        elif line.strip():
+            line = _(line)
+        out.append(line)
+    return "\n".join(out)
+
+
 def _artifact(key: str, item: dict, cache, name: str = "") -> None:
     # a picture's words are made in the worker, in English: shown in the page's language
     words = item.get("words") if isinstance(item.get("words"), dict) else {}
@@ -363,7 +379,7 @@ def _artifact(key: str, item: dict, cache, name: str = "") -> None:
     elif kind == "image":
         st.image(cache(key, lambda: base64.b64decode(data)), width="stretch")
     elif kind == "markdown":
-        st.markdown(data)
+        st.markdown(_markdown_words(data))
     elif kind == "warning":
         st.warning(data, icon=":material/warning:")
     if item.get("caption"):

@@ -321,7 +321,7 @@ def _returns_view(s: State) -> dict:
     eps = s.episodes
     if not eps:
         return charts.artifact(N_("Return of every training episode"), "markdown",
-                               "No episode has ended yet.")
+                               N_("No episode has ended yet."))
     t = np.array([e[0] for e in eps])
     r = np.array([e[1] for e in eps])
     c = np.concatenate([[0.0], r.cumsum()])
@@ -379,7 +379,7 @@ SCENE_RANGE = {"CartPole-v1": ([-2.6, 2.6], [-0.3, 1.6]), "Acrobot-v1": ([-2.2, 
 def _episode_view(s: State) -> dict:
     title = N_("The latest greedy episode, replayed")
     if not s.greedy:
-        return charts.artifact(title, "markdown", "Shown after the first evaluation.")
+        return charts.artifact(title, "markdown", N_("Shown after the first evaluation."))
     stride = max(1, math.ceil(len(s.greedy) / 100))
     shown = list(range(0, len(s.greedy), stride))
     if shown[-1] != len(s.greedy) - 1:

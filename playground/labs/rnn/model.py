@@ -310,7 +310,7 @@ def _copy_view(s: State, data: Data) -> dict:
     pred = _outputs(s, x).argmax(-1)[:, -n_copy:].cpu().numpy()
     want = y[:, -n_copy:].cpu().numpy()
     sym = lambda v: chr(ord("A") + int(v) - 2)                               # noqa: E731
-    lines = ["| to remember | recalled |", "|---|---|"]
+    lines = ["| " + " | ".join((N_("to remember"), N_("recalled"))) + " |", "|---|---|"]
     for w, p in zip(want, pred):
         got = " ".join(sym(a) if a == b else f"~~{sym(a) if a >= 2 else '·'}~~"
                        for a, b in zip(p, w))

@@ -212,14 +212,15 @@ def sentiment_views(model: nn.Module, data: Data, covered: tuple[int, int] | Non
     binary = tuple(names) == CLASSES
 
     def table(rows) -> str:
-        head = "| P(positive) | label | text |" if binary else "| answer | P | label | text |"
+        head = "| " + " | ".join((N_("P(positive)"), N_("label"), N_("text")) if binary else
+                                 (N_("answer"), "P", N_("label"), N_("text"))) + " |"
         lines = [head, "|---|---|---|" if binary else "|---|---|---|---|"]
         for i in rows:
             text = plain(texts[i].replace("|", "/"), 160)     # the data's own words, as text
             label = plain(names[y[i]], 40)
             lines.append(f"| {p[i, 1]:.2f} | {label} | {text} |" if binary else
                          f"| {plain(names[pred[i]], 40)} | {sure[i]:.2f} | {label} | {text} |")
-        return "\n".join(lines) if rows else "None yet."
+        return "\n".join(lines) if rows else N_("None yet.")
 
     views = {}
     if covered is not None:

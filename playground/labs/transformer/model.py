@@ -185,7 +185,7 @@ def _answers(s: State, data: Data, n: int = 6) -> dict:
     pred = _logits(s, x).argmax(-1).cpu()
     want = y[:, s.offset:].cpu()
     prompt = data.extra["prompt_len"]
-    lines = ["| question | answer | truth |", "|---|---|---|"]
+    lines = ["| " + " | ".join((N_("question"), N_("answer"), N_("truth"))) + " |", "|---|---|---|"]
     for q, p, w in zip(x.cpu(), pred, want):
         scored = w != -100
         got = " ".join(t if a == b else f"~~{t}~~"

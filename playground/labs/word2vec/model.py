@@ -283,10 +283,13 @@ def _analogies(vectors: torch.Tensor, data: Data, per_section: int = 2) -> dict 
     for i, section in enumerate(sections):
         by_section.setdefault(section, []).append(i)
     words = data.classes
-    lines = ["Accuracy by kind: " + ", ".join(
+    # words of a table made here: marked, the page says them in its language
+    kinds = ", ".join(
         f"{name} **{sum(top[i][0] == truth[i] for i in rows) / len(rows):.0%}** ({len(rows)})"
-        for name, rows in by_section.items()), "",
-        "| question | answer | the model's top 3 |", "|---|---|---|"]
+        for name, rows in by_section.items())
+    lines = [N_("Accuracy by kind: {kinds}").format(kinds=kinds), "",
+             "| " + " | ".join((N_("question"), N_("answer"), N_("the model's top 3"))) + " |",
+             "|---|---|---|"]
     for rows in list(by_section.values())[:6]:
         for i in rows[::max(1, len(rows) // per_section)][:per_section]:
             a, b, c, _unused = questions[i].tolist()

@@ -139,7 +139,7 @@ def _neighbours(vectors: torch.Tensor, data: Data, words: list[int], k: int = 6,
                 title: str = N_("Nearest neighbours"), **values) -> dict:
     """A table of each word's nearest words; `title` a message, its placeholders `values`."""
     idx, sims = nearest(vectors, words, k)
-    rows = ["| word | nearest words (cosine) |", "|---|---|"]
+    rows = ["| " + " | ".join((N_("word"), N_("nearest words (cosine)"))) + " |", "|---|---|"]
     for w, near, cos in zip(words, idx, sims):
         shown = ", ".join(f"{data.classes[j]} ({c:.2f})" for j, c in zip(near, cos))
         rows.append(f"| **{data.classes[w]}** | {shown} |")
