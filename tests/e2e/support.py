@@ -95,3 +95,17 @@ def train_to_the_end(page, lab: str, timeout_ms: int = 30_000) -> None:
     expect(page.get_by_text(re.compile(
         r"^(Finished \d+ (environment )?steps|Stopped early at step \d+)"))
            ).to_be_visible(timeout=timeout_ms)
+
+
+def open_list(page, box) -> None:
+    """Open a select box's list: its input clicked until the options show (typed or clicked
+    before the list opens, or while the page redraws, the action lands on nothing)."""
+    from playwright.sync_api import Error
+
+    for _ in range(5):
+        box.locator("input").click()
+        try:
+            page.get_by_role("option").first.wait_for(state="visible", timeout=5000)
+            return
+        except Error:
+            continue

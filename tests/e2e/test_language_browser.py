@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from playground import i18n, registry
-from tests.e2e.support import RUN_ID, finish, open_page
+from tests.e2e.support import RUN_ID, finish, open_list, open_page
 
 WORDS = {   # what each language's visitor reads, in the catalogue's words
     "en": {"train": "Train", "done": "Finished", "picture": "Decision boundary: p(orange)",
@@ -43,18 +43,9 @@ def test_a_visitors_journey_in_each_language(browser, lab_server, tmp_path, lang
     finish(page, ctx, lab_server, errors, tmp_path / f"journey_{lang}.png", None, 1600)
 
 
-def _pick(page, language: str) -> None:
-    """The sidebar's language picker: its list opened (a click while the page redraws may
-    land on nothing: again), then the language."""
-    from playwright.sync_api import Error
 
-    box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
-        has_text="Language / 语言")
-    for _ in range(5):
-        box.locator("input").click()
-        try:
-            page.get_by_role("option").first.wait_for(state="visible", timeout=5000)
-            break
-        except Error:
-            continue
+def _pick(page, language: str) -> None:
+    """The sidebar's language picker, then the language."""
+    open_list(page, page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
+        has_text="Language / 语言"))
     page.get_by_role("option", name=language).click()

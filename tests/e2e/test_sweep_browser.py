@@ -6,22 +6,13 @@ import re
 
 import pytest
 
-from tests.e2e.support import finish, open_page
+from tests.e2e.support import finish, open_list, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _vary(page, label: str) -> None:
-    from playwright.sync_api import Error
-
-    box = page.get_by_test_id("stMultiSelect").filter(has_text="Settings to vary")
-    for _ in range(3):                  # typed before its list opens, the text goes nowhere
-        box.locator("input").click()
-        try:
-            page.get_by_role("option").first.wait_for(state="visible", timeout=5000)
-            break
-        except Error:
-            continue
+    open_list(page, page.get_by_test_id("stMultiSelect").filter(has_text="Settings to vary"))
     page.keyboard.type(label)
     page.get_by_role("option", name=label, exact=True).click()
     page.keyboard.press("Escape")
