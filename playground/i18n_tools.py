@@ -27,7 +27,7 @@ TRANSLATED = tuple(registry.LABS)
 
 def declared() -> list[tuple[str, str]]:
     """(message, where) of the words the labs declare as constants."""
-    from playground import params, registry
+    from playground import params
 
     out = [(s, "registry.SECTIONS") for s in registry.SECTIONS]
     out += [(registry.meta(n).TITLE, f"playground/labs/{n}") for n in registry.LABS]

@@ -132,8 +132,9 @@ STAGE_FONT_PX, STAGE_MAX_HEIGHT_PX = 17, 330    # a projector at 1280x720: big t
 
 
 def look() -> tuple:
-    """How figures are drawn on this page: () as they are, or on stage (font px, max height px).
-    Part of every figure cache key: a stage and a desk may watch the same run."""
+    """How figures are drawn on this page: on stage (font px, max height px) or not, and in the
+    page's language (its code, when not English). Part of every figure cache key: a stage and a
+    desk, in English and in Chinese, may watch the same run."""
     from playground.ui import stage
 
     staged = (STAGE_FONT_PX, STAGE_MAX_HEIGHT_PX) if stage.active() else ()
@@ -320,8 +321,7 @@ def _curves(tail, extra: tuple = (), x_title: str = "step", plain: bool = True,
     cols = st.columns(2) * ((len(wanted) + 1) // 2)
     for col, (suffix, title, log_y, *also) in zip(cols, wanted):
         marks = tuple(tuple(sorted(c.items())) for c in changes or () if isinstance(c, dict))
-        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title, marks,
-                           i18n.current()),
+        fig = tail.cached(("curve", suffix, tail.version, smoothing, look(), x_title, marks),
                           lambda: _curve_figure(records, suffix, title, log_y, smoothing,
                                                 also[0] if also else None, x_title,
                                                 tuple(changes or ())))
@@ -489,7 +489,7 @@ def _compare_body(ids: list[str], names: tuple, store, curves: tuple | None = No
     # a lab's own pair of charts (a GAN has no single loss), else training loss and headline
     shown = curves or (("train/loss", N_("Training loss"), True), (*headline, False))
     for col, (key, title, smooth_it) in zip(cols, shown):
-        fig = cache(("compare", key, tuple(versions), smoothing, look(), i18n.current()),
+        fig = cache(("compare", key, tuple(versions), smoothing, look()),
                     lambda: figure(key, title, smooth_it))
         if fig is not None:
             col.plotly_chart(fig, key=f"compare-{key}", width="stretch")
